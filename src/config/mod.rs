@@ -1,0 +1,163 @@
+//! Configuration: the validated [`Config`] that everyone consumes, and [`load`].
+//!
+//! Loading happens in two phases (STYLE.md lesson 5): `raw` deserializes the TOML into
+//! `RawConfig` (serde, unknown keys rejected, spans kept), then `validate` turns it into a
+//! [`Config`], collecting *every* error as `file:line:col: key: message`. Secrets are wrapped
+//! in [`Secret`]/[`SecretUrl`] as soon as they are read. A Mastodon `.env.production` can
+//! supply the PostgreSQL and Redis targets (`mastodon_env`); keys written in fedimeter's own
+//! config win.
+
+pub mod secret;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use secret::{Secret, SecretUrl};
+
+/// The whole validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file this came from (`None`: built-in defaults).
+    pub source: Option<PathBuf>,
+    /// Status page, JSON API, and `/metrics` unless `metrics_listen` is set.
+    pub listen: SocketAddr,
+    /// `/metrics` (and later admin endpoints) on a private address only.
+    pub metrics_listen: Option<SocketAddr>,
+    pub site: SiteConfig,
+    pub store: StoreConfig,
+    pub mastodon: MastodonConfig,
+    pub postgres: Vec<PostgresTarget>,
+    pub pgbouncer: Vec<PgbouncerTarget>,
+    pub redis: Vec<RedisTarget>,
+    pub probes: Vec<ProbeTarget>,
+    pub discord: Vec<DiscordChannel>,
+    pub otlp: Option<OtlpConfig>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            source: None,
+            listen: SocketAddr::from(([127, 0, 0, 1], 9480)),
+            metrics_listen: None,
+            site: SiteConfig::default(),
+            store: StoreConfig::default(),
+            mastodon: MastodonConfig::default(),
+            postgres: Vec::new(),
+            pgbouncer: Vec::new(),
+            redis: Vec::new(),
+            probes: Vec::new(),
+            discord: Vec::new(),
+            otlp: None,
+        }
+    }
+}
+
+impl Config {
+    /// Number of monitored targets of every kind.
+    pub fn target_count(&self) -> usize {
+        self.postgres.len() + self.pgbouncer.len() + self.redis.len() + self.probes.len()
+    }
+}
+
+/// What every target has: a name unique within its kind, an interval and a timeout
+/// (timeout < interval, checked by validation).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TargetCommon {
+    pub name: String,
+    pub interval: Duration,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct SiteConfig {
+    /// Title of the public status page.
+    pub title: String,
+    /// Location label of this fedimeter instance (OTLP resource attribute, multi-location pages).
+    pub location: String,
+}
+
+impl Default for SiteConfig {
+    fn default() -> Self {
+        SiteConfig {
+            title: "Service status".to_string(),
+            location: "default".to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// `sqlite://fedimeter.db` (default) or `postgres://…`.
+    pub url: SecretUrl,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            url: SecretUrl::new("sqlite://fedimeter.db".to_string()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct MastodonConfig {
+    /// A Mastodon `.env.production` from which PostgreSQL and Redis targets are derived.
+    pub env_file: Option<PathBuf>,
+    /// The instance's domain (`LOCAL_DOMAIN`), for the probe preset.
+    pub local_domain: Option<String>,
+    /// `WEB_DOMAIN` when it differs from `LOCAL_DOMAIN`.
+    pub web_domain: Option<String>,
+    /// `STREAMING_API_BASE_URL`, when streaming runs on its own host.
+    pub streaming_base_url: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PostgresTarget {
+    pub common: TargetCommon,
+    pub url: SecretUrl,
+}
+
+#[derive(Debug, Clone)]
+pub struct PgbouncerTarget {
+    pub common: TargetCommon,
+    pub url: SecretUrl,
+}
+
+#[derive(Debug, Clone)]
+pub struct RedisTarget {
+    pub common: TargetCommon,
+    pub url: SecretUrl,
+    /// Read Sidekiq's keys in this Redis.
+    pub sidekiq: bool,
+    /// Mastodon 4.2/4.3 `REDIS_NAMESPACE`: every Sidekiq key is prefixed `<namespace>:`.
+    pub namespace: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ProbeTarget {
+    pub common: TargetCommon,
+    pub url: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct DiscordChannel {
+    pub name: String,
+    pub webhook_url: SecretUrl,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OtlpProtocol {
+    Grpc,
+    HttpProtobuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct OtlpConfig {
+    pub endpoint: String,
+    pub protocol: OtlpProtocol,
+    pub interval: Duration,
+    /// Extra request headers (e.g. an API key): values are secrets.
+    pub headers: Vec<(String, Secret<String>)>,
+}

@@ -1,0 +1,5 @@
+//! fedimeter: one binary to see and show the health of a Mastodon server.
+//!
+//! See ARCHITECTURE.md for the bird's-eye view and the code map.
+
+pub mod config;
