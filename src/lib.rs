@@ -6,3 +6,4 @@ pub mod collect;
 pub mod config;
 pub mod export;
 pub mod model;
+pub mod store;
