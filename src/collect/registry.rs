@@ -1,6 +1,7 @@
 //! The only place that maps config sections to collectors: [`build`] turns a [`Config`] into
 //! one [`Job`] per configured target.
 
+use crate::collect::probe;
 use crate::collect::runner::Job;
 use crate::config::Config;
 use crate::model::{Kind, TargetId};
@@ -27,8 +28,7 @@ pub fn target_ids(config: &Config) -> Vec<TargetId> {
             .map(|t| TargetId::new(Kind::Redis, &t.common.name)),
     );
     ids.extend(
-        config
-            .probes
+        probe::all_probes(config)
             .iter()
             .map(|t| TargetId::new(Kind::Probe, &t.common.name)),
     );
@@ -37,7 +37,8 @@ pub fn target_ids(config: &Config) -> Vec<TargetId> {
 
 /// One job per configured target.
 pub fn build(config: &Config) -> Vec<Job> {
-    let jobs = Vec::new();
-    let _ = config;
+    let mut jobs = Vec::new();
+    // Configured probes plus the Mastodon preset (overridable by name, see `probe::preset`).
+    jobs.extend(probe::all_probes(config).iter().map(probe::job));
     jobs
 }

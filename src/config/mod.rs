@@ -111,6 +111,13 @@ pub struct MastodonConfig {
     pub web_domain: Option<String>,
     /// `STREAMING_API_BASE_URL`, when streaming runs on its own host.
     pub streaming_base_url: Option<String>,
+    /// An access token of a probe account (`[mastodon] api_token`): the `api` preset probe
+    /// then calls the uncached `/api/v1/accounts/verify_credentials`.
+    pub api_token: Option<Secret<String>>,
+    /// A media file to fetch as the `media` preset probe (`[mastodon] media_canary_url`).
+    pub media_canary_url: Option<String>,
+    /// Preset probes not to define (`[mastodon] disable_probes = ["api"]`).
+    pub disable_probes: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -138,7 +145,9 @@ pub struct RedisTarget {
 #[derive(Debug, Clone)]
 pub struct ProbeTarget {
     pub common: TargetCommon,
+    /// `http(s)://…` or `tcp://host:port`.
     pub url: String,
+    pub options: crate::collect::probe::ProbeOptions,
 }
 
 #[derive(Debug, Clone)]

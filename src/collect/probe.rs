@@ -1,0 +1,549 @@
+//! Uptime probes (`[[probe]]`): HTTP(S) requests with status, body, JSON and latency
+//! conditions, TLS certificate facts, and TCP connects — blackbox_exporter's families, probed
+//! on fedimeter's own schedule.
+//!
+//! Semantics follow blackbox_exporter: a failing attempt is *data*, not a collector error.
+//! [`ProbeCollector::collect`] returns `Ok` with `probe_success 0`, so the runner's
+//! `fedimeter_collector_success` stays about fedimeter itself. Unlike the stateless exporter
+//! the collector keeps state between attempts: `probe_attempts_total{result}` counts
+//! success / degraded / failure, and the certificate expiry stays exported after the
+//! certificate has expired or the server went away (the last known value).
+//!
+//! The attempt enforces the probe's `timeout` itself (then `probe_success 0`); the runner's
+//! timeout is set one second later as a safety net only. Every series carries
+//! `module="http"|"tcp"` (METRICS.md: labels `target,module` on `/metrics`); the runner's
+//! exposition adds `target`.
+//!
+//! Code map: [`http`] runs an HTTP attempt on fresh connections with phase timings, [`tls`]
+//! records the presented certificate chain, [`check`] holds the pure match decisions, and
+//! [`preset`] derives the Mastodon probes from `[mastodon]`.
+
+pub mod check;
+pub mod http;
+pub mod preset;
+pub mod tls;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::anyhow;
+use async_trait::async_trait;
+use url::Url;
+
+pub use preset::preset_probes;
+
+use super::runner::Job;
+use super::{Collector, Sink};
+use crate::config::{Config, ProbeTarget, Secret};
+use crate::model::{Kind, MetricDesc, TargetId};
+
+/// Options of one `[[probe]]` beyond name, url, interval and timeout.
+#[derive(Debug, Clone)]
+pub struct ProbeOptions {
+    /// HTTP method (`method`, default `GET`).
+    pub method: ::http::Method,
+    /// Expected status codes (`expect_status`); empty (the default) means any 2xx.
+    pub expect_status: Vec<u16>,
+    /// The body must contain this text (`body_contains`).
+    pub body_contains: Option<String>,
+    /// The body must match this regular expression (`body_regex`).
+    pub body_regex: Option<regex::Regex>,
+    /// The body must be JSON with a value at this RFC 6901 pointer (`json_pointer`, e.g.
+    /// `/status`).
+    pub json_pointer: Option<String>,
+    /// … and that value must equal this (`json_equals`; strings compare by text, other
+    /// values by their JSON form such as `true` or `42`).
+    pub json_equals: Option<String>,
+    /// Request headers (`headers = { Authorization = "Bearer ${TOKEN}" }`); values are
+    /// secrets and never logged.
+    pub headers: Vec<(String, Secret<String>)>,
+    /// Request body (`body`), sent with the method (e.g. POST).
+    pub body: Option<String>,
+    /// Follow redirects (`follow_redirects`, default true); when false a 3xx is the final
+    /// answer (expect it with `expect_status = [301]`).
+    pub follow_redirects: bool,
+    /// At most this many redirects (`max_redirects`, default 10); more fail the attempt.
+    pub max_redirects: u32,
+    /// Extra trusted CA certificates, PEM (`ca_file`), added to the system roots.
+    pub ca_file: Option<PathBuf>,
+    /// Do not verify the server certificate (`insecure_skip_verify`, default false).
+    /// Certificate facts are still exported.
+    pub insecure_skip_verify: bool,
+    /// A successful attempt slower than this counts as degraded (`degraded_after`).
+    pub degraded_after: Option<Duration>,
+    /// Bodies larger than this fail the attempt (`max_body_bytes`, default 10 MiB).
+    pub max_body_bytes: usize,
+    /// Append `_fedimeter=<unique>` to the query of every attempt so no cache answers
+    /// (`cache_bust`, default false).
+    pub cache_bust: bool,
+}
+
+/// Default of [`ProbeOptions::max_redirects`].
+pub const DEFAULT_MAX_REDIRECTS: u32 = 10;
+/// Default of [`ProbeOptions::max_body_bytes`].
+pub const DEFAULT_MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
+
+impl Default for ProbeOptions {
+    fn default() -> Self {
+        ProbeOptions {
+            method: ::http::Method::GET,
+            expect_status: Vec::new(),
+            body_contains: None,
+            body_regex: None,
+            json_pointer: None,
+            json_equals: None,
+            headers: Vec::new(),
+            body: None,
+            follow_redirects: true,
+            max_redirects: DEFAULT_MAX_REDIRECTS,
+            ca_file: None,
+            insecure_skip_verify: false,
+            degraded_after: None,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            cache_bust: false,
+        }
+    }
+}
+
+const M: &[&str] = &["module"];
+
+pub static PROBE_SUCCESS: MetricDesc = MetricDesc::gauge(
+    "probe_success",
+    "Displays whether or not the probe was a success",
+    M,
+);
+pub static PROBE_DURATION: MetricDesc = MetricDesc::gauge(
+    "probe_duration_seconds",
+    "Returns how long the probe took to complete in seconds",
+    M,
+);
+pub static PROBE_DEGRADED: MetricDesc = MetricDesc::gauge(
+    "probe_degraded",
+    "Whether the probe succeeded but took longer than its degraded_after threshold",
+    M,
+);
+pub static PROBE_ATTEMPTS: MetricDesc = MetricDesc::counter(
+    "probe_attempts_total",
+    "Probe attempts by result (success, degraded, failure)",
+    &["target", "module", "result"],
+);
+pub static PROBE_DNS_LOOKUP: MetricDesc = MetricDesc::gauge(
+    "probe_dns_lookup_time_seconds",
+    "Returns the time taken for probe dns lookup in seconds",
+    M,
+);
+pub static PROBE_IP_PROTOCOL: MetricDesc = MetricDesc::gauge(
+    "probe_ip_protocol",
+    "Specifies whether probe ip protocol is IP4 or IP6",
+    M,
+);
+pub static PROBE_HTTP_DURATION: MetricDesc = MetricDesc::gauge(
+    "probe_http_duration_seconds",
+    "Duration of http request by phase, summed over all redirects",
+    &["phase", "module"],
+);
+pub static PROBE_HTTP_STATUS: MetricDesc =
+    MetricDesc::gauge("probe_http_status_code", "Response HTTP status code", M);
+pub static PROBE_HTTP_VERSION: MetricDesc = MetricDesc::gauge(
+    "probe_http_version",
+    "Returns the version of HTTP of the probe response",
+    M,
+);
+pub static PROBE_HTTP_SSL: MetricDesc = MetricDesc::gauge(
+    "probe_http_ssl",
+    "Indicates if SSL was used for the final redirect",
+    M,
+);
+pub static PROBE_HTTP_REDIRECTS: MetricDesc =
+    MetricDesc::gauge("probe_http_redirects", "The number of redirects", M);
+pub static PROBE_HTTP_CONTENT_LENGTH: MetricDesc = MetricDesc::gauge(
+    "probe_http_content_length",
+    "Length of http content response",
+    M,
+);
+pub static PROBE_HTTP_BODY_LENGTH: MetricDesc = MetricDesc::gauge(
+    "probe_http_uncompressed_body_length",
+    "Length of uncompressed response body",
+    M,
+);
+pub static PROBE_SSL_EARLIEST_EXPIRY: MetricDesc = MetricDesc::gauge(
+    "probe_ssl_earliest_cert_expiry",
+    "Returns last SSL chain expiry in unixtime",
+    M,
+);
+pub static PROBE_SSL_LAST_CHAIN_EXPIRY: MetricDesc = MetricDesc::gauge(
+    "probe_ssl_last_chain_expiry_timestamp_seconds",
+    "Returns last SSL chain expiry in timestamp",
+    M,
+);
+pub static PROBE_SSL_NOT_BEFORE: MetricDesc = MetricDesc::gauge(
+    "probe_ssl_cert_not_before_timestamp_seconds",
+    "NotBefore of the leaf certificate in unixtime",
+    M,
+);
+pub static PROBE_TLS_VERSION: MetricDesc = MetricDesc::gauge(
+    "probe_tls_version_info",
+    "Returns the TLS version used or NaN when unknown",
+    &["version", "module"],
+);
+
+/// What a probe attempt checks, derived from the URL scheme.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Module {
+    Http,
+    Tcp,
+}
+
+impl Module {
+    pub fn name(self) -> &'static str {
+        match self {
+            Module::Http => "http",
+            Module::Tcp => "tcp",
+        }
+    }
+
+    /// `http`/`https` → HTTP, `tcp` → TCP connect.
+    pub fn from_url(url: &Url) -> Option<Module> {
+        match url.scheme() {
+            "http" | "https" => Some(Module::Http),
+            "tcp" => Some(Module::Tcp),
+            _ => None,
+        }
+    }
+}
+
+/// How one attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptResult {
+    Success,
+    Degraded,
+    Failure,
+}
+
+impl AttemptResult {
+    const ALL: [AttemptResult; 3] = [
+        AttemptResult::Success,
+        AttemptResult::Degraded,
+        AttemptResult::Failure,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttemptResult::Success => "success",
+            AttemptResult::Degraded => "degraded",
+            AttemptResult::Failure => "failure",
+        }
+    }
+
+    /// Success, or degraded when a successful attempt took longer than `degraded_after`.
+    pub fn classify(ok: bool, took: Duration, degraded_after: Option<Duration>) -> Self {
+        match (ok, degraded_after) {
+            (false, _) => AttemptResult::Failure,
+            (true, Some(limit)) if took > limit => AttemptResult::Degraded,
+            (true, _) => AttemptResult::Success,
+        }
+    }
+}
+
+/// Every probe target: the configured `[[probe]]`s plus the Mastodon preset probes that are
+/// not overridden or disabled. [`super::registry`] uses this for jobs and store slots alike.
+pub fn all_probes(config: &Config) -> Vec<ProbeTarget> {
+    let mut probes = config.probes.clone();
+    probes.extend(preset_probes(&config.mastodon, &config.probes));
+    probes
+}
+
+/// The runner job of one probe. The runner's timeout is the probe's timeout plus one second:
+/// the probe ends its own attempt at `timeout` and reports `probe_success 0`.
+pub fn job(target: &ProbeTarget) -> Job {
+    Job {
+        id: TargetId::new(Kind::Probe, &target.common.name),
+        interval: target.common.interval,
+        timeout: target.common.timeout + RUNNER_GRACE,
+        collector: Box::new(ProbeCollector::new(target)),
+    }
+}
+
+/// How much longer the runner waits than the probe's own timeout.
+pub const RUNNER_GRACE: Duration = Duration::from_secs(1);
+
+/// The collector of one probe; keeps counters and the last known certificate facts.
+pub struct ProbeCollector {
+    name: String,
+    url: Result<Url, String>,
+    options: ProbeOptions,
+    timeout: Duration,
+    tls: Option<tls::TlsSetup>,
+    attempts: [u64; 3],
+    /// The chain of the last handshake that showed one (verified or not).
+    last_chain: Option<tls::PeerChain>,
+    /// Earliest expiry of the last chain that passed verification.
+    last_verified_expiry: Option<i64>,
+}
+
+impl ProbeCollector {
+    pub fn new(target: &ProbeTarget) -> Self {
+        let url = Url::parse(&target.url).map_err(|e| format!("invalid probe url: {e}"));
+        ProbeCollector {
+            name: target.common.name.clone(),
+            url,
+            options: target.options.clone(),
+            timeout: target.common.timeout,
+            tls: None,
+            attempts: [0; 3],
+            last_chain: None,
+            last_verified_expiry: None,
+        }
+    }
+
+    fn count(&mut self, result: AttemptResult) {
+        let i = AttemptResult::ALL
+            .iter()
+            .position(|r| *r == result)
+            .unwrap_or(2);
+        self.attempts[i] += 1;
+    }
+
+    fn record_common(
+        &self,
+        sink: &mut Sink,
+        module: Module,
+        result: AttemptResult,
+        took: Duration,
+    ) {
+        let m = [module.name()];
+        sink.sample(
+            &PROBE_SUCCESS,
+            m,
+            if result == AttemptResult::Failure {
+                0.0
+            } else {
+                1.0
+            },
+        );
+        sink.sample(&PROBE_DURATION, m, took.as_secs_f64());
+        sink.sample(
+            &PROBE_DEGRADED,
+            m,
+            if result == AttemptResult::Degraded {
+                1.0
+            } else {
+                0.0
+            },
+        );
+        for (r, n) in AttemptResult::ALL.iter().zip(self.attempts) {
+            sink.sample(
+                &PROBE_ATTEMPTS,
+                [self.name.as_str(), module.name(), r.as_str()],
+                n as f64,
+            );
+        }
+    }
+
+    async fn collect_http(&mut self, url: Url, sink: &mut Sink) -> anyhow::Result<()> {
+        if self.tls.is_none() {
+            match tls::TlsSetup::new(
+                self.options.ca_file.as_deref(),
+                self.options.insecure_skip_verify,
+            ) {
+                Ok(setup) => self.tls = Some(setup),
+                Err(error) => {
+                    self.count(AttemptResult::Failure);
+                    self.record_common(sink, Module::Http, AttemptResult::Failure, Duration::ZERO);
+                    return Err(error);
+                }
+            }
+        }
+        let Some(tls) = &self.tls else {
+            return Err(anyhow!("tls setup missing"));
+        };
+        let url = if self.options.cache_bust {
+            let token = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos());
+            check::cache_busted(&url, token)
+        } else {
+            url
+        };
+        let started = Instant::now();
+        let mut observation = http::Observation::default();
+        let outcome = tokio::time::timeout(
+            self.timeout,
+            http::attempt(&url, &self.options, tls, &mut observation),
+        )
+        .await;
+        let took = started.elapsed();
+        let verdict = match outcome {
+            Err(_) => Err(format!(
+                "timed out after {}",
+                humantime::format_duration(self.timeout)
+            )),
+            Ok(Err(error)) => Err(format!("{error:#}")),
+            Ok(Ok(())) => {
+                if !check::status_matches(&self.options.expect_status, observation.status) {
+                    Err(format!("unexpected status {}", observation.status))
+                } else {
+                    check::check_body(&self.options, &observation.body)
+                }
+            }
+        };
+        if let Err(reason) = &verdict {
+            tracing::debug!(target: "fedimeter::probe", probe = %self.name, "probe attempt failed: {reason}");
+        }
+        let result = AttemptResult::classify(verdict.is_ok(), took, self.options.degraded_after);
+        self.count(result);
+        if let Some(chain) = observation.chain.take() {
+            if chain.verified {
+                self.last_verified_expiry = chain.earliest_not_after();
+            }
+            self.last_chain = Some(chain);
+        }
+        self.record_common(sink, Module::Http, result, took);
+        let m = [Module::Http.name()];
+        sink.sample(
+            &PROBE_DNS_LOOKUP,
+            m,
+            observation.dns_lookup.unwrap_or_default().as_secs_f64(),
+        );
+        sink.sample(
+            &PROBE_IP_PROTOCOL,
+            m,
+            f64::from(observation.ip_protocol.unwrap_or(0)),
+        );
+        let p = observation.phases;
+        for (phase, d) in [
+            ("resolve", p.resolve),
+            ("connect", p.connect),
+            ("tls", p.tls),
+            ("processing", p.processing),
+            ("transfer", p.transfer),
+        ] {
+            sink.sample(&PROBE_HTTP_DURATION, [phase, "http"], d.as_secs_f64());
+        }
+        sink.sample(&PROBE_HTTP_STATUS, m, f64::from(observation.status));
+        let version = match observation.http_version {
+            Some(::http::Version::HTTP_09) => 0.9,
+            Some(::http::Version::HTTP_10) => 1.0,
+            Some(::http::Version::HTTP_11) => 1.1,
+            Some(::http::Version::HTTP_2) => 2.0,
+            Some(::http::Version::HTTP_3) => 3.0,
+            _ => 0.0,
+        };
+        sink.sample(&PROBE_HTTP_VERSION, m, version);
+        sink.sample(&PROBE_HTTP_SSL, m, if observation.ssl { 1.0 } else { 0.0 });
+        sink.sample(&PROBE_HTTP_REDIRECTS, m, f64::from(observation.redirects));
+        sink.sample(
+            &PROBE_HTTP_CONTENT_LENGTH,
+            m,
+            observation.content_length.unwrap_or(0) as f64,
+        );
+        sink.sample(&PROBE_HTTP_BODY_LENGTH, m, observation.body_length as f64);
+        if let Some(chain) = &self.last_chain {
+            if let Some(expiry) = chain.earliest_not_after() {
+                sink.sample(&PROBE_SSL_EARLIEST_EXPIRY, m, expiry as f64);
+            }
+            if let Some(not_before) = chain.leaf_not_before() {
+                sink.sample(&PROBE_SSL_NOT_BEFORE, m, not_before as f64);
+            }
+        }
+        if let Some(expiry) = self.last_verified_expiry {
+            sink.sample(&PROBE_SSL_LAST_CHAIN_EXPIRY, m, expiry as f64);
+        }
+        if let Some(version) = observation.tls_version {
+            sink.sample(&PROBE_TLS_VERSION, [version, "http"], 1.0);
+        }
+        Ok(())
+    }
+
+    async fn collect_tcp(&mut self, url: Url, sink: &mut Sink) -> anyhow::Result<()> {
+        let started = Instant::now();
+        let mut dns = None;
+        let outcome = tokio::time::timeout(self.timeout, tcp_connect(&url, &mut dns)).await;
+        let took = started.elapsed();
+        let ok = match outcome {
+            Ok(Ok(())) => true,
+            Ok(Err(error)) => {
+                tracing::debug!(target: "fedimeter::probe", probe = %self.name, "probe attempt failed: {error:#}");
+                false
+            }
+            Err(_) => {
+                tracing::debug!(target: "fedimeter::probe", probe = %self.name, "probe attempt timed out");
+                false
+            }
+        };
+        let result = AttemptResult::classify(ok, took, self.options.degraded_after);
+        self.count(result);
+        self.record_common(sink, Module::Tcp, result, took);
+        let (lookup, protocol) = dns.unwrap_or((Duration::ZERO, 0));
+        sink.sample(&PROBE_DNS_LOOKUP, ["tcp"], lookup.as_secs_f64());
+        sink.sample(&PROBE_IP_PROTOCOL, ["tcp"], f64::from(protocol));
+        Ok(())
+    }
+}
+
+/// Resolves and connects; `dns` gets the lookup time and address family once known.
+async fn tcp_connect(url: &Url, dns: &mut Option<(Duration, u8)>) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let host = url.host_str().ok_or_else(|| anyhow!("url has no host"))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let port = url.port().ok_or_else(|| anyhow!("tcp url has no port"))?;
+    let started = Instant::now();
+    let address = tokio::net::lookup_host((host, port))
+        .await
+        .with_context(|| format!("resolving {host}"))?
+        .next()
+        .ok_or_else(|| anyhow!("resolving {host}: no address"))?;
+    *dns = Some((started.elapsed(), if address.is_ipv4() { 4 } else { 6 }));
+    tokio::net::TcpStream::connect(address)
+        .await
+        .with_context(|| format!("connecting to {address}"))?;
+    Ok(())
+}
+
+#[async_trait]
+impl Collector for ProbeCollector {
+    async fn collect(&mut self, sink: &mut Sink) -> anyhow::Result<()> {
+        let url = match &self.url {
+            Ok(url) => url.clone(),
+            Err(error) => return Err(anyhow!("{error}")),
+        };
+        match Module::from_url(&url) {
+            Some(Module::Http) => self.collect_http(url, sink).await,
+            Some(Module::Tcp) => self.collect_tcp(url, sink).await,
+            None => Err(anyhow!("unsupported probe url scheme {}", url.scheme())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classify_table() {
+        let ms = Duration::from_millis;
+        for (ok, took, limit, expect) in [
+            (true, ms(10), None, AttemptResult::Success),
+            (true, ms(10), Some(ms(100)), AttemptResult::Success),
+            (true, ms(100), Some(ms(100)), AttemptResult::Success),
+            (true, ms(101), Some(ms(100)), AttemptResult::Degraded),
+            (false, ms(101), Some(ms(100)), AttemptResult::Failure),
+            (false, ms(1), None, AttemptResult::Failure),
+        ] {
+            assert_eq!(AttemptResult::classify(ok, took, limit), expect);
+        }
+    }
+
+    #[test]
+    fn module_from_scheme() {
+        for (url, expect) in [
+            ("https://a.test/health", Some(Module::Http)),
+            ("http://a.test/", Some(Module::Http)),
+            ("tcp://db.test:5432", Some(Module::Tcp)),
+            ("ftp://a.test/", None),
+        ] {
+            let url = Url::parse(url).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(Module::from_url(&url), expect);
+        }
+    }
+}

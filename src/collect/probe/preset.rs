@@ -1,0 +1,295 @@
+//! The Mastodon probe preset: from `[mastodon]` (or `LOCAL_DOMAIN`/`WEB_DOMAIN`/
+//! `STREAMING_API_BASE_URL` of the env file) fedimeter defines the standard probes itself.
+//!
+//! | name | url | passes when |
+//! |---|---|---|
+//! | `web` | `https://<web domain>/health` | 2xx and body contains `OK` |
+//! | `streaming` | `<STREAMING_API_BASE_URL as https>/api/v1/streaming/health` (else on the web domain) | 2xx and `OK` |
+//! | `api` | with `api_token`: `/api/v1/accounts/verify_credentials` (uncached, Puma + PostgreSQL + Redis) | 200 and JSON with `/id` |
+//! | `api` | without: `/api/v1/timelines/public?local=true&limit=1&_fedimeter=<unique>` | 200 or 401 (4.5 with a non-public live feed), JSON |
+//! | `media` | `media_canary_url` when set | 2xx |
+//!
+//! `/health` and the streaming health only say the process answers; the API probe reaches
+//! the database. Cached endpoints such as `/api/v2/instance` are not used: they answer from
+//! cache (`stale-if-error=86400`) through an outage. The TLS expiry of each host comes with
+//! these https probes (`probe_ssl_earliest_cert_expiry{target=…}`).
+//!
+//! A `[[probe]]` with a preset's name replaces it; `disable_probes` removes presets.
+
+use std::time::Duration;
+
+use super::ProbeOptions;
+use crate::config::{MastodonConfig, ProbeTarget, Secret, TargetCommon};
+
+/// Interval of the preset probes (the public API allows 300 unauthenticated requests per
+/// 5 minutes per IP; 15 s uses 20).
+pub const PRESET_INTERVAL: Duration = Duration::from_secs(15);
+/// Timeout of the preset probes.
+pub const PRESET_TIMEOUT: Duration = Duration::from_secs(10);
+/// Latency above which a preset probe counts as degraded.
+pub const PRESET_DEGRADED_AFTER: Duration = Duration::from_secs(2);
+/// Latency above which the media canary counts as degraded (a whole file is fetched).
+pub const MEDIA_DEGRADED_AFTER: Duration = Duration::from_secs(5);
+
+/// The preset names, in the order they are defined.
+pub const PRESET_NAMES: [&str; 4] = ["web", "streaming", "api", "media"];
+
+/// The preset probes for `mastodon` that `existing` does not define (same name) and that are
+/// not disabled. Empty when no domain is known.
+pub fn preset_probes(mastodon: &MastodonConfig, existing: &[ProbeTarget]) -> Vec<ProbeTarget> {
+    let Some(domain) = mastodon
+        .web_domain
+        .as_deref()
+        .or(mastodon.local_domain.as_deref())
+        .map(|d| d.trim().trim_end_matches('/'))
+        .filter(|d| !d.is_empty())
+    else {
+        return Vec::new();
+    };
+    let web_base = format!("https://{domain}");
+    let streaming_base = mastodon
+        .streaming_base_url
+        .as_deref()
+        .map(streaming_http_base)
+        .unwrap_or_else(|| web_base.clone());
+    let ok_body = |degraded_after| ProbeOptions {
+        body_contains: Some("OK".to_string()),
+        degraded_after: Some(degraded_after),
+        ..ProbeOptions::default()
+    };
+    let mut probes = vec![
+        preset(
+            "web",
+            format!("{web_base}/health"),
+            ok_body(PRESET_DEGRADED_AFTER),
+        ),
+        preset(
+            "streaming",
+            format!("{streaming_base}/api/v1/streaming/health"),
+            ok_body(PRESET_DEGRADED_AFTER),
+        ),
+    ];
+    probes.push(match &mastodon.api_token {
+        Some(token) => preset(
+            "api",
+            format!("{web_base}/api/v1/accounts/verify_credentials"),
+            ProbeOptions {
+                expect_status: vec![200],
+                json_pointer: Some("/id".to_string()),
+                headers: vec![(
+                    "Authorization".to_string(),
+                    Secret::new(format!("Bearer {}", token.expose())),
+                )],
+                degraded_after: Some(PRESET_DEGRADED_AFTER),
+                ..ProbeOptions::default()
+            },
+        ),
+        None => preset(
+            "api",
+            format!("{web_base}/api/v1/timelines/public?local=true&limit=1"),
+            ProbeOptions {
+                expect_status: vec![200, 401],
+                json_pointer: Some(String::new()),
+                cache_bust: true,
+                degraded_after: Some(PRESET_DEGRADED_AFTER),
+                ..ProbeOptions::default()
+            },
+        ),
+    });
+    if let Some(url) = mastodon
+        .media_canary_url
+        .as_deref()
+        .filter(|u| !u.trim().is_empty())
+    {
+        probes.push(preset(
+            "media",
+            url.trim().to_string(),
+            ProbeOptions {
+                degraded_after: Some(MEDIA_DEGRADED_AFTER),
+                ..ProbeOptions::default()
+            },
+        ));
+    }
+    probes.retain(|p| {
+        !existing.iter().any(|e| e.common.name == p.common.name)
+            && !mastodon.disable_probes.contains(&p.common.name)
+    });
+    probes
+}
+
+fn preset(name: &str, url: String, options: ProbeOptions) -> ProbeTarget {
+    ProbeTarget {
+        common: TargetCommon {
+            name: name.to_string(),
+            interval: PRESET_INTERVAL,
+            timeout: PRESET_TIMEOUT,
+        },
+        url,
+        options,
+    }
+}
+
+/// `wss://streaming.example.com/` → `https://streaming.example.com`; `ws://` → `http://`;
+/// a bare host gets `https://`.
+pub fn streaming_http_base(url: &str) -> String {
+    let url = url.trim().trim_end_matches('/');
+    if let Some(rest) = url.strip_prefix("wss://") {
+        format!("https://{rest}")
+    } else if let Some(rest) = url.strip_prefix("ws://") {
+        format!("http://{rest}")
+    } else if url.starts_with("https://") || url.starts_with("http://") {
+        url.to_string()
+    } else {
+        format!("https://{url}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mastodon(local: Option<&str>, web: Option<&str>, streaming: Option<&str>) -> MastodonConfig {
+        MastodonConfig {
+            local_domain: local.map(str::to_string),
+            web_domain: web.map(str::to_string),
+            streaming_base_url: streaming.map(str::to_string),
+            ..MastodonConfig::default()
+        }
+    }
+
+    fn urls(probes: &[ProbeTarget]) -> Vec<(String, String)> {
+        probes
+            .iter()
+            .map(|p| (p.common.name.clone(), p.url.clone()))
+            .collect()
+    }
+
+    fn check(config: MastodonConfig, existing: &[&str], expect: &[(&str, &str)]) {
+        let existing: Vec<ProbeTarget> = existing
+            .iter()
+            .map(|name| {
+                preset(
+                    name,
+                    "https://override.test/".to_string(),
+                    ProbeOptions::default(),
+                )
+            })
+            .collect();
+        let got = urls(&preset_probes(&config, &existing));
+        let expect: Vec<(String, String)> = expect
+            .iter()
+            .map(|(n, u)| (n.to_string(), u.to_string()))
+            .collect();
+        assert_eq!(got, expect);
+    }
+
+    const TIMELINE: &str = "/api/v1/timelines/public?local=true&limit=1";
+
+    #[test]
+    fn no_domain_no_probes() {
+        check(MastodonConfig::default(), &[], &[]);
+        check(mastodon(Some("  "), None, None), &[], &[]);
+    }
+
+    #[test]
+    fn local_domain_only() {
+        check(
+            mastodon(Some("example.social"), None, None),
+            &[],
+            &[
+                ("web", "https://example.social/health"),
+                (
+                    "streaming",
+                    "https://example.social/api/v1/streaming/health",
+                ),
+                ("api", &format!("https://example.social{TIMELINE}")),
+            ],
+        );
+    }
+
+    #[test]
+    fn web_domain_wins_and_streaming_host_is_converted() {
+        check(
+            mastodon(
+                Some("example.social"),
+                Some("mastodon.example.social"),
+                Some("wss://streaming.example.social/"),
+            ),
+            &[],
+            &[
+                ("web", "https://mastodon.example.social/health"),
+                (
+                    "streaming",
+                    "https://streaming.example.social/api/v1/streaming/health",
+                ),
+                ("api", &format!("https://mastodon.example.social{TIMELINE}")),
+            ],
+        );
+    }
+
+    #[test]
+    fn overridden_and_disabled_presets_are_left_out() {
+        let mut config = mastodon(Some("example.social"), None, None);
+        config.disable_probes = vec!["streaming".to_string()];
+        config.media_canary_url = Some("https://files.example.social/canary.png".to_string());
+        check(
+            config,
+            &["web"],
+            &[
+                ("api", &format!("https://example.social{TIMELINE}")),
+                ("media", "https://files.example.social/canary.png"),
+            ],
+        );
+    }
+
+    #[test]
+    fn api_token_uses_verify_credentials_with_a_secret_header() {
+        let mut config = mastodon(Some("example.social"), None, None);
+        config.api_token = Some(Secret::new("tok-123456".to_string()));
+        let probes = preset_probes(&config, &[]);
+        let api = probes
+            .iter()
+            .find(|p| p.common.name == "api")
+            .unwrap_or_else(|| panic!("no api probe"));
+        assert_eq!(
+            api.url,
+            "https://example.social/api/v1/accounts/verify_credentials"
+        );
+        assert_eq!(api.options.headers.len(), 1);
+        assert_eq!(api.options.headers[0].0, "Authorization");
+        assert_eq!(api.options.headers[0].1.expose(), "Bearer tok-123456");
+        assert_eq!(
+            format!("{:?}", api.options.headers),
+            r#"[("Authorization", ***)]"#
+        );
+        assert_eq!(api.options.expect_status, vec![200]);
+        assert!(!api.options.cache_bust);
+    }
+
+    #[test]
+    fn anonymous_api_probe_busts_caches_and_accepts_401() {
+        let probes = preset_probes(&mastodon(Some("example.social"), None, None), &[]);
+        let api = &probes[2];
+        assert!(api.options.cache_bust);
+        assert_eq!(api.options.expect_status, vec![200, 401]);
+        assert_eq!(api.options.json_pointer.as_deref(), Some(""));
+        let web = &probes[0];
+        assert_eq!(web.options.body_contains.as_deref(), Some("OK"));
+        assert_eq!(web.common.interval, PRESET_INTERVAL);
+        assert_eq!(web.common.timeout, PRESET_TIMEOUT);
+        assert_eq!(web.options.degraded_after, Some(PRESET_DEGRADED_AFTER));
+    }
+
+    #[test]
+    fn streaming_base_table() {
+        for (input, expect) in [
+            ("wss://s.test", "https://s.test"),
+            ("wss://s.test/", "https://s.test"),
+            ("ws://s.test:4000", "http://s.test:4000"),
+            ("https://s.test", "https://s.test"),
+            ("s.test", "https://s.test"),
+        ] {
+            assert_eq!(streaming_http_base(input), expect, "{input}");
+        }
+    }
+}
