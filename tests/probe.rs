@@ -1,0 +1,642 @@
+//! Probes against a real local HTTP/HTTPS server: every condition, TLS with a private CA,
+//! an expired certificate, timeouts and hangs, a stopped server, TCP connects, and the exact
+//! exposition lines.
+
+#[path = "support/http_server.rs"]
+mod http_server;
+
+use std::time::{Duration, Instant};
+
+use fedimeter::collect::probe::{self, ProbeCollector, ProbeOptions};
+use fedimeter::collect::{Collector, Sink, runner};
+use fedimeter::config::{ProbeTarget, Secret, TargetCommon};
+use fedimeter::export::exposition::{Format, render_families};
+use fedimeter::model::{Family, Outcome};
+use http_server::{EXPIRED_2021, NOT_BEFORE_2020, Reply, TestCa, TestServer, VALID_UNTIL_2040};
+
+fn target(name: &str, url: &str, options: ProbeOptions) -> ProbeTarget {
+    ProbeTarget {
+        common: TargetCommon {
+            name: name.to_string(),
+            interval: Duration::from_secs(15),
+            timeout: Duration::from_secs(2),
+        },
+        url: url.to_string(),
+        options,
+    }
+}
+
+/// One attempt of `collector`; the families it produced.
+async fn attempt(collector: &mut ProbeCollector) -> Vec<Family> {
+    let mut sink = Sink::new();
+    collector
+        .collect(&mut sink)
+        .await
+        .unwrap_or_else(|e| panic!("a probe attempt is never a collector error: {e:#}"));
+    assert!(sink.partial_errors().is_empty());
+    sink.into_parts().0
+}
+
+fn value(families: &[Family], name: &str, labels: &[&str]) -> Option<f64> {
+    families
+        .iter()
+        .find(|f| f.desc.name == name)
+        .and_then(|f| f.value(labels))
+}
+
+fn success(families: &[Family]) -> f64 {
+    let module = if value(families, "probe_http_status_code", &["http"]).is_some() {
+        "http"
+    } else {
+        "tcp"
+    };
+    value(families, "probe_success", &[module]).unwrap_or(-1.0)
+}
+
+/// The exposition of `families` as `/metrics` shows them for probe `name`.
+fn render(families: &[Family], name: &str) -> String {
+    render_families(
+        families
+            .iter()
+            .map(|f| (f, (!f.desc.has_target_label()).then_some(name))),
+        Format::Text,
+    )
+}
+
+/// The sample lines of `text` whose metric name is one of `names`.
+fn lines(text: &str, names: &[&str]) -> String {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| names.iter().any(|n| l.split(['{', ' ']).next() == Some(*n)))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+const STABLE: &[&str] = &[
+    "probe_success",
+    "probe_degraded",
+    "probe_attempts_total",
+    "probe_http_status_code",
+    "probe_http_version",
+    "probe_http_ssl",
+    "probe_http_redirects",
+    "probe_http_content_length",
+    "probe_http_uncompressed_body_length",
+    "probe_ip_protocol",
+    "probe_ssl_earliest_cert_expiry",
+    "probe_ssl_last_chain_expiry_timestamp_seconds",
+    "probe_ssl_cert_not_before_timestamp_seconds",
+    "probe_tls_version_info",
+];
+
+#[tokio::test]
+async fn http_ok_exposition_is_exact() {
+    let server = TestServer::http().await;
+    server.set("/health", Reply::ok("OK"));
+    let options = ProbeOptions {
+        body_contains: Some("OK".to_string()),
+        ..ProbeOptions::default()
+    };
+    let mut collector = ProbeCollector::new(&target("web", &server.url("/health"), options));
+    let families = attempt(&mut collector).await;
+    let text = render(&families, "web");
+    assert_eq!(
+        lines(&text, STABLE),
+        "\
+probe_attempts_total{target=\"web\",module=\"http\",result=\"success\"} 1
+probe_attempts_total{target=\"web\",module=\"http\",result=\"degraded\"} 0
+probe_attempts_total{target=\"web\",module=\"http\",result=\"failure\"} 0
+probe_degraded{module=\"http\",target=\"web\"} 0
+probe_http_content_length{module=\"http\",target=\"web\"} 2
+probe_http_redirects{module=\"http\",target=\"web\"} 0
+probe_http_ssl{module=\"http\",target=\"web\"} 0
+probe_http_status_code{module=\"http\",target=\"web\"} 200
+probe_http_uncompressed_body_length{module=\"http\",target=\"web\"} 2
+probe_http_version{module=\"http\",target=\"web\"} 1.1
+probe_ip_protocol{module=\"http\",target=\"web\"} 4
+probe_success{module=\"http\",target=\"web\"} 1
+",
+        "\n{text}"
+    );
+    // Every phase is present; plain http has no tls time, the others were measured.
+    for phase in ["resolve", "connect", "tls", "processing", "transfer"] {
+        let v = value(&families, "probe_http_duration_seconds", &[phase, "http"])
+            .unwrap_or_else(|| panic!("phase {phase} missing"));
+        assert!((0.0..2.0).contains(&v), "{phase} = {v}");
+    }
+    assert_eq!(
+        value(&families, "probe_http_duration_seconds", &["tls", "http"]),
+        Some(0.0)
+    );
+    assert!(
+        value(
+            &families,
+            "probe_http_duration_seconds",
+            &["connect", "http"]
+        )
+        .unwrap_or(0.0)
+            > 0.0
+    );
+    assert!(
+        value(
+            &families,
+            "probe_http_duration_seconds",
+            &["processing", "http"]
+        )
+        .unwrap_or(0.0)
+            > 0.0
+    );
+    let duration = value(&families, "probe_duration_seconds", &["http"]).unwrap_or(-1.0);
+    assert!(duration > 0.0 && duration < 2.0, "{duration}");
+    // The request: one GET per connection with fedimeter's user agent.
+    let request = server
+        .last_request()
+        .unwrap_or_else(|| panic!("no request"));
+    assert_eq!(request.method, "GET");
+    assert_eq!(request.target, "/health");
+    assert_eq!(request.header("connection"), Some("close"));
+    assert!(
+        request
+            .header("user-agent")
+            .unwrap_or("")
+            .starts_with("fedimeter/")
+    );
+}
+
+#[tokio::test]
+async fn status_and_body_conditions() {
+    let server = TestServer::http().await;
+    server.set("/ok", Reply::ok("OK"));
+    server.set("/err", Reply::status(500, "OK"));
+    server.set("/wrong", Reply::ok("<html>Bad gateway</html>"));
+    server.set("/created", Reply::status(201, ""));
+    server.set("/unauthorized", Reply::status(401, "{}"));
+    server.set("/count", Reply::ok("42 users online"));
+    server.set(
+        "/json",
+        Reply::json(r#"{"status":"ok","checks":{"db":true}}"#),
+    );
+    let ok_body = || ProbeOptions {
+        body_contains: Some("OK".to_string()),
+        ..ProbeOptions::default()
+    };
+    let regex = |r: &str| ProbeOptions {
+        body_regex: Some(regex::Regex::new(r).unwrap_or_else(|e| panic!("{e}"))),
+        ..ProbeOptions::default()
+    };
+    let json = |pointer: &str, equals: Option<&str>| ProbeOptions {
+        json_pointer: Some(pointer.to_string()),
+        json_equals: equals.map(str::to_string),
+        ..ProbeOptions::default()
+    };
+    let cases: Vec<(&str, ProbeOptions, f64, f64)> = vec![
+        // (path, options, probe_success, probe_http_status_code)
+        ("/ok", ok_body(), 1.0, 200.0),
+        ("/err", ok_body(), 0.0, 500.0),
+        ("/wrong", ok_body(), 0.0, 200.0),
+        ("/created", ProbeOptions::default(), 1.0, 201.0),
+        ("/missing", ProbeOptions::default(), 0.0, 404.0),
+        ("/unauthorized", ProbeOptions::default(), 0.0, 401.0),
+        (
+            "/unauthorized",
+            ProbeOptions {
+                expect_status: vec![200, 401],
+                ..ProbeOptions::default()
+            },
+            1.0,
+            401.0,
+        ),
+        (
+            "/ok",
+            ProbeOptions {
+                expect_status: vec![204],
+                ..ProbeOptions::default()
+            },
+            0.0,
+            200.0,
+        ),
+        ("/count", regex(r"^\d+ users"), 1.0, 200.0),
+        ("/count", regex(r"^\d+ servers"), 0.0, 200.0),
+        ("/json", json("/status", Some("ok")), 1.0, 200.0),
+        ("/json", json("/status", Some("down")), 0.0, 200.0),
+        ("/json", json("/checks/db", Some("true")), 1.0, 200.0),
+        ("/json", json("/checks/redis", None), 0.0, 200.0),
+        ("/ok", json("/status", None), 0.0, 200.0),
+    ];
+    for (path, options, expect_success, expect_status) in cases {
+        let described = format!("{path} {options:?}");
+        let mut collector = ProbeCollector::new(&target("t", &server.url(path), options));
+        let families = attempt(&mut collector).await;
+        assert_eq!(success(&families), expect_success, "{described}");
+        assert_eq!(
+            value(&families, "probe_http_status_code", &["http"]),
+            Some(expect_status),
+            "{described}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn headers_method_and_body_are_sent_and_header_values_never_shown() {
+    let server = TestServer::http().await;
+    server.set("/api", Reply::json(r#"{"id":"1"}"#));
+    let options = ProbeOptions {
+        method: http::Method::POST,
+        body: Some("ping".to_string()),
+        headers: vec![(
+            "Authorization".to_string(),
+            Secret::new("Bearer s3cret-token-xyz".to_string()),
+        )],
+        json_pointer: Some("/id".to_string()),
+        ..ProbeOptions::default()
+    };
+    assert!(!format!("{options:?}").contains("s3cret"));
+    let mut collector = ProbeCollector::new(&target("api", &server.url("/api"), options));
+    let families = attempt(&mut collector).await;
+    assert_eq!(success(&families), 1.0);
+    let request = server
+        .last_request()
+        .unwrap_or_else(|| panic!("no request"));
+    assert_eq!(request.method, "POST");
+    assert_eq!(
+        request.header("authorization"),
+        Some("Bearer s3cret-token-xyz")
+    );
+    assert_eq!(request.header("content-length"), Some("4"));
+}
+
+#[tokio::test]
+async fn cache_busting_changes_the_query_every_attempt() {
+    let server = TestServer::http().await;
+    server.set("/api/v1/timelines/public", Reply::json("[]"));
+    let options = ProbeOptions {
+        cache_bust: true,
+        ..ProbeOptions::default()
+    };
+    let url = server.url("/api/v1/timelines/public?local=true&limit=1");
+    let mut collector = ProbeCollector::new(&target("api", &url, options));
+    attempt(&mut collector).await;
+    attempt(&mut collector).await;
+    let targets: Vec<String> = server.requests().into_iter().map(|r| r.target).collect();
+    assert_eq!(targets.len(), 2);
+    for t in &targets {
+        assert!(
+            t.starts_with("/api/v1/timelines/public?local=true&limit=1&_fedimeter="),
+            "{t}"
+        );
+    }
+    assert_ne!(targets[0], targets[1]);
+}
+
+#[tokio::test]
+async fn redirect_policy() {
+    let server = TestServer::http().await;
+    server.set("/health", Reply::ok("OK"));
+    server.set("/old", Reply::redirect(301, "/health"));
+    server.set("/twice", Reply::redirect(302, "/old"));
+    server.set("/loop", Reply::redirect(302, "/loop"));
+    let follow = |max| ProbeOptions {
+        max_redirects: max,
+        ..ProbeOptions::default()
+    };
+    let no_follow = |expect: Vec<u16>| ProbeOptions {
+        follow_redirects: false,
+        expect_status: expect,
+        ..ProbeOptions::default()
+    };
+    // (path, options, success, status, redirects)
+    for (path, options, ok, status, redirects) in [
+        ("/old", follow(10), 1.0, 200.0, 1.0),
+        ("/twice", follow(10), 1.0, 200.0, 2.0),
+        ("/twice", follow(1), 0.0, 301.0, 1.0),
+        ("/loop", follow(5), 0.0, 302.0, 5.0),
+        ("/old", no_follow(vec![]), 0.0, 301.0, 0.0),
+        ("/old", no_follow(vec![301]), 1.0, 301.0, 0.0),
+    ] {
+        let described = format!("{path} {options:?}");
+        let mut collector = ProbeCollector::new(&target("r", &server.url(path), options));
+        let families = attempt(&mut collector).await;
+        assert_eq!(success(&families), ok, "{described}");
+        assert_eq!(
+            value(&families, "probe_http_status_code", &["http"]),
+            Some(status),
+            "{described}"
+        );
+        assert_eq!(
+            value(&families, "probe_http_redirects", &["http"]),
+            Some(redirects),
+            "{described}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn slow_answers_are_degraded_and_counted() {
+    let server = TestServer::http().await;
+    server.set("/health", Reply::ok("OK"));
+    let options = ProbeOptions {
+        degraded_after: Some(Duration::from_millis(200)),
+        ..ProbeOptions::default()
+    };
+    let mut collector = ProbeCollector::new(&target("web", &server.url("/health"), options));
+    let families = attempt(&mut collector).await;
+    assert_eq!(value(&families, "probe_degraded", &["http"]), Some(0.0));
+    server.set(
+        "/health",
+        Reply::ok("OK").delayed(Duration::from_millis(400)),
+    );
+    let families = attempt(&mut collector).await;
+    assert_eq!(success(&families), 1.0);
+    assert_eq!(value(&families, "probe_degraded", &["http"]), Some(1.0));
+    let processing = value(
+        &families,
+        "probe_http_duration_seconds",
+        &["processing", "http"],
+    )
+    .unwrap_or(0.0);
+    assert!(processing >= 0.4, "processing {processing}");
+    server.set("/health", Reply::status(503, ""));
+    let families = attempt(&mut collector).await;
+    assert_eq!(success(&families), 0.0);
+    assert_eq!(value(&families, "probe_degraded", &["http"]), Some(0.0));
+    assert_eq!(
+        lines(&render(&families, "web"), &["probe_attempts_total"]),
+        "\
+probe_attempts_total{target=\"web\",module=\"http\",result=\"success\"} 1
+probe_attempts_total{target=\"web\",module=\"http\",result=\"degraded\"} 1
+probe_attempts_total{target=\"web\",module=\"http\",result=\"failure\"} 1
+"
+    );
+}
+
+#[tokio::test]
+async fn slow_beyond_timeout_and_hang_fail_within_the_timeout() {
+    let server = TestServer::http().await;
+    server.set("/slow", Reply::ok("OK").delayed(Duration::from_secs(5)));
+    server.set("/hang", Reply::hang());
+    for path in ["/slow", "/hang"] {
+        let mut t = target("web", &server.url(path), ProbeOptions::default());
+        t.common.timeout = Duration::from_millis(500);
+        // Through the runner, as in production: the probe ends its own attempt, the run is
+        // a success of fedimeter, and the probe says 0.
+        let job = probe::job(&t);
+        let started = Instant::now();
+        let snapshot = runner::collect_once(&job.id, job.timeout, job.collector).await;
+        let took = started.elapsed();
+        assert!(
+            took >= Duration::from_millis(500) && took < Duration::from_millis(1200),
+            "{path}: {took:?}"
+        );
+        assert_eq!(snapshot.outcome, Outcome::Success, "{path}");
+        assert_eq!(
+            snapshot.value("probe_success", &["http"]),
+            Some(0.0),
+            "{path}"
+        );
+        assert_eq!(
+            snapshot.value("probe_http_status_code", &["http"]),
+            Some(0.0),
+            "{path}"
+        );
+        assert_eq!(
+            snapshot.value("fedimeter_collector_success", &["probe", "web"]),
+            Some(1.0),
+            "{path}"
+        );
+        let duration = snapshot
+            .value("probe_duration_seconds", &["http"])
+            .unwrap_or(0.0);
+        assert!((0.5..1.2).contains(&duration), "{path}: {duration}");
+    }
+}
+
+#[tokio::test]
+async fn stopped_server_fails_to_connect_and_recovers_after_restart() {
+    let server = TestServer::http().await;
+    server.set("/health", Reply::ok("OK"));
+    let mut collector = ProbeCollector::new(&target(
+        "web",
+        &server.url("/health"),
+        ProbeOptions::default(),
+    ));
+    assert_eq!(success(&attempt(&mut collector).await), 1.0);
+    server.stop().await;
+    let started = Instant::now();
+    let families = attempt(&mut collector).await;
+    assert!(started.elapsed() < Duration::from_secs(1));
+    assert_eq!(success(&families), 0.0);
+    assert_eq!(
+        value(&families, "probe_http_status_code", &["http"]),
+        Some(0.0)
+    );
+    // Resolution worked, the connect did not.
+    assert_eq!(value(&families, "probe_ip_protocol", &["http"]), Some(4.0));
+    assert_eq!(
+        value(
+            &families,
+            "probe_http_duration_seconds",
+            &["connect", "http"]
+        ),
+        Some(0.0)
+    );
+    server.start_again().await;
+    assert_eq!(success(&attempt(&mut collector).await), 1.0);
+}
+
+#[tokio::test]
+async fn https_with_a_private_ca() {
+    let ca = TestCa::new();
+    let server = TestServer::https(&ca.leaf(NOT_BEFORE_2020, VALID_UNTIL_2040)).await;
+    server.set("/health", Reply::ok("OK"));
+    let trusted = ProbeOptions {
+        ca_file: Some(ca.ca_file.clone()),
+        ..ProbeOptions::default()
+    };
+    let mut collector = ProbeCollector::new(&target("web", &server.url("/health"), trusted));
+    let families = attempt(&mut collector).await;
+    assert_eq!(
+        lines(&render(&families, "web"), STABLE),
+        format!(
+            "\
+probe_attempts_total{{target=\"web\",module=\"http\",result=\"success\"}} 1
+probe_attempts_total{{target=\"web\",module=\"http\",result=\"degraded\"}} 0
+probe_attempts_total{{target=\"web\",module=\"http\",result=\"failure\"}} 0
+probe_degraded{{module=\"http\",target=\"web\"}} 0
+probe_http_content_length{{module=\"http\",target=\"web\"}} 2
+probe_http_redirects{{module=\"http\",target=\"web\"}} 0
+probe_http_ssl{{module=\"http\",target=\"web\"}} 1
+probe_http_status_code{{module=\"http\",target=\"web\"}} 200
+probe_http_uncompressed_body_length{{module=\"http\",target=\"web\"}} 2
+probe_http_version{{module=\"http\",target=\"web\"}} 1.1
+probe_ip_protocol{{module=\"http\",target=\"web\"}} 4
+probe_ssl_cert_not_before_timestamp_seconds{{module=\"http\",target=\"web\"}} {NOT_BEFORE_2020}
+probe_ssl_earliest_cert_expiry{{module=\"http\",target=\"web\"}} {VALID_UNTIL_2040}
+probe_ssl_last_chain_expiry_timestamp_seconds{{module=\"http\",target=\"web\"}} {VALID_UNTIL_2040}
+probe_success{{module=\"http\",target=\"web\"}} 1
+probe_tls_version_info{{version=\"TLS 1.3\",module=\"http\",target=\"web\"}} 1
+"
+        )
+    );
+    assert!(value(&families, "probe_http_duration_seconds", &["tls", "http"]).unwrap_or(0.0) > 0.0);
+
+    // Without the CA the chain is untrusted: the probe fails, the certificate is still seen.
+    let mut untrusted = ProbeCollector::new(&target(
+        "web",
+        &server.url("/health"),
+        ProbeOptions::default(),
+    ));
+    let families = attempt(&mut untrusted).await;
+    assert_eq!(success(&families), 0.0);
+    assert_eq!(
+        value(&families, "probe_ssl_earliest_cert_expiry", &["http"]),
+        Some(VALID_UNTIL_2040 as f64)
+    );
+    assert_eq!(
+        value(
+            &families,
+            "probe_ssl_last_chain_expiry_timestamp_seconds",
+            &["http"]
+        ),
+        None
+    );
+
+    // Verification off: success, and the facts are the same.
+    let insecure = ProbeOptions {
+        insecure_skip_verify: true,
+        ..ProbeOptions::default()
+    };
+    let mut insecure = ProbeCollector::new(&target("web", &server.url("/health"), insecure));
+    let families = attempt(&mut insecure).await;
+    assert_eq!(success(&families), 1.0);
+    assert_eq!(
+        value(&families, "probe_ssl_earliest_cert_expiry", &["http"]),
+        Some(VALID_UNTIL_2040 as f64)
+    );
+}
+
+#[tokio::test]
+async fn expired_certificate_fails_but_its_expiry_is_kept() {
+    let ca = TestCa::new();
+    let server = TestServer::https(&ca.leaf(NOT_BEFORE_2020, EXPIRED_2021)).await;
+    server.set("/health", Reply::ok("OK"));
+    let options = ProbeOptions {
+        ca_file: Some(ca.ca_file.clone()),
+        ..ProbeOptions::default()
+    };
+    let mut collector = ProbeCollector::new(&target("web", &server.url("/health"), options));
+    let families = attempt(&mut collector).await;
+    assert_eq!(success(&families), 0.0);
+    assert_eq!(
+        value(&families, "probe_http_status_code", &["http"]),
+        Some(0.0)
+    );
+    assert_eq!(
+        value(&families, "probe_ssl_earliest_cert_expiry", &["http"]),
+        Some(EXPIRED_2021 as f64)
+    );
+    assert_eq!(
+        value(
+            &families,
+            "probe_ssl_cert_not_before_timestamp_seconds",
+            &["http"]
+        ),
+        Some(NOT_BEFORE_2020 as f64)
+    );
+    // The handshake failed: no TLS version, no verified chain.
+    assert!(
+        !families
+            .iter()
+            .any(|f| f.desc.name == "probe_tls_version_info")
+    );
+    assert_eq!(
+        value(
+            &families,
+            "probe_ssl_last_chain_expiry_timestamp_seconds",
+            &["http"]
+        ),
+        None
+    );
+    // The server goes away: the last known expiry stays exported.
+    server.stop().await;
+    let families = attempt(&mut collector).await;
+    assert_eq!(success(&families), 0.0);
+    assert_eq!(
+        lines(
+            &render(&families, "web"),
+            &["probe_ssl_earliest_cert_expiry"]
+        ),
+        format!(
+            "probe_ssl_earliest_cert_expiry{{module=\"http\",target=\"web\"}} {EXPIRED_2021}\n"
+        )
+    );
+}
+
+#[tokio::test]
+async fn tcp_probe_up_and_down() {
+    let server = TestServer::http().await;
+    let url = format!("tcp://127.0.0.1:{}", server.port());
+    let mut collector = ProbeCollector::new(&target("db", &url, ProbeOptions::default()));
+    let families = attempt(&mut collector).await;
+    assert_eq!(success(&families), 1.0);
+    server.stop().await;
+    let families = attempt(&mut collector).await;
+    assert_eq!(success(&families), 0.0);
+    assert_eq!(
+        lines(
+            &render(&families, "db"),
+            &[
+                "probe_success",
+                "probe_attempts_total",
+                "probe_ip_protocol",
+                "probe_degraded"
+            ]
+        ),
+        "\
+probe_attempts_total{target=\"db\",module=\"tcp\",result=\"success\"} 1
+probe_attempts_total{target=\"db\",module=\"tcp\",result=\"degraded\"} 0
+probe_attempts_total{target=\"db\",module=\"tcp\",result=\"failure\"} 1
+probe_degraded{module=\"tcp\",target=\"db\"} 0
+probe_ip_protocol{module=\"tcp\",target=\"db\"} 4
+probe_success{module=\"tcp\",target=\"db\"} 0
+"
+    );
+    server.start_again().await;
+    assert_eq!(success(&attempt(&mut collector).await), 1.0);
+}
+
+#[tokio::test]
+async fn registry_builds_configured_and_preset_probes() {
+    let mut config = fedimeter::config::Config::default();
+    config.mastodon.local_domain = Some("example.social".to_string());
+    config.probes.push(target(
+        "web",
+        "http://127.0.0.1:1/health",
+        ProbeOptions::default(),
+    ));
+    config.probes.push(target(
+        "db",
+        "tcp://127.0.0.1:5432",
+        ProbeOptions::default(),
+    ));
+    let ids: Vec<String> = fedimeter::collect::registry::target_ids(&config)
+        .iter()
+        .map(|id| id.to_string())
+        .collect();
+    assert_eq!(
+        ids,
+        ["probe/web", "probe/db", "probe/streaming", "probe/api"]
+    );
+    let jobs: Vec<String> = fedimeter::collect::registry::build(&config)
+        .iter()
+        .map(|j| format!("{} {:?} {:?}", j.id, j.interval, j.timeout))
+        .collect();
+    assert_eq!(
+        jobs,
+        [
+            "probe/web 15s 3s",
+            "probe/db 15s 3s",
+            "probe/streaming 15s 11s",
+            "probe/api 15s 11s"
+        ]
+    );
+}
