@@ -35,7 +35,7 @@ pub use preset::preset_probes;
 use super::runner::Job;
 use super::{Collector, Sink};
 use crate::config::{Config, ProbeTarget, Secret};
-use crate::model::{Kind, MetricDesc, TargetId};
+use crate::model::{Kind, MetricDesc, Snapshot, TargetId};
 
 /// Options of one `[[probe]]` beyond name, url, interval and timeout.
 #[derive(Debug, Clone)]
@@ -243,6 +243,35 @@ impl AttemptResult {
             (true, _) => AttemptResult::Success,
         }
     }
+}
+
+/// What SLIs, components and alerts read from a probe's snapshot: the contract between the
+/// probe collector and its readers (they need not know the `module` label).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ProbeSummary {
+    /// `probe_success`: the attempt met every condition within the timeout.
+    pub success: bool,
+    /// `probe_degraded`: it succeeded but took longer than `degraded_after`.
+    pub degraded: bool,
+    /// `probe_duration_seconds`: how long the attempt took.
+    pub duration: Duration,
+}
+
+/// The [`ProbeSummary`] of a probe snapshot; `None` when the snapshot has no probe result
+/// (the runner cancelled or contained the run — fedimeter's failure, not the target's:
+/// count it as no data).
+pub fn summary(snapshot: &Snapshot) -> Option<ProbeSummary> {
+    let first = |name: &str| {
+        snapshot
+            .family(name)
+            .and_then(|f| f.samples.first())
+            .map(|s| s.value)
+    };
+    Some(ProbeSummary {
+        success: first(PROBE_SUCCESS.name)? == 1.0,
+        degraded: first(PROBE_DEGRADED.name)? == 1.0,
+        duration: Duration::try_from_secs_f64(first(PROBE_DURATION.name)?).ok()?,
+    })
 }
 
 /// Every probe target: the configured `[[probe]]`s plus the Mastodon preset probes that are
