@@ -64,7 +64,10 @@ impl SecretUrl {
                     .query_pairs()
                     .map(|(k, v)| (k.into_owned(), v.into_owned()))
                     .collect();
-                if pairs.iter().any(|(k, _)| k.contains("password") || k == "token") {
+                if pairs
+                    .iter()
+                    .any(|(k, _)| k.contains("password") || k == "token")
+                {
                     let mut q = parsed.query_pairs_mut();
                     q.clear();
                     for (k, v) in &pairs {
@@ -165,10 +168,20 @@ mod tests {
 
     #[test]
     fn url_password_is_masked_and_registered() {
-        let u = SecretUrl::new("postgres://fedimeter:Pa55w0rd-xyz@db.internal:5432/mastodon".into());
-        assert_eq!(u.redacted(), "postgres://fedimeter:***@db.internal:5432/mastodon");
-        assert_eq!(format!("{u:?}"), "\"postgres://fedimeter:***@db.internal:5432/mastodon\"");
-        assert_eq!(redact("auth failed for Pa55w0rd-xyz"), "auth failed for ***");
+        let u =
+            SecretUrl::new("postgres://fedimeter:Pa55w0rd-xyz@db.internal:5432/mastodon".into());
+        assert_eq!(
+            u.redacted(),
+            "postgres://fedimeter:***@db.internal:5432/mastodon"
+        );
+        assert_eq!(
+            format!("{u:?}"),
+            "\"postgres://fedimeter:***@db.internal:5432/mastodon\""
+        );
+        assert_eq!(
+            redact("auth failed for Pa55w0rd-xyz"),
+            "auth failed for ***"
+        );
     }
 
     #[test]
@@ -181,13 +194,19 @@ mod tests {
     #[test]
     fn query_password_is_masked() {
         let u = SecretUrl::new("postgres://u@h/db?sslmode=require&password=qwerty-123".into());
-        assert_eq!(u.redacted(), "postgres://u@h/db?sslmode=require&password=***");
+        assert_eq!(
+            u.redacted(),
+            "postgres://u@h/db?sslmode=require&password=***"
+        );
     }
 
     #[test]
     fn opaque_url_is_all_stars() {
         let u = SecretUrl::opaque("https://discord.com/api/webhooks/1/tok-abcdef".into());
         assert_eq!(u.to_string(), "***");
-        assert_eq!(redact("posting to https://discord.com/api/webhooks/1/tok-abcdef failed"), "posting to *** failed");
+        assert_eq!(
+            redact("posting to https://discord.com/api/webhooks/1/tok-abcdef failed"),
+            "posting to *** failed"
+        );
     }
 }
