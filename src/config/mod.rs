@@ -7,12 +7,14 @@
 //! supply the PostgreSQL and Redis targets (`mastodon_env`); keys written in fedimeter's own
 //! config win.
 
+pub mod error;
 pub mod secret;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use error::{ConfigError, ConfigErrors, Position};
 pub use secret::{Secret, SecretUrl};
 
 /// The whole validated configuration.
