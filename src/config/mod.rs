@@ -7,6 +7,7 @@
 //! supply the PostgreSQL and Redis targets (`mastodon_env`); keys written in fedimeter's own
 //! config win.
 
+pub mod env;
 pub mod error;
 pub mod secret;
 
