@@ -9,6 +9,7 @@
 
 pub mod env;
 pub mod error;
+pub mod mastodon_env;
 pub mod secret;
 
 use std::net::SocketAddr;
