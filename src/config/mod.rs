@@ -10,6 +10,7 @@
 pub mod env;
 pub mod error;
 pub mod mastodon_env;
+pub mod raw;
 pub mod secret;
 
 use std::net::SocketAddr;
@@ -43,7 +44,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             source: None,
-            listen: SocketAddr::from(([127, 0, 0, 1], 9480)),
+            listen: raw::default_listen(),
             metrics_listen: None,
             site: SiteConfig::default(),
             store: StoreConfig::default(),
@@ -85,8 +86,8 @@ pub struct SiteConfig {
 impl Default for SiteConfig {
     fn default() -> Self {
         SiteConfig {
-            title: "Service status".to_string(),
-            location: "default".to_string(),
+            title: raw::default_site_title().to_string(),
+            location: raw::default_site_location().to_string(),
         }
     }
 }
@@ -100,7 +101,7 @@ pub struct StoreConfig {
 impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
-            url: SecretUrl::new("sqlite://fedimeter.db".to_string()),
+            url: SecretUrl::new(raw::default_store_url().to_string()),
         }
     }
 }
