@@ -10,12 +10,13 @@
 //!
 //! Code map: `raw` (serde structs, named defaults, TOML → `RawConfig`), `env` (`${VAR}`),
 //! `validate` (`RawConfig` → `Config`), `mastodon_env` (dotenv parser and derived targets),
-//! `error` (`ConfigError(s)`), `secret`.
+//! `error` (`ConfigError(s)`), `render` ([`Config::render_resolved`]), `secret`.
 
 pub mod env;
 pub mod error;
 pub mod mastodon_env;
 pub mod raw;
+mod render;
 pub mod secret;
 mod validate;
 
