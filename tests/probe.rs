@@ -640,3 +640,78 @@ async fn registry_builds_configured_and_preset_probes() {
         ]
     );
 }
+
+#[tokio::test]
+async fn probe_options_from_toml_reach_the_server() {
+    let ca = TestCa::new();
+    let server = TestServer::https(&ca.leaf(NOT_BEFORE_2020, VALID_UNTIL_2040)).await;
+    server.set("/api", Reply::json(r#"{"status":"ok"}"#));
+    let text = format!(
+        r#"
+        [mastodon]
+        domain = "example.social"
+        api_token = "${{TOKEN}}"
+        disable_probes = ["streaming"]
+
+        [[probe]]
+        name = "api-local"
+        url = "{url}"
+        interval = "15s"
+        timeout = "3s"
+        degraded_after = "1s"
+        method = "post"
+        expect_status = [200, 204]
+        json_pointer = "/status"
+        json_equals = "ok"
+        headers = {{ Authorization = "Bearer ${{TOKEN}}" }}
+        body = "{{}}"
+        follow_redirects = false
+        max_redirects = 3
+        ca_file = "{ca}"
+        max_body_bytes = 4096
+        "#,
+        url = server.url("/api"),
+        ca = ca.ca_file.display()
+    );
+    let env = std::collections::HashMap::from([("TOKEN", "tok-from-env-123")]);
+    let config = fedimeter::config::load_str(&text, None, None, &env)
+        .unwrap_or_else(|e| panic!("config errors:\n{e}"));
+    let t = &config.probes[0];
+    assert_eq!(t.options.method, http::Method::POST);
+    assert_eq!(t.options.expect_status, vec![200, 204]);
+    assert_eq!(t.options.degraded_after, Some(Duration::from_secs(1)));
+    assert!(!t.options.follow_redirects);
+    assert_eq!(t.options.max_redirects, 3);
+    assert_eq!(t.options.max_body_bytes, 4096);
+    // check-config shows the options, masks the header and token, lists the presets.
+    let rendered = config.render_resolved();
+    assert!(!rendered.contains("tok-from-env-123"), "{rendered}");
+    for expected in [
+        "method = \"POST\"",
+        "expect_status = [200, 204]",
+        "headers = { \"Authorization\" = \"***\" }",
+        "api_token = \"***\"",
+        "disable_probes = [\"streaming\"]",
+        "#   web https://example.social/health every 15s (timeout 10s)",
+        "#   api https://example.social/api/v1/accounts/verify_credentials every 15s (timeout 10s)",
+    ] {
+        assert!(rendered.contains(expected), "{expected}\n{rendered}");
+    }
+    // The registry runs configured and preset probes.
+    let ids: Vec<String> = fedimeter::collect::registry::target_ids(&config)
+        .iter()
+        .map(|id| id.to_string())
+        .collect();
+    assert_eq!(ids, ["probe/api-local", "probe/web", "probe/api"]);
+    let mut collector = ProbeCollector::new(t);
+    let families = attempt(&mut collector).await;
+    assert_eq!(success(&families), 1.0);
+    let request = server
+        .last_request()
+        .unwrap_or_else(|| panic!("no request"));
+    assert_eq!(request.method, "POST");
+    assert_eq!(
+        request.header("authorization"),
+        Some("Bearer tok-from-env-123")
+    );
+}

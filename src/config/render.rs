@@ -1,0 +1,293 @@
+//! [`Config::render_resolved`]: the configuration after defaults, `${VAR}` interpolation and
+//! the Mastodon env file, as TOML with every secret shown as `***`. `fedimeter check-config`
+//! prints it.
+//!
+//! The output uses the config file's own keys, so it can be read as a config file (secrets
+//! aside); targets that came from the Mastodon env file are marked with a comment.
+
+use std::fmt::Write;
+use std::time::Duration;
+
+use super::{Config, OtlpProtocol, TargetCommon};
+
+impl Config {
+    /// The resolved configuration as TOML-like text; passwords in URLs, webhook URLs and
+    /// header values are `***`.
+    pub fn render_resolved(&self) -> String {
+        let mut out = String::new();
+        let source = match &self.source {
+            Some(path) => format!("resolved from {}", path.display()),
+            None => "built-in defaults".to_string(),
+        };
+        line(&mut out, &format!("# fedimeter configuration, {source}"));
+        line(&mut out, "# secrets are shown as ***");
+        line(&mut out, &kv("listen", &quote(&self.listen.to_string())));
+        match self.metrics_listen {
+            Some(addr) => line(&mut out, &kv("metrics_listen", &quote(&addr.to_string()))),
+            None => line(
+                &mut out,
+                "# metrics_listen: not set, /metrics is served on listen",
+            ),
+        }
+
+        section(&mut out, "[site]");
+        line(&mut out, &kv("title", &quote(&self.site.title)));
+        line(&mut out, &kv("location", &quote(&self.site.location)));
+
+        section(&mut out, "[store]");
+        line(&mut out, &kv("url", &quote(self.store.url.redacted())));
+
+        let m = &self.mastodon;
+        section(&mut out, "[mastodon]");
+        let optional = [
+            (
+                "env_file",
+                m.env_file.as_ref().map(|p| p.display().to_string()),
+            ),
+            ("domain", m.local_domain.clone()),
+            ("web_domain", m.web_domain.clone()),
+            ("streaming_base_url", m.streaming_base_url.clone()),
+            ("api_token", m.api_token.as_ref().map(|_| "***".to_string())),
+            ("media_canary_url", m.media_canary_url.clone()),
+        ];
+        for (key, value) in optional {
+            match value {
+                Some(v) => line(&mut out, &kv(key, &quote(&v))),
+                None => line(&mut out, &format!("# {key}: not set")),
+            }
+        }
+
+        if !m.disable_probes.is_empty() {
+            let names: Vec<String> = m.disable_probes.iter().map(|n| quote(n)).collect();
+            line(
+                &mut out,
+                &kv("disable_probes", &format!("[{}]", names.join(", "))),
+            );
+        }
+
+        let derived = |kind: &str, name: &str| {
+            m.derived_targets
+                .iter()
+                .any(|(k, n)| *k == kind && n == name)
+        };
+        for t in &self.postgres {
+            target_header(&mut out, "postgres", derived("postgres", &t.common.name));
+            common(&mut out, &t.common, t.url.redacted());
+        }
+        for t in &self.pgbouncer {
+            target_header(&mut out, "pgbouncer", false);
+            common(&mut out, &t.common, t.url.redacted());
+        }
+        for t in &self.redis {
+            target_header(&mut out, "redis", derived("redis", &t.common.name));
+            common(&mut out, &t.common, t.url.redacted());
+            line(&mut out, &kv("sidekiq", &t.sidekiq.to_string()));
+            if let Some(ns) = &t.namespace {
+                line(&mut out, &kv("namespace", &quote(ns)));
+            }
+        }
+        for t in &self.probes {
+            target_header(&mut out, "probe", false);
+            common(&mut out, &t.common, &t.url);
+            probe_options(&mut out, &t.options);
+        }
+        let presets = crate::collect::probe::preset_probes(m, &self.probes);
+        if !presets.is_empty() {
+            out.push('\n');
+            line(
+                &mut out,
+                "# preset probes from [mastodon] (a [[probe]] of the same name replaces one;",
+            );
+            line(&mut out, "# disable_probes removes them):");
+            for t in &presets {
+                line(
+                    &mut out,
+                    &format!(
+                        "#   {} {} every {} (timeout {})",
+                        t.common.name,
+                        t.url,
+                        duration(t.common.interval),
+                        duration(t.common.timeout)
+                    ),
+                );
+            }
+        }
+        for d in &self.discord {
+            section(&mut out, "[[discord]]");
+            line(&mut out, &kv("name", &quote(&d.name)));
+            line(
+                &mut out,
+                &kv("webhook_url", &quote(d.webhook_url.redacted())),
+            );
+        }
+        if let Some(o) = &self.otlp {
+            section(&mut out, "[otlp]");
+            line(&mut out, &kv("endpoint", &quote(&o.endpoint)));
+            let protocol = match o.protocol {
+                OtlpProtocol::Grpc => "grpc",
+                OtlpProtocol::HttpProtobuf => "http/protobuf",
+            };
+            line(&mut out, &kv("protocol", &quote(protocol)));
+            line(&mut out, &kv("interval", &quote(&duration(o.interval))));
+            let headers: Vec<String> = o
+                .headers
+                .iter()
+                .map(|(name, _)| format!("{} = \"***\"", quote(name)))
+                .collect();
+            line(
+                &mut out,
+                &kv("headers", &format!("{{ {} }}", headers.join(", "))),
+            );
+        }
+        out
+    }
+}
+
+fn line(out: &mut String, text: &str) {
+    out.push_str(text);
+    out.push('\n');
+}
+
+fn section(out: &mut String, header: &str) {
+    out.push('\n');
+    line(out, header);
+}
+
+fn target_header(out: &mut String, kind: &str, derived: bool) {
+    out.push('\n');
+    if derived {
+        line(
+            out,
+            "# from the Mastodon env file (keys set in the config win)",
+        );
+    }
+    line(out, &format!("[[{kind}]]"));
+}
+
+fn common(out: &mut String, common: &TargetCommon, url: &str) {
+    line(out, &kv("name", &quote(&common.name)));
+    line(out, &kv("url", &quote(url)));
+    line(out, &kv("interval", &quote(&duration(common.interval))));
+    line(out, &kv("timeout", &quote(&duration(common.timeout))));
+}
+
+/// The options of a probe that differ from their defaults.
+fn probe_options(out: &mut String, o: &crate::collect::probe::ProbeOptions) {
+    let d = crate::collect::probe::ProbeOptions::default();
+    if let Some(v) = o.degraded_after {
+        line(out, &kv("degraded_after", &quote(&duration(v))));
+    }
+    if o.method != d.method {
+        line(out, &kv("method", &quote(o.method.as_str())));
+    }
+    if !o.expect_status.is_empty() {
+        let codes: Vec<String> = o.expect_status.iter().map(u16::to_string).collect();
+        line(
+            out,
+            &kv("expect_status", &format!("[{}]", codes.join(", "))),
+        );
+    }
+    let texts = [
+        ("body_contains", o.body_contains.as_deref()),
+        ("body_regex", o.body_regex.as_ref().map(|r| r.as_str())),
+        ("json_pointer", o.json_pointer.as_deref()),
+        ("json_equals", o.json_equals.as_deref()),
+        ("body", o.body.as_deref()),
+    ];
+    for (key, value) in texts {
+        if let Some(v) = value {
+            line(out, &kv(key, &quote(v)));
+        }
+    }
+    if !o.headers.is_empty() {
+        let headers: Vec<String> = o
+            .headers
+            .iter()
+            .map(|(name, _)| format!("{} = \"***\"", quote(name)))
+            .collect();
+        line(
+            out,
+            &kv("headers", &format!("{{ {} }}", headers.join(", "))),
+        );
+    }
+    if o.follow_redirects != d.follow_redirects {
+        line(
+            out,
+            &kv("follow_redirects", &o.follow_redirects.to_string()),
+        );
+    }
+    if o.max_redirects != d.max_redirects {
+        line(out, &kv("max_redirects", &o.max_redirects.to_string()));
+    }
+    if let Some(path) = &o.ca_file {
+        line(out, &kv("ca_file", &quote(&path.display().to_string())));
+    }
+    if o.insecure_skip_verify {
+        line(out, &kv("insecure_skip_verify", "true"));
+    }
+    if o.max_body_bytes != d.max_body_bytes {
+        line(out, &kv("max_body_bytes", &o.max_body_bytes.to_string()));
+    }
+    if o.cache_bust {
+        line(out, &kv("cache_bust", "true"));
+    }
+}
+
+fn kv(key: &str, value: &str) -> String {
+    format!("{key} = {value}")
+}
+
+fn duration(d: Duration) -> String {
+    humantime::format_duration(d).to_string()
+}
+
+/// A TOML basic string.
+fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{:04X}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting_is_toml() {
+        let cases = [
+            ("plain", "\"plain\""),
+            ("a\"b\\c", "\"a\\\"b\\\\c\""),
+            ("tab\tnl\n", "\"tab\\tnl\\n\""),
+            ("bell\u{7}", "\"bell\\u0007\""),
+            ("é", "\"é\""),
+        ];
+        for (input, want) in cases {
+            assert_eq!(quote(input), want);
+            let parsed: toml::Table = toml::from_str(&format!("k = {want}")).unwrap();
+            assert_eq!(parsed["k"].as_str(), Some(input));
+        }
+    }
+
+    #[test]
+    fn defaults_render_as_loadable_toml() {
+        let text = Config::default().render_resolved();
+        assert!(text.contains("listen = \"127.0.0.1:9480\"\n"), "{text}");
+        assert!(text.contains("url = \"sqlite://fedimeter.db\"\n"), "{text}");
+        let parsed = super::super::raw::from_toml(&text);
+        assert!(parsed.errors.is_empty(), "{:?}\n{text}", parsed.errors);
+    }
+}
