@@ -715,3 +715,34 @@ async fn probe_options_from_toml_reach_the_server() {
         Some("Bearer tok-from-env-123")
     );
 }
+
+#[test]
+fn the_preset_comes_from_a_mastodon_env_file() {
+    let env = std::collections::HashMap::<&str, &str>::new();
+    let config = fedimeter::config::load_str(
+        "",
+        None,
+        Some(std::path::Path::new("tests/fixtures/mastodon/quoted.env")),
+        &env,
+    )
+    .unwrap_or_else(|e| panic!("config errors:\n{e}"));
+    let probes: Vec<(String, String)> = probe::all_probes(&config)
+        .into_iter()
+        .map(|p| (p.common.name, p.url))
+        .collect();
+    assert_eq!(
+        probes,
+        [
+            ("web", "https://www.example.social/health"),
+            (
+                "streaming",
+                "https://streaming.example.social/api/v1/streaming/health"
+            ),
+            (
+                "api",
+                "https://www.example.social/api/v1/timelines/public?local=true&limit=1"
+            ),
+        ]
+        .map(|(n, u)| (n.to_string(), u.to_string()))
+    );
+}
