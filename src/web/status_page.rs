@@ -87,7 +87,7 @@ pub fn build_view(title: &str, store: &SnapshotStore) -> StatusView {
             Some(s) => {
                 newest = newest.max(Some(s.finished_at));
                 let up = match id.kind {
-                    Kind::Probe => s.value("probe_success", &[]).is_some_and(|v| v >= 1.0),
+                    Kind::Probe => crate::collect::probe::summary(s).is_some_and(|p| p.success),
                     _ => s.outcome.is_up(),
                 };
                 if up {
