@@ -278,7 +278,9 @@ impl Drop for RedisServer {
     }
 }
 
-fn spawn_redis(dir: &ServerDir, port: u16, options: &RedisOptions) -> Started {
+/// Spawns redis-server on `port` in `dir` and waits until it answers (used by [`RedisServer`];
+/// public so the retry-on-port-clash logic can be tested).
+pub fn spawn_redis(dir: &ServerDir, port: u16, options: &RedisOptions) -> Started {
     let log = dir.path().join("redis.log");
     let mut cmd = Command::new(find_binary("redis-server"));
     cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
