@@ -8,9 +8,9 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use sqlx::{Connection, PgConnection};
-use support::pgbouncer::{PgBouncer, PgBouncerOptions, PoolMode};
-use support::postgres::PgServer;
-use support::redis::{RedisConn, RedisOptions, RedisServer, Reply};
+use support::{
+    PgBouncer, PgBouncerOptions, PgServer, PoolMode, RedisConn, RedisOptions, RedisServer, Reply,
+};
 use tokio_postgres::{NoTls, SimpleQueryMessage};
 
 const HANG_TIMEOUT: Duration = Duration::from_secs(1);

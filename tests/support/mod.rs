@@ -2,9 +2,9 @@
 //! Redis, started from the installed Debian binaries (`scripts/test --install-only` installs
 //! them) on free loopback ports, each in its own temp dir.
 //!
-//! Include it from an integration test with `mod support;` and use
-//! [`PgServer`](postgres::PgServer), [`PgBouncer`](pgbouncer::PgBouncer) and
-//! [`RedisServer`](redis::RedisServer). Nothing here depends on the fedimeter library.
+//! Include it from an integration test with `mod support;` and use [`PgServer`],
+//! [`PgBouncer`] and [`RedisServer`] (re-exported here). Nothing here depends on the
+//! fedimeter library; `tests/testkit.rs` shows every feature in use.
 //!
 //! Rules every server follows:
 //! - **Isolation.** Tests run in parallel (threads of one test binary, and several test
@@ -25,6 +25,14 @@
 pub mod pgbouncer;
 pub mod postgres;
 pub mod redis;
+
+// Short paths (`support::PgServer`); not every test binary uses every one.
+#[allow(unused_imports)]
+pub use pgbouncer::{PgBouncer, PgBouncerOptions, PoolMode};
+#[allow(unused_imports)]
+pub use postgres::PgServer;
+#[allow(unused_imports)]
+pub use redis::{RedisConn, RedisOptions, RedisServer, Reply};
 
 use std::collections::HashSet;
 use std::fs::{self, File};

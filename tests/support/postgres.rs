@@ -256,7 +256,8 @@ impl PgServer {
     }
 
     /// A streaming replica of `primary` made with `pg_basebackup -R` (hot standby, so it
-    /// answers read-only queries). Creates the [`REPLICATION_USER`] role on the primary.
+    /// answers read-only queries). Creates the [`REPLICATION_USER`] role on `primary` when
+    /// missing. `primary` may itself be a replica made here (cascading replication).
     pub fn start_replica_of(primary: &PgServer) -> PgServer {
         primary.exec(&format!(
             "DO $$ BEGIN
