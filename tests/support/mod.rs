@@ -19,7 +19,11 @@
 //! - **Blocking API.** Every call blocks the calling thread (starting a server takes well under
 //!   a second or two). Calling them directly from a `#[tokio::test]` is fine.
 //! - **Failures are loud.** A server that does not come up panics with the command, the cause
-//!   and the tail of its log.
+//!   and the tail of its log. Start times go to stderr, which the harness shows on failure.
+//!
+//! Environment: `FEDIMETER_TEST_TMPDIR` (where temp dirs go; default `/dev/shm` when it is a
+//! roomy tmpfs, else the system temp dir), `FEDIMETER_TEST_PG_BINDIR` (a PostgreSQL `bin`
+//! dir, to test another major version; default the highest installed).
 #![allow(dead_code)]
 
 pub mod pgbouncer;
@@ -258,13 +262,13 @@ if [ -f "$dir/.server-pid" ]; then
   pid=$(cat "$dir/.server-pid")
   kids=""
   for stat in /proc/[0-9]*/stat; do
-    line=$(cat "$stat" 2>/dev/null) || continue
+    read -r line 2>/dev/null <"$stat" || continue
     rest=${line##*) }
     set -- $rest
-    [ "$2" = "$pid" ] && kids="$kids ${stat#/proc/}" 
+    kid=${stat#/proc/}
+    [ "$2" = "$pid" ] && kids="$kids ${kid%/stat}"
   done
-  kill -KILL "$pid" 2>/dev/null
-  for kid in $kids; do kill -KILL "${kid%/stat}" 2>/dev/null; done
+  kill -KILL "$pid" $kids 2>/dev/null
 fi
 rm -rf "$dir"
 "#;
