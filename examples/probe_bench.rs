@@ -56,7 +56,9 @@ async fn main() {
             )
             .await
         }
-        _ => eprintln!("usage: probe_bench serve <port> [--tls dir] | probe <port> <targets> <interval_s> <warmup_s> <measure_s> [--tls dir]"),
+        _ => eprintln!(
+            "usage: probe_bench serve <port> [--tls dir] | probe <port> <targets> <interval_s> <warmup_s> <measure_s> [--tls dir]"
+        ),
     }
 }
 
@@ -109,7 +111,9 @@ async fn serve(port: u16, tls: Option<PathBuf>) {
                     }
                 }
                 None => {
-                    let _ = builder.serve_connection(TokioIo::new(stream), service).await;
+                    let _ = builder
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
                 }
             }
         });
@@ -141,11 +145,9 @@ async fn probe_many(
             },
         })
         .collect();
-    let store = Arc::new(SnapshotStore::new(
-        probes
-            .iter()
-            .map(|p| fedimeter::model::TargetId::new(fedimeter::model::Kind::Probe, &p.common.name)),
-    ));
+    let store = Arc::new(SnapshotStore::new(probes.iter().map(|p| {
+        fedimeter::model::TargetId::new(fedimeter::model::Kind::Probe, &p.common.name)
+    })));
     let shutdown = CancellationToken::new();
     for p in &probes {
         tokio::spawn(runner::run_job(
