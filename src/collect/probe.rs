@@ -371,10 +371,15 @@ impl ProbeCollector {
 
     async fn collect_http(&mut self, url: Url, sink: &mut Sink) -> anyhow::Result<()> {
         if self.tls.is_none() {
-            match tls::TlsSetup::new(
-                self.options.ca_file.as_deref(),
-                self.options.insecure_skip_verify,
-            ) {
+            // Reads the system roots (once per process) and the CA file: blocking I/O.
+            let ca_file = self.options.ca_file.clone();
+            let insecure = self.options.insecure_skip_verify;
+            let setup = tokio::task::spawn_blocking(move || {
+                tls::TlsSetup::new(ca_file.as_deref(), insecure)
+            })
+            .await
+            .unwrap_or_else(|e| Err(anyhow!("loading trust roots: {e}")));
+            match setup {
                 Ok(setup) => self.tls = Some(setup),
                 Err(error) => {
                     self.count(AttemptResult::Failure);
