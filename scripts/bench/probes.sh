@@ -17,8 +17,11 @@ SCHEME=${5:-http}
 WARMUP=$((INTERVAL * 2))
 
 cd "$(dirname "$0")/../.."
-cargo build --release --example probe_bench >/dev/null 2>&1 || cargo build --release --example probe_bench
-BENCH=target/release/examples/probe_bench
+# PROBE_BENCH_BIN: use an already built probe_bench (e.g. a debug build, to try the script).
+BENCH=${PROBE_BENCH_BIN:-target/release/examples/probe_bench}
+if [ -z "${PROBE_BENCH_BIN:-}" ]; then
+  cargo build --release --example probe_bench >/dev/null 2>&1 || cargo build --release --example probe_bench
+fi
 WORK=$(mktemp -d)
 PIDS=()
 cleanup() {
