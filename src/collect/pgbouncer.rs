@@ -924,8 +924,13 @@ impl PgbouncerCollector {
             .as_ref()
             .map_err(|e| anyhow::anyhow!("invalid pgbouncer url {}: {e}", self.shown_url))?;
         let (client, connection) = config.connect(NoTls).await.map_err(|e| {
+            let hint = if is_authentication_failure(&e) {
+                " (check the user and password in the url; the user must be in stats_users or admin_users)"
+            } else {
+                ""
+            };
             anyhow::anyhow!(
-                "cannot connect to the pgbouncer admin console {}: {}",
+                "cannot connect to the pgbouncer admin console {}: {}{hint}",
                 self.shown_url,
                 one_line(&e)
             )
@@ -1085,6 +1090,20 @@ async fn show_table(
         }
     }
     Ok(table)
+}
+
+/// Whether PgBouncer refused the login: SQLSTATE 28P01/28000 as PostgreSQL sends them, or
+/// PgBouncer's own wording (1.18 sends "SASL authentication failed" and "password
+/// authentication failed" with SQLSTATE 08P01, and "not allowed" for a user that is in
+/// neither `stats_users` nor `admin_users`).
+fn is_authentication_failure(error: &tokio_postgres::Error) -> bool {
+    use tokio_postgres::error::SqlState;
+    error.as_db_error().is_some_and(|db| {
+        *db.code() == SqlState::INVALID_PASSWORD
+            || *db.code() == SqlState::INVALID_AUTHORIZATION_SPECIFICATION
+            || db.message().contains("authentication failed")
+            || db.message() == "not allowed"
+    })
 }
 
 /// An error and its causes on one line (`a: b: c`), without PostgreSQL's multi-line DETAIL
