@@ -316,7 +316,7 @@ async fn stopped_pgbouncer_is_down_within_the_timeout_and_recovers_after_restart
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn restart_between_runs_does_not_cost_a_failed_run() {
+async fn first_run_after_a_restart_between_runs_is_up() {
     let pg = PgServer::start();
     let mut bouncer = PgBouncer::start(&pg, PgBouncerOptions::default());
     let job = RunningJob::start(&target(bouncer.admin_url(), PgbouncerOptions::default()));
