@@ -1586,6 +1586,27 @@ pgbouncer_client_connections{database="mastodon",user="mastodon",application_nam
     }
 
     #[test]
+    fn errors_are_one_line_without_repeating_a_cause() {
+        #[derive(Debug)]
+        struct Outer(std::io::Error);
+        impl std::fmt::Display for Outer {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("error connecting to server")
+            }
+        }
+        impl std::error::Error for Outer {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let error = Outer(std::io::Error::other("connection refused\nDETAIL: x"));
+        assert_eq!(
+            one_line(&error),
+            "error connecting to server: connection refused DETAIL: x"
+        );
+    }
+
+    #[test]
     fn connect_config_defaults_to_the_pgbouncer_database_and_names_itself() {
         let config = admin_connect_config(
             "postgres://stats:secret@127.0.0.1:6432",
