@@ -1,6 +1,7 @@
 //! The only place that maps config sections to collectors: [`build`] turns a [`Config`] into
 //! one [`Job`] per configured target.
 
+use crate::collect::pgbouncer;
 use crate::collect::probe;
 use crate::collect::runner::Job;
 use crate::config::Config;
@@ -38,6 +39,7 @@ pub fn target_ids(config: &Config) -> Vec<TargetId> {
 /// One job per configured target.
 pub fn build(config: &Config) -> Vec<Job> {
     let mut jobs = Vec::new();
+    jobs.extend(config.pgbouncer.iter().map(pgbouncer::job));
     // Configured probes plus the Mastodon preset (overridable by name, see `probe::preset`).
     jobs.extend(probe::all_probes(config).iter().map(probe::job));
     jobs
