@@ -47,7 +47,7 @@ use prost::Message;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::secret::{self, redact};
-use crate::config::{OtlpConfig, OtlpProtocol};
+use crate::config::{OtlpConfig, OtlpProtocol, SecretUrl};
 use crate::export::self_metrics::VERSION;
 use crate::model::{Family, MetricDesc, MetricType, Sample, SnapshotStore};
 
@@ -88,6 +88,8 @@ pub async fn run(
     for (_, value) in &config.headers {
         secret::register(value.expose());
     }
+    // Registers a password in the endpoint (if any) and masks it when shown.
+    let shown_endpoint = SecretUrl::new(config.endpoint.clone());
     let resource = resource_attributes(
         &location,
         &default_instance_id(),
@@ -106,7 +108,7 @@ pub async fn run(
     };
     tracing::info!(
         target: "fedimeter::otlp",
-        endpoint = %redact(&config.endpoint),
+        endpoint = %shown_endpoint,
         protocol = ?config.protocol,
         interval = %humantime::format_duration(config.interval),
         "otlp export started"
@@ -160,7 +162,7 @@ pub async fn run(
                 let delay = retry_delay(config.interval, failures);
                 tracing::warn!(
                     target: "fedimeter::otlp",
-                    endpoint = %redact(&config.endpoint),
+                    endpoint = %shown_endpoint,
                     failures,
                     retry_in = %humantime::format_duration(delay),
                     "otlp export failed: {}",
