@@ -603,8 +603,8 @@ async fn unreachable_endpoint_is_counted_as_failed_without_panic_or_blocking() {
     }
 }
 
-/// A receiver that accepts connections and never answers: every export times out (at the
-/// interval, here 300 ms) and is counted as failed; shutdown does not wait for it.
+/// A receiver that accepts connections and never answers: every export times out (after
+/// `export_timeout`, here 2 s) and is counted as failed; shutdown does not wait for it.
 #[tokio::test]
 async fn unresponsive_endpoint_times_out_and_shutdown_does_not_wait() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -634,12 +634,14 @@ async fn unresponsive_endpoint_times_out_and_shutdown_does_not_wait() {
         ));
         wait_for_count(&store, "failure", 1.0).await;
         let elapsed = started.elapsed();
+        let timeout = otlp::export_timeout(Duration::from_millis(300));
         assert!(
-            elapsed >= Duration::from_millis(550) && elapsed < Duration::from_secs(5),
+            elapsed >= Duration::from_millis(300) + timeout - Duration::from_millis(50)
+                && elapsed < Duration::from_secs(8),
             "{protocol:?}: first failure after {elapsed:?}"
         );
-        // Cancel in the middle of the next (hanging) attempt.
-        tokio::time::sleep(Duration::from_millis(450)).await;
+        // Cancel in the middle of the next (hanging) attempt, which starts 300 ms later.
+        tokio::time::sleep(Duration::from_millis(800)).await;
         stop_exporter(&shutdown, task).await;
     }
     accept.abort();
@@ -700,5 +702,62 @@ async fn failure_logs_show_the_endpoint_but_no_secrets() {
     assert!(log.contains("otlp:***@"), "{log}");
     for secret in [API_KEY, "tenant-1", "endpoint-pass-9x7"] {
         assert!(!log.contains(secret), "{secret} leaked:\n{log}");
+    }
+}
+
+/// An export larger than `MAX_POINTS_PER_REQUEST` arrives as several requests that
+/// together hold every point exactly once.
+#[tokio::test]
+async fn large_export_is_split_into_several_requests() {
+    let stop = CancellationToken::new();
+    let (endpoint, mut rx) = start_grpc_receiver(false, stop.clone()).await;
+    let store = store_with_known_data(1.0);
+    let sidekiq = TargetId::new(Kind::Redis, "sidekiq");
+    let queues = otlp::MAX_POINTS_PER_REQUEST + 1000;
+    let names: Vec<String> = (0..queues).map(|i| format!("queue-{i:05}")).collect();
+    store.publish(snapshot(
+        &sidekiq,
+        vec![family(
+            &QUEUE_SIZE,
+            names.iter().map(|n| sample(&[n], 1.0)).collect(),
+        )],
+    ));
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(otlp::run(
+        config(endpoint, OtlpProtocol::Grpc, Duration::from_millis(300)),
+        LOCATION.to_string(),
+        store.clone(),
+        shutdown.clone(),
+    ));
+    let first = next(&mut rx).await;
+    let second = next(&mut rx).await;
+    // Both parts belong to the first export, which succeeded.
+    wait_for_count(&store, "success", 1.0).await;
+    assert_eq!(export_count(&store, "failure"), 0.0);
+    stop_exporter(&shutdown, task).await;
+    stop.cancel();
+    let points = |r: &Received| otlp::count_points(&r.request);
+    assert_eq!(points(&first), otlp::MAX_POINTS_PER_REQUEST);
+    let mut seen: Vec<String> = [&first, &second]
+        .iter()
+        .flat_map(|r| metrics(&r.request))
+        .filter(|m| m.name == "sidekiq_queue_size")
+        .flat_map(|m| match &m.data {
+            Some(metric::Data::Gauge(g)) => g.data_points.clone(),
+            _ => Vec::new(),
+        })
+        .map(|p| string_attributes(&p.attributes)[0].1.clone())
+        .collect();
+    seen.sort();
+    assert!(
+        seen == names,
+        "{} points seen, {} expected",
+        seen.len(),
+        names.len()
+    );
+    // Both parts carry the resource and the headers.
+    for r in [&first, &second] {
+        assert_eq!(r.header("x-api-key"), Some(API_KEY));
+        assert!(r.request.resource_metrics[0].resource.is_some());
     }
 }

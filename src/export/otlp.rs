@@ -69,8 +69,17 @@ pub const LOCATION_ATTRIBUTE: &str = "fedimeter.location";
 pub const SCOPE_NAME: &str = "fedimeter";
 
 /// The longest a single export request may take (the OTel SDK default,
-/// `OTEL_EXPORTER_OTLP_TIMEOUT`); shorter when the interval is shorter.
+/// `OTEL_EXPORTER_OTLP_TIMEOUT`).
 const MAX_EXPORT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The shortest request timeout, even with a shorter interval: a request that needs more
+/// than the interval only delays the next export (exports never overlap).
+const MIN_EXPORT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Data points per request at most; larger exports are split into several requests (the
+/// OpenTelemetry collector's batch processor uses the same size, and it keeps a request well
+/// under the common 4 MiB gRPC message limit).
+pub const MAX_POINTS_PER_REQUEST: usize = 8192;
 
 /// The longest wait between two attempts while the receiver keeps failing.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
@@ -98,7 +107,7 @@ pub async fn run(
     );
     let mut counts = ExportCounts::default();
     store.publish_internal("otlp", counts.families());
-    let timeout = config.interval.min(MAX_EXPORT_TIMEOUT);
+    let timeout = export_timeout(config.interval);
     let mut transport = match Transport::new(&config, timeout) {
         Ok(t) => t,
         Err(error) => {
@@ -123,17 +132,10 @@ pub async fn run(
         }
         let request = build_request(&store, &resource, &mut starts, SystemTime::now());
         let points = count_points(&request);
-        let attempt_started = tokio::time::Instant::now();
+        let batches = split_request(request, MAX_POINTS_PER_REQUEST);
         let result = tokio::select! {
             _ = shutdown.cancelled() => return,
-            r = tokio::time::timeout(timeout, transport.send(request)) => r,
-        };
-        let result = match result {
-            Ok(r) => r,
-            Err(_elapsed) => Err(anyhow::anyhow!(
-                "no answer within {}",
-                humantime::format_duration(timeout)
-            )),
+            r = send_batches(&mut transport, batches, timeout) => r,
         };
         match result {
             Ok(rejected) => {
@@ -171,13 +173,23 @@ pub async fn run(
             }
         }
         store.publish_internal("otlp", counts.families());
-        // Keep the phase on success (no drift); after a failure wait the backoff delay.
-        next = if failures == 0 {
-            (next + config.interval).max(attempt_started)
+        // Keep the phase on success (no drift, ticks missed by a slow export are skipped);
+        // after a failure wait the backoff delay.
+        let now = tokio::time::Instant::now();
+        if failures == 0 {
+            next += config.interval;
+            while next <= now {
+                next += config.interval;
+            }
         } else {
-            tokio::time::Instant::now() + retry_delay(config.interval, failures)
-        };
+            next = now + retry_delay(config.interval, failures);
+        }
     }
+}
+
+/// The timeout of one export request: the interval, but at least 2 s and at most 10 s.
+pub fn export_timeout(interval: Duration) -> Duration {
+    interval.clamp(MIN_EXPORT_TIMEOUT, MAX_EXPORT_TIMEOUT)
 }
 
 /// How long to wait before the next attempt after `failures` consecutive failures: the
@@ -583,8 +595,130 @@ pub fn count_points(request: &ExportMetricsServiceRequest) -> usize {
         .sum()
 }
 
+/// Splits a request into requests of at most `max_points` data points each (at least one
+/// point each), in order; a metric with more points than fit is split across requests.
+/// Every part carries the same resource and scope.
+pub fn split_request(
+    request: ExportMetricsServiceRequest,
+    max_points: usize,
+) -> Vec<ExportMetricsServiceRequest> {
+    let max_points = max_points.max(1);
+    if count_points(&request) <= max_points {
+        return vec![request];
+    }
+    let mut out = Vec::new();
+    for resource_metrics in request.resource_metrics {
+        for scope_metrics in resource_metrics.scope_metrics {
+            let flush = |out: &mut Vec<ExportMetricsServiceRequest>, metrics: Vec<Metric>| {
+                out.push(ExportMetricsServiceRequest {
+                    resource_metrics: vec![ResourceMetrics {
+                        resource: resource_metrics.resource.clone(),
+                        scope_metrics: vec![ScopeMetrics {
+                            scope: scope_metrics.scope.clone(),
+                            metrics,
+                            schema_url: scope_metrics.schema_url.clone(),
+                        }],
+                        schema_url: resource_metrics.schema_url.clone(),
+                    }],
+                });
+            };
+            let mut batch: Vec<Metric> = Vec::new();
+            let mut room = max_points;
+            for mut metric in scope_metrics.metrics {
+                loop {
+                    let n = metric_points(&metric);
+                    if n <= room {
+                        room -= n;
+                        batch.push(metric);
+                        break;
+                    }
+                    if room > 0 {
+                        batch.push(take_points(&mut metric, room));
+                    }
+                    flush(&mut out, std::mem::take(&mut batch));
+                    room = max_points;
+                }
+            }
+            if !batch.is_empty() {
+                flush(&mut out, batch);
+            }
+        }
+    }
+    out
+}
+
+fn metric_points(metric: &Metric) -> usize {
+    match &metric.data {
+        Some(metric::Data::Gauge(g)) => g.data_points.len(),
+        Some(metric::Data::Sum(s)) => s.data_points.len(),
+        _ => 0,
+    }
+}
+
+/// A copy of `metric` with its first `n` points, which are removed from `metric`.
+fn take_points(metric: &mut Metric, n: usize) -> Metric {
+    let data = match &mut metric.data {
+        Some(metric::Data::Gauge(g)) => Some(metric::Data::Gauge(Gauge {
+            data_points: g.data_points.drain(..n.min(g.data_points.len())).collect(),
+        })),
+        Some(metric::Data::Sum(s)) => Some(metric::Data::Sum(Sum {
+            data_points: s.data_points.drain(..n.min(s.data_points.len())).collect(),
+            aggregation_temporality: s.aggregation_temporality,
+            is_monotonic: s.is_monotonic,
+        })),
+        other => other.take(),
+    };
+    Metric {
+        name: metric.name.clone(),
+        description: metric.description.clone(),
+        unit: metric.unit.clone(),
+        metadata: metric.metadata.clone(),
+        data,
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Sending
+
+/// Sends the parts of one export in order, each within `timeout`; stops at the first
+/// failure. Rejections reported by the receiver are summed.
+async fn send_batches(
+    transport: &mut Transport,
+    batches: Vec<ExportMetricsServiceRequest>,
+    timeout: Duration,
+) -> anyhow::Result<Option<PartialSuccess>> {
+    let total = batches.len();
+    let mut rejected: Option<PartialSuccess> = None;
+    for (i, batch) in batches.into_iter().enumerate() {
+        let part = match tokio::time::timeout(timeout, transport.send(batch)).await {
+            Ok(Ok(part)) => part,
+            Ok(Err(error)) if total > 1 => {
+                return Err(error.context(format!("request {} of {total}", i + 1)));
+            }
+            Ok(Err(error)) => return Err(error),
+            Err(_elapsed) => anyhow::bail!(
+                "no answer within {}{}",
+                humantime::format_duration(timeout),
+                if total > 1 {
+                    format!(" (request {} of {total})", i + 1)
+                } else {
+                    String::new()
+                }
+            ),
+        };
+        if let Some(part) = part {
+            let sum = rejected.get_or_insert(PartialSuccess {
+                rejected_points: 0,
+                message: String::new(),
+            });
+            sum.rejected_points += part.rejected_points;
+            if sum.message.is_empty() {
+                sum.message = part.message;
+            }
+        }
+    }
+    Ok(rejected)
+}
 
 /// The URL an HTTP/protobuf export is posted to: an endpoint without a path (or `/`) gets
 /// `/v1/metrics` appended, like `OTEL_EXPORTER_OTLP_ENDPOINT`; an endpoint with a path is
@@ -956,6 +1090,103 @@ mod tests {
     }
 
     #[test]
+    fn large_requests_are_split_by_points_keeping_order_resource_and_scope() {
+        let pg = TargetId::new(Kind::Postgres, "primary");
+        let store = SnapshotStore::new([pg.clone()]);
+        let mut queue = Family::new(&QUEUE);
+        for q in ["a", "b", "c"] {
+            queue.samples.push(sample(&[q], 1.0));
+        }
+        let mut xact = Family::new(&XACT);
+        for d in 0..5 {
+            xact.samples
+                .push(sample(&[&d.to_string(), "db"], f64::from(d)));
+        }
+        store.publish(snapshot(&pg, 5, vec![xact, queue]));
+        let resource = pairs(&[("service.name", "fedimeter")]);
+        let mut starts = CounterStarts::new(UNIX_EPOCH);
+        let request = build_request(&store, &resource, &mut starts, UNIX_EPOCH);
+        assert_eq!(count_points(&request), 8);
+
+        // (name, points) per part, for several sizes.
+        let shape = |parts: &[ExportMetricsServiceRequest]| -> Vec<Vec<(String, usize)>> {
+            parts
+                .iter()
+                .map(|r| {
+                    r.resource_metrics[0].scope_metrics[0]
+                        .metrics
+                        .iter()
+                        .map(|m| (m.name.clone(), metric_points(m)))
+                        .collect()
+                })
+                .collect()
+        };
+        let x = "pg_stat_database_xact_commit".to_string();
+        let q = "sidekiq_queue_latency_seconds".to_string();
+        for (max, want) in [
+            (8, vec![vec![(x.clone(), 5), (q.clone(), 3)]]),
+            (100, vec![vec![(x.clone(), 5), (q.clone(), 3)]]),
+            (
+                4,
+                vec![vec![(x.clone(), 4)], vec![(x.clone(), 1), (q.clone(), 3)]],
+            ),
+            (5, vec![vec![(x.clone(), 5)], vec![(q.clone(), 3)]]),
+            (
+                3,
+                vec![
+                    vec![(x.clone(), 3)],
+                    vec![(x.clone(), 2), (q.clone(), 1)],
+                    vec![(q.clone(), 2)],
+                ],
+            ),
+            (
+                0,
+                (0..8)
+                    .map(|i| vec![(if i < 5 { x.clone() } else { q.clone() }, 1)])
+                    .collect(),
+            ),
+        ] {
+            let parts = split_request(request.clone(), max);
+            assert_eq!(shape(&parts), want, "max {max}");
+            for part in &parts {
+                assert_eq!(
+                    part.resource_metrics[0].resource,
+                    request.resource_metrics[0].resource
+                );
+                assert_eq!(
+                    part.resource_metrics[0].scope_metrics[0].scope,
+                    request.resource_metrics[0].scope_metrics[0].scope
+                );
+                for m in &part.resource_metrics[0].scope_metrics[0].metrics {
+                    if let Some(metric::Data::Sum(s)) = &m.data {
+                        assert!(s.is_monotonic);
+                        assert_eq!(
+                            s.aggregation_temporality,
+                            AggregationTemporality::Cumulative as i32
+                        );
+                    }
+                }
+            }
+            // Concatenated, the parts' points are the original points in order.
+            let flatten = |rs: &[ExportMetricsServiceRequest]| -> Vec<NumberDataPoint> {
+                rs.iter()
+                    .flat_map(|r| r.resource_metrics[0].scope_metrics[0].metrics.clone())
+                    .flat_map(|m| match m.data {
+                        Some(metric::Data::Gauge(g)) => g.data_points,
+                        Some(metric::Data::Sum(s)) => s.data_points,
+                        _ => Vec::new(),
+                    })
+                    .collect()
+            };
+            assert_eq!(
+                flatten(&parts),
+                flatten(std::slice::from_ref(&request)),
+                "max {max}"
+            );
+        }
+    }
+
+    #[test]
     fn counter_start_time_moves_after_a_reset_and_unseen_series_are_forgotten() {
         let s = |secs: u64| secs * 1_000_000_000;
         let mut starts = CounterStarts::new(UNIX_EPOCH + Duration::from_secs(100));
@@ -1080,6 +1311,18 @@ mod tests {
                 want,
                 "{interval:?} {failures}"
             );
+        }
+    }
+
+    #[test]
+    fn export_timeout_follows_the_interval_between_two_and_ten_seconds() {
+        let ms = Duration::from_millis;
+        for (interval, want) in [
+            (ms(100), ms(2_000)),
+            (ms(5_000), ms(5_000)),
+            (ms(60_000), ms(10_000)),
+        ] {
+            assert_eq!(export_timeout(interval), want, "{interval:?}");
         }
     }
 
