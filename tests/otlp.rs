@@ -470,6 +470,16 @@ async fn round_trip(protocol: OtlpProtocol) {
         }
     };
     assert_known_data_arrived(&later, 50.0);
+    // The counter's stream: the first point has an unknown start (start = time), the later
+    // one keeps that start.
+    let xact_point = |r: &Received| match &find(&r.request, "pg_stat_database_xact_commit").data {
+        Some(metric::Data::Sum(s)) => s.data_points[0].clone(),
+        other => panic!("sum expected: {other:?}"),
+    };
+    let (p1, p2) = (xact_point(&first), xact_point(&later));
+    assert_eq!(p1.start_time_unix_nano, p1.time_unix_nano);
+    assert!(p2.time_unix_nano > p1.time_unix_nano);
+    assert_eq!(p2.start_time_unix_nano, p1.start_time_unix_nano);
     wait_for_count(&store, "success", 2.0).await;
     assert_eq!(export_count(&store, "failure"), 0.0);
     // The exporter's own self-metrics are exported too, once published.

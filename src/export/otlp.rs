@@ -20,8 +20,9 @@
 //! The mapping (see `docs/otlp.md`): one OTLP metric per family, named exactly as on
 //! `/metrics`; gauges become `Gauge`, counters cumulative monotonic `Sum`; labels become
 //! string attributes, and series of a target always carry `target="<name>"`. Data points
-//! carry the time their snapshot was taken. A counter's start time is the exporter's start,
-//! moved to just after the previous observation when the counter goes down (a reset).
+//! carry the time their snapshot was taken. A counter's start time is unknown, so its first
+//! point has start = time and later points keep that start; after a decrease (a reset) a
+//! new stream starts just after the previous observation ([`CounterStarts`]).
 //!
 //! Invariants: an export never triggers a collection and never waits on a monitored system;
 //! a slow or unreachable collector only delays this task (each request has a timeout) and is
@@ -93,7 +94,6 @@ pub async fn run(
     store: Arc<SnapshotStore>,
     shutdown: CancellationToken,
 ) {
-    let started = SystemTime::now();
     for (_, value) in &config.headers {
         secret::register(value.expose());
     }
@@ -122,7 +122,7 @@ pub async fn run(
         interval = %humantime::format_duration(config.interval),
         "otlp export started"
     );
-    let mut starts = CounterStarts::new(started);
+    let mut starts = CounterStarts::new();
     let mut failures: u32 = 0;
     let mut next = tokio::time::Instant::now() + config.interval;
     loop {
@@ -335,16 +335,16 @@ pub fn default_instance_id() -> String {
 // ---------------------------------------------------------------------------------------
 // Building the request
 
-/// Start times of cumulative counters, per series.
-///
-/// A series first seen gets the exporter's start time (or its own sample time, if earlier).
-/// When a counter goes down — the monitored system restarted or its statistics were reset —
-/// its start time moves to just after its previous observation, so OTLP consumers see a new
-/// cumulative stream instead of a negative increase. Series not seen in an export are
-/// forgotten.
-#[derive(Debug)]
+/// Start times of cumulative counters, per series, following the OTel data model's
+/// "handling unknown start time": when a counter began counting is unknown (PostgreSQL's,
+/// Redis's and PgBouncer's counters start at the server's start or last statistics reset),
+/// so the first point of a series is a zero-duration point (start = its own time) and later
+/// points keep that start. When a counter goes down — the monitored system restarted or its
+/// statistics were reset — a new stream starts just after the previous observation (a true
+/// reset: everything counted since then happened after it). Series not seen in an export
+/// are forgotten, and start afresh if they come back.
+#[derive(Debug, Default)]
 pub struct CounterStarts {
-    default_start_ns: u64,
     generation: u64,
     series: HashMap<String, SeriesState>,
 }
@@ -358,12 +358,8 @@ struct SeriesState {
 }
 
 impl CounterStarts {
-    pub fn new(default_start: SystemTime) -> Self {
-        CounterStarts {
-            default_start_ns: unix_nanos(default_start),
-            generation: 0,
-            series: HashMap::new(),
-        }
+    pub fn new() -> Self {
+        CounterStarts::default()
     }
 
     /// Starts a new export: series not observed until [`CounterStarts::end_export`] are
@@ -382,7 +378,7 @@ impl CounterStarts {
         let generation = self.generation;
         match self.series.get_mut(key) {
             None => {
-                let start_ns = self.default_start_ns.min(time_ns);
+                let start_ns = time_ns;
                 self.series.insert(
                     key.to_string(),
                     SeriesState {
@@ -960,8 +956,7 @@ mod tests {
         crate::export::self_metrics::publish_build_info(&store);
 
         let resource = pairs(&[("service.name", "fedimeter")]);
-        let start = UNIX_EPOCH + Duration::from_secs(900);
-        let mut starts = CounterStarts::new(start);
+        let mut starts = CounterStarts::new();
         let now = UNIX_EPOCH + Duration::from_secs(1_002);
         let request = build_request(&store, &resource, &mut starts, now);
 
@@ -1014,7 +1009,8 @@ mod tests {
         );
         assert_eq!(p.value, Some(number_data_point::Value::AsDouble(42.0)));
         assert_eq!(p.time_unix_nano, 1_000_000_000_000);
-        assert_eq!(p.start_time_unix_nano, 900_000_000_000);
+        // First observation, unknown start: a zero-duration point.
+        assert_eq!(p.start_time_unix_nano, 1_000_000_000_000);
 
         // The runner's own `target` label is not duplicated.
         let Some(metric::Data::Sum(runs)) = &by_name("fedimeter_collector_runs_total").data else {
@@ -1079,7 +1075,7 @@ mod tests {
         let redis = TargetId::new(Kind::Redis, "cache");
         let store = SnapshotStore::new([pg.clone(), redis]);
         store.publish(snapshot(&pg, 10, vec![Family::new(&QUEUE)]));
-        let mut starts = CounterStarts::new(UNIX_EPOCH);
+        let mut starts = CounterStarts::new();
         let request = build_request(&store, &[], &mut starts, UNIX_EPOCH);
         assert!(
             request.resource_metrics[0].scope_metrics[0]
@@ -1104,7 +1100,7 @@ mod tests {
         }
         store.publish(snapshot(&pg, 5, vec![xact, queue]));
         let resource = pairs(&[("service.name", "fedimeter")]);
-        let mut starts = CounterStarts::new(UNIX_EPOCH);
+        let mut starts = CounterStarts::new();
         let request = build_request(&store, &resource, &mut starts, UNIX_EPOCH);
         assert_eq!(count_points(&request), 8);
 
@@ -1189,18 +1185,19 @@ mod tests {
     #[test]
     fn counter_start_time_moves_after_a_reset_and_unseen_series_are_forgotten() {
         let s = |secs: u64| secs * 1_000_000_000;
-        let mut starts = CounterStarts::new(UNIX_EPOCH + Duration::from_secs(100));
+        let mut starts = CounterStarts::new();
         // (key, time, value, expected start)
         let steps: &[&[(&str, u64, f64, u64)]] = &[
-            &[("a", s(110), 5.0, s(100)), ("b", s(50), 1.0, s(50))],
-            &[("a", s(120), 9.0, s(100)), ("b", s(120), 2.0, s(50))],
+            // First observations: zero-duration points (unknown start).
+            &[("a", s(110), 5.0, s(110)), ("b", s(50), 1.0, s(50))],
+            &[("a", s(120), 9.0, s(110)), ("b", s(120), 2.0, s(50))],
             // Same snapshot exported twice: nothing changes.
-            &[("a", s(120), 9.0, s(100)), ("b", s(120), 2.0, s(50))],
+            &[("a", s(120), 9.0, s(110)), ("b", s(120), 2.0, s(50))],
             // `a` reset: starts just after its previous observation.
             &[("a", s(130), 1.0, s(120) + 1), ("b", s(130), 2.0, s(50))],
             &[("a", s(140), 4.0, s(120) + 1)],
             // `b` was not seen in the previous export: it starts afresh.
-            &[("a", s(150), 4.0, s(120) + 1), ("b", s(150), 0.0, s(100))],
+            &[("a", s(150), 4.0, s(120) + 1), ("b", s(150), 0.0, s(150))],
         ];
         for (i, step) in steps.iter().enumerate() {
             starts.begin_export();
