@@ -8,7 +8,9 @@ use std::time::{Duration, SystemTime};
 use criterion::{Criterion, criterion_group, criterion_main};
 
 use fedimeter::export::exposition::{Format, render_store};
-use fedimeter::model::{Family, Kind, MetricDesc, Outcome, Sample, Snapshot, SnapshotStore, TargetId};
+use fedimeter::model::{
+    Family, Kind, MetricDesc, Outcome, Sample, Snapshot, SnapshotStore, TargetId,
+};
 
 static TABLE_TUP: MetricDesc = MetricDesc::gauge(
     "pg_stat_user_tables_n_live_tup",
@@ -42,8 +44,12 @@ fn family(desc: &'static MetricDesc, n: usize, label: impl Fn(usize) -> Vec<Stri
 /// 4 postgres targets × 2 families × 1,000 tables + 2 redis targets × (500 queues + 500
 /// commands) = 10,000 series (plus a few dozen self-metrics).
 fn store_with_10k_series() -> SnapshotStore {
-    let pg: Vec<TargetId> = (0..4).map(|i| TargetId::new(Kind::Postgres, &format!("pg{i}"))).collect();
-    let redis: Vec<TargetId> = (0..2).map(|i| TargetId::new(Kind::Redis, &format!("redis{i}"))).collect();
+    let pg: Vec<TargetId> = (0..4)
+        .map(|i| TargetId::new(Kind::Postgres, &format!("pg{i}")))
+        .collect();
+    let redis: Vec<TargetId> = (0..2)
+        .map(|i| TargetId::new(Kind::Redis, &format!("redis{i}")))
+        .collect();
     let store = SnapshotStore::new(pg.iter().chain(redis.iter()).cloned());
     let snapshot = |target: TargetId, families: Vec<Family>| Snapshot {
         target,
@@ -52,11 +58,20 @@ fn store_with_10k_series() -> SnapshotStore {
         outcome: Outcome::Success,
         families,
     };
-    let table = |i: usize| vec!["mastodon_production".to_string(), "public".to_string(), format!("table_{i}")];
+    let table = |i: usize| {
+        vec![
+            "mastodon_production".to_string(),
+            "public".to_string(),
+            format!("table_{i}"),
+        ]
+    };
     for id in pg {
         store.publish(Arc::new(snapshot(
             id,
-            vec![family(&TABLE_TUP, 1000, table), family(&TABLE_SEQ, 1000, table)],
+            vec![
+                family(&TABLE_TUP, 1000, table),
+                family(&TABLE_SEQ, 1000, table),
+            ],
         )));
     }
     for id in redis {
@@ -77,8 +92,12 @@ fn bench(c: &mut Criterion) {
     let series = text.lines().filter(|l| !l.starts_with('#')).count();
     assert!(series >= 10_000, "{series} series");
     let mut group = c.benchmark_group("metrics_10k_series");
-    group.bench_function("text_0.0.4", |b| b.iter(|| black_box(render_store(&store, Format::Text))));
-    group.bench_function("openmetrics", |b| b.iter(|| black_box(render_store(&store, Format::OpenMetrics))));
+    group.bench_function("text_0.0.4", |b| {
+        b.iter(|| black_box(render_store(&store, Format::Text)))
+    });
+    group.bench_function("openmetrics", |b| {
+        b.iter(|| black_box(render_store(&store, Format::OpenMetrics)))
+    });
     group.finish();
 }
 

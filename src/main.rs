@@ -28,7 +28,13 @@ const DEFAULT_CONFIG: &str = "fedimeter.toml";
 #[command(name = "fedimeter", version = VERSION_LONG, about, long_about)]
 struct Cli {
     /// The config file. Default: ./fedimeter.toml if it exists, else built-in defaults.
-    #[arg(long, short = 'c', global = true, env = "FEDIMETER_CONFIG", value_name = "PATH")]
+    #[arg(
+        long,
+        short = 'c',
+        global = true,
+        env = "FEDIMETER_CONFIG",
+        value_name = "PATH"
+    )]
     config: Option<PathBuf>,
 
     /// A Mastodon .env.production to derive the PostgreSQL and Redis targets from
@@ -57,7 +63,12 @@ enum Command {
 }
 
 /// `--version`: the crate version and the git revision it was built from.
-const VERSION_LONG: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("FEDIMETER_REVISION"), ")");
+const VERSION_LONG: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("FEDIMETER_REVISION"),
+    ")"
+);
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -72,10 +83,10 @@ fn main() -> ExitCode {
     match cli.command {
         Command::CheckConfig => {
             print!("{}", config.render_resolved());
-            let origin = config
-                .source
-                .as_deref()
-                .map_or_else(|| "built-in defaults".to_string(), |p| p.display().to_string());
+            let origin = config.source.as_deref().map_or_else(
+                || "built-in defaults".to_string(),
+                |p| p.display().to_string(),
+            );
             eprintln!("config ok: {origin} ({} targets)", config.target_count());
             ExitCode::SUCCESS
         }
@@ -130,17 +141,27 @@ async fn once(config: Config, openmetrics: bool) -> anyhow::Result<ExitCode> {
     self_metrics::publish_build_info(&store);
     let mut runs = tokio::task::JoinSet::new();
     for job in jobs {
-        runs.spawn(async move { collect::runner::collect_once(&job.id, job.timeout, job.collector).await });
+        runs.spawn(async move {
+            collect::runner::collect_once(&job.id, job.timeout, job.collector).await
+        });
     }
     let mut failed = Vec::new();
     while let Some(done) = runs.join_next().await {
         let snapshot = done?;
         if !snapshot.outcome.is_up() {
-            failed.push(format!("{} ({})", snapshot.target, snapshot.outcome.as_str()));
+            failed.push(format!(
+                "{} ({})",
+                snapshot.target,
+                snapshot.outcome.as_str()
+            ));
         }
         store.publish(std::sync::Arc::new(snapshot));
     }
-    let format = if openmetrics { Format::OpenMetrics } else { Format::Text };
+    let format = if openmetrics {
+        Format::OpenMetrics
+    } else {
+        Format::Text
+    };
     print!("{}", exposition::render_store(&store, format));
     if failed.is_empty() {
         Ok(ExitCode::SUCCESS)

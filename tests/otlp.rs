@@ -771,3 +771,32 @@ async fn large_export_is_split_into_several_requests() {
         assert!(r.request.resource_metrics[0].resource.is_some());
     }
 }
+
+/// A header that cannot be sent (validation refuses it; `run` copes anyway): the exporter
+/// logs, counts one failure and ends at once instead of panicking.
+#[tokio::test]
+async fn unsendable_header_ends_the_exporter_with_one_failure() {
+    for protocol in [OtlpProtocol::Grpc, OtlpProtocol::HttpProtobuf] {
+        let store = store_with_known_data(1.0);
+        let mut config = config(
+            "http://127.0.0.1:4317".to_string(),
+            protocol,
+            Duration::from_millis(50),
+        );
+        config
+            .headers
+            .push(("bad header".to_string(), Secret::new("x".to_string())));
+        tokio::time::timeout(
+            Duration::from_secs(2),
+            otlp::run(
+                config,
+                LOCATION.to_string(),
+                store.clone(),
+                CancellationToken::new(),
+            ),
+        )
+        .await
+        .expect("run returns at once");
+        assert_eq!(export_count(&store, "failure"), 1.0, "{protocol:?}");
+    }
+}

@@ -107,10 +107,15 @@ pub async fn run(
     );
     let mut counts = ExportCounts::default();
     store.publish_internal("otlp", counts.families());
-    let timeout = export_timeout(config.interval);
+    // Validation asks for at least 1 s; a zero interval must not spin.
+    let interval = config.interval.max(Duration::from_millis(1));
+    let timeout = export_timeout(interval);
     let mut transport = match Transport::new(&config, timeout) {
         Ok(t) => t,
         Err(error) => {
+            // Only a config that validation should have refused gets here.
+            counts.failure += 1;
+            store.publish_internal("otlp", counts.families());
             tracing::error!(target: "fedimeter::otlp", "otlp export disabled: {}", redact(&format!("{error:#}")));
             return;
         }
@@ -119,12 +124,12 @@ pub async fn run(
         target: "fedimeter::otlp",
         endpoint = %shown_endpoint,
         protocol = ?config.protocol,
-        interval = %humantime::format_duration(config.interval),
+        interval = %humantime::format_duration(interval),
         "otlp export started"
     );
     let mut starts = CounterStarts::new();
     let mut failures: u32 = 0;
-    let mut next = tokio::time::Instant::now() + config.interval;
+    let mut next = tokio::time::Instant::now() + interval;
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -161,7 +166,7 @@ pub async fn run(
             Err(error) => {
                 failures = failures.saturating_add(1);
                 counts.failure += 1;
-                let delay = retry_delay(config.interval, failures);
+                let delay = retry_delay(interval, failures);
                 tracing::warn!(
                     target: "fedimeter::otlp",
                     endpoint = %shown_endpoint,
@@ -177,12 +182,12 @@ pub async fn run(
         // after a failure wait the backoff delay.
         let now = tokio::time::Instant::now();
         if failures == 0 {
-            next += config.interval;
+            next += interval;
             while next <= now {
-                next += config.interval;
+                next += interval;
             }
         } else {
-            next = now + retry_delay(config.interval, failures);
+            next = now + retry_delay(interval, failures);
         }
     }
 }
