@@ -961,7 +961,15 @@ mod tests {
 
     #[test]
     fn process_info_of_every_sidekiq_version() {
-        let cases: &[(&str, &str, Option<f64>, &[&str], Option<&str>)] = &[
+        /// (info JSON, hostname, concurrency, queues, version)
+        type Case<'a> = (
+            &'a str,
+            &'a str,
+            Option<f64>,
+            &'a [&'a str],
+            Option<&'a str>,
+        );
+        let cases: &[Case] = &[
             // 6.5: queues list, no version.
             (
                 r#"{"hostname":"web1","started_at":1.0,"pid":12,"tag":"mastodon","concurrency":25,"queues":["default","push","pull"],"labels":[],"identity":"web1:12:abc"}"#,
@@ -1000,7 +1008,8 @@ mod tests {
 
     #[test]
     fn work_entries_give_queue_and_start_time() {
-        let cases: &[(&str, Option<(&str, Option<f64>)>)] = &[
+        type Case<'a> = (&'a str, Option<(&'a str, Option<f64>)>);
+        let cases: &[Case] = &[
             (
                 r#"{"queue":"push","payload":"{}","run_at":1700000000}"#,
                 Some(("push", Some(1_700_000_000.0))),
