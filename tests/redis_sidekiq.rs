@@ -709,3 +709,112 @@ async fn delivery_scan_resumes_across_runs_and_keeps_the_last_value() {
         7.0
     );
 }
+
+#[tokio::test]
+async fn rediss_tls_with_a_password() {
+    let certs = tempfile::tempdir().expect("temp dir");
+    let dir = certs.path();
+    let ca = dir.join("ca.pem");
+    let cert = dir.join("cert.pem");
+    let key = dir.join("key.pem");
+    // A private CA and a server certificate for 127.0.0.1 signed by it (webpki refuses a
+    // self-signed CA certificate used as the server's own).
+    let openssl = |args: &[&str]| {
+        let status = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("running openssl");
+        assert!(status.success(), "openssl {args:?} failed");
+    };
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=test ca",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        "key.pem",
+        "-out",
+        "server.csr",
+    ]);
+    std::fs::write(dir.join("ext.cnf"), "subjectAltName=IP:127.0.0.1\n").expect("ext file");
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-extfile",
+        "ext.cnf",
+        "-out",
+        "cert.pem",
+    ]);
+    let tls_port = support::free_port();
+    let redis = RedisServer::start_with(ServerOptions {
+        password: Some("tls-pass".into()),
+        extra_args: vec![
+            "--tls-port".into(),
+            tls_port.to_string(),
+            "--tls-cert-file".into(),
+            cert.display().to_string(),
+            "--tls-key-file".into(),
+            key.display().to_string(),
+            "--tls-ca-cert-file".into(),
+            ca.display().to_string(),
+            "--tls-auth-clients".into(),
+            "no".into(),
+        ],
+        ..ServerOptions::default()
+    });
+    // `#insecure` skips verification (documented in docs/redis.md).
+    let url = format!("rediss://:tls-pass@127.0.0.1:{tls_port}/#insecure");
+    let snapshot = collect(&target(&url, true, None, RedisOptions::default())).await;
+    assert_eq!(
+        snapshot.outcome,
+        Outcome::Success,
+        "{}",
+        exposition(&snapshot)
+    );
+    assert_eq!(value(&snapshot, "redis_up", &[]), 1.0);
+    // Verified against the system roots, the private CA's certificate is refused ...
+    let strict = format!("rediss://:tls-pass@127.0.0.1:{tls_port}/");
+    let snapshot = collect(&target(&strict, false, None, RedisOptions::default())).await;
+    assert_eq!(value(&snapshot, "redis_up", &[]), 0.0);
+    // ... and accepted with its CA given as `tls_ca_file`.
+    let options = RedisOptions {
+        tls_ca_file: Some(ca.clone()),
+        ..RedisOptions::default()
+    };
+    let snapshot = collect(&target(&strict, true, None, options)).await;
+    assert_eq!(
+        snapshot.outcome,
+        Outcome::Success,
+        "{}",
+        exposition(&snapshot)
+    );
+    drop(redis);
+}

@@ -13,6 +13,7 @@
 //! `tests/fixtures/redis/`.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
@@ -57,6 +58,9 @@ pub struct RedisOptions {
     /// Also export yabeda-sidekiq's `sidekiq_jobs_waiting_count{queue}` and
     /// `sidekiq_queue_latency{queue}`. Default off.
     pub sidekiq_yabeda_aliases: bool,
+    /// PEM file with the CA certificate(s) that signed the server certificate of a
+    /// `rediss://` target, instead of the system trust store. Default: none (system roots).
+    pub tls_ca_file: Option<PathBuf>,
 }
 
 /// Mastodon's queues (`config/sidekiq.yml`, 4.4+).
@@ -84,6 +88,7 @@ impl Default for RedisOptions {
             delivery_scan_steps_per_run: 50,
             sidekiq_heartbeat_series: false,
             sidekiq_yabeda_aliases: false,
+            tls_ca_file: None,
         }
     }
 }
@@ -149,8 +154,22 @@ impl RedisCollector {
         let settings = info.redis_settings().clone().set_skip_set_lib_name();
         let db = settings.db();
         let info = info.set_redis_settings(settings);
-        let client = redis::Client::open(info)
-            .with_context(|| format!("parsing the redis url {}", self.url.redacted()))?;
+        let client = match &self.options.tls_ca_file {
+            None => redis::Client::open(info),
+            Some(path) => {
+                let root_cert = tokio::fs::read(path)
+                    .await
+                    .with_context(|| format!("reading tls_ca_file {}", path.display()))?;
+                redis::Client::build_with_tls(
+                    info,
+                    redis::TlsCertificates {
+                        client_tls: None,
+                        root_cert: Some(root_cert),
+                    },
+                )
+            }
+        }
+        .with_context(|| format!("setting up the redis client for {}", self.url.redacted()))?;
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(self.budget))
             .set_response_timeout(Some(self.budget));
