@@ -134,25 +134,28 @@ pub fn parse_first_round(values: &[Value], now: f64, sink: &mut Sink) -> FirstRo
     let queues = strings(0, "sidekiq queues set", sink);
     let processes = strings(1, "sidekiq processes set", sink);
     let paused = strings(2, "sidekiq paused set", sink);
+    // A failed read leaves the family out; a missing key is a real 0 for counters.
     let number = |i: usize, what: &str, sink: &mut Sink| match optional_number(get(i)) {
-        Ok(n) => n,
+        Ok(n) => Some(n),
         Err(error) => {
             sink.partial_error(what, &error);
             None
         }
     };
+    let counter =
+        |i: usize, what: &str, sink: &mut Sink| number(i, what, sink).map(|n| n.unwrap_or(0.0));
     FirstRound {
         queues,
         processes,
         paused: paused.into_iter().collect(),
-        processed: number(3, "sidekiq stat:processed", sink).or(Some(0.0)),
-        failed: number(4, "sidekiq stat:failed", sink).or(Some(0.0)),
-        scheduled: number(5, "sidekiq schedule set size", sink),
-        retries: number(6, "sidekiq retry set size", sink),
-        dead: number(7, "sidekiq dead set size", sink),
-        schedule_overdue: number(8, "sidekiq overdue scheduled jobs", sink),
-        retry_overdue: number(9, "sidekiq overdue retries", sink),
-        processed_today: number(10, "sidekiq daily processed counter", sink).or(Some(0.0)),
+        processed: counter(3, "sidekiq stat:processed", sink),
+        failed: counter(4, "sidekiq stat:failed", sink),
+        scheduled: counter(5, "sidekiq schedule set size", sink),
+        retries: counter(6, "sidekiq retry set size", sink),
+        dead: counter(7, "sidekiq dead set size", sink),
+        schedule_overdue: counter(8, "sidekiq overdue scheduled jobs", sink),
+        retry_overdue: counter(9, "sidekiq overdue retries", sink),
+        processed_today: counter(10, "sidekiq daily processed counter", sink),
         date: utc_date(now),
     }
 }
@@ -1106,6 +1109,39 @@ mod tests {
         assert_eq!(cursor, 17);
         assert_eq!(keys, ["exhausted_deliveries:a.example"]);
         assert!(parse_scan_reply(&Value::Nil).is_err());
+    }
+
+    #[test]
+    fn first_round_counts_missing_keys_as_zero_and_drops_failed_reads() {
+        let error = || {
+            redis::parse_redis_value(b"-WRONGTYPE Operation against a key\r\n")
+                .expect("a RESP error reply")
+        };
+        let values = vec![
+            Value::Array(vec![Value::BulkString(b"default".to_vec())]),
+            Value::Array(vec![]),
+            error(),
+            Value::Nil,
+            Value::BulkString(b"56".to_vec()),
+            Value::Int(4),
+            error(),
+            Value::Int(0),
+            Value::Int(2),
+            Value::Int(1),
+            Value::Nil,
+        ];
+        let mut sink = Sink::new();
+        let first = parse_first_round(&values, 1_700_000_000.0, &mut sink);
+        assert_eq!(first.queues, ["default"]);
+        assert!(first.paused.is_empty());
+        assert_eq!(first.processed, Some(0.0));
+        assert_eq!(first.failed, Some(56.0));
+        assert_eq!(first.scheduled, Some(4.0));
+        assert_eq!(first.retries, None);
+        assert_eq!(first.schedule_overdue, Some(2.0));
+        assert_eq!(first.processed_today, Some(0.0));
+        assert_eq!(first.date, "2023-11-14");
+        assert_eq!(sink.partial_errors().len(), 2);
     }
 
     #[test]
