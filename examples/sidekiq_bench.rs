@@ -1,5 +1,7 @@
 //! Drives the `[[redis]]` collector (with Sidekiq) against a Redis for the benchmark in
-//! `scripts/bench/sidekiq.sh`: after warm-up runs, measures `cycles` collections and prints
+//! `scripts/bench/sidekiq.sh`: after warm-up runs, measures `cycles` collections, each
+//! followed by rendering its families as the `/metrics` text (what a scrape of
+//! redis_exporter also includes), and prints
 //! one line with fedimeter's own CPU per cycle (getrusage, user + system) and Redis' CPU per
 //! cycle (`INFO cpu` before and after), both in microseconds, and the wall time per cycle.
 //!
@@ -11,6 +13,7 @@ use anyhow::Context;
 use fedimeter::collect::redis::{RedisCollector, RedisOptions};
 use fedimeter::collect::{Collector, Sink};
 use fedimeter::config::{RedisTarget, SecretUrl, TargetCommon};
+use fedimeter::export::exposition::{Format, render_families};
 
 fn own_cpu_micros() -> f64 {
     // SAFETY: getrusage only writes into the zeroed struct we pass.
@@ -63,6 +66,7 @@ async fn main() -> anyhow::Result<()> {
         .get_multiplexed_async_connection()
         .await?;
     let mut samples = 0usize;
+    let mut bytes = 0usize;
     for _ in 0..warmup {
         let mut sink = Sink::new();
         collector.collect(&mut sink).await?;
@@ -74,6 +78,8 @@ async fn main() -> anyhow::Result<()> {
         let mut sink = Sink::new();
         collector.collect(&mut sink).await?;
         samples = sink.families().iter().map(|f| f.samples.len()).sum();
+        let text = render_families(sink.families().iter().map(|f| (f, None)), Format::Text);
+        bytes = text.len();
         // Let Redis' CPU counters tick apart from ours; not counted in our CPU.
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -82,7 +88,7 @@ async fn main() -> anyhow::Result<()> {
     let redis = redis_cpu_micros(&mut probe).await? - redis_before;
     let n = f64::from(cycles.max(1));
     println!(
-        "cycles={cycles} samples={samples} fedimeter_cpu_us_per_cycle={:.0} redis_cpu_us_per_cycle={:.0} wall_ms_per_cycle={:.2}",
+        "cycles={cycles} samples={samples} bytes={bytes} fedimeter_cpu_us_per_cycle={:.0} redis_cpu_us_per_cycle={:.0} wall_ms_per_cycle={:.2}",
         own / n,
         redis / n,
         (wall.as_secs_f64() * 1000.0 / n) - 20.0

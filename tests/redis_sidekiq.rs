@@ -591,6 +591,7 @@ async fn wrong_key_types_are_partial_errors_not_a_failed_run() {
     redis.cmd(&["SET", "retry", "not a zset"]);
     redis.cmd(&["SADD", "queues", "default"]);
     redis.cmd(&["SET", "queue:default", "not a list"]);
+    redis.cmd(&["SET", "processes", "not a set"]);
     let snapshot = collect(&target(&redis.url(), true, None, RedisOptions::default())).await;
     assert!(
         matches!(snapshot.outcome, Outcome::Partial { .. }),
@@ -600,6 +601,16 @@ async fn wrong_key_types_are_partial_errors_not_a_failed_run() {
     assert_eq!(value(&snapshot, "redis_up", &[]), 1.0);
     assert!(snapshot.value("sidekiq_retry_jobs", &[]).is_none());
     assert_eq!(value(&snapshot, "sidekiq_dead_jobs", &[]), 0.0);
+    // An unreadable process set must not claim "no process, every queue uncovered".
+    let text = exposition(&snapshot);
+    for absent in [
+        "sidekiq_processes ",
+        "sidekiq_queue_uncovered{",
+        "sidekiq_scheduler_processes ",
+        "sidekiq_queue_processes{",
+    ] {
+        assert!(!text.contains(absent), "{absent} in:\n{text}");
+    }
 }
 
 // ---------------------------------------------------------------------------------------

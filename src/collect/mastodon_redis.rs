@@ -99,6 +99,11 @@ impl MastodonGauges {
         Some(())
     }
 
+    /// The run failed before the `PFCOUNT` reply: read it again next run.
+    pub fn monthly_active_users_not_read(&mut self) {
+        self.mau_read = None;
+    }
+
     pub fn monthly_active_users_result(&mut self, value: &Value, sink: &mut Sink) {
         match value {
             Value::Int(n) => self.monthly_active_users = Some(*n as f64),

@@ -260,7 +260,17 @@ impl RedisCollector {
             .mastodon
             .as_mut()
             .and_then(|m| m.monthly_active_users_command(&mut pipe, now));
-        let values = self.query(&pipe, deadline, "reading INFO").await?;
+        let values = match self.query(&pipe, deadline, "reading INFO").await {
+            Ok(values) => values,
+            Err(error) => {
+                if mau_due.is_some()
+                    && let Some(mastodon) = self.mastodon.as_mut()
+                {
+                    mastodon.monthly_active_users_not_read();
+                }
+                return Err(error);
+            }
+        };
         let mut values = values.into_iter();
         let info_text = match values.next() {
             Some(Value::ServerError(error)) => {

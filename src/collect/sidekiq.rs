@@ -107,8 +107,14 @@ const PROCESS_FIELDS: [&str; 6] = ["info", "busy", "beat", "quiet", "rss", "conc
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct FirstRound {
     pub queues: Vec<String>,
+    /// Whether `SMEMBERS queues` succeeded (else the queue totals are left out).
+    pub queues_read: bool,
     pub processes: Vec<String>,
+    /// Whether `SMEMBERS processes` succeeded (else every process-derived family is left
+    /// out, rather than reporting no live process and every queue uncovered).
+    pub processes_read: bool,
     pub paused: BTreeSet<String>,
+    pub paused_read: bool,
     pub processed: Option<f64>,
     pub failed: Option<f64>,
     pub scheduled: Option<f64>,
@@ -125,10 +131,10 @@ pub struct FirstRound {
 pub fn parse_first_round(values: &[Value], now: f64, sink: &mut Sink) -> FirstRound {
     let get = |i: usize| values.get(i).unwrap_or(&Value::Nil);
     let strings = |i: usize, what: &str, sink: &mut Sink| match string_list(get(i)) {
-        Ok(list) => list,
+        Ok(list) => Some(list),
         Err(error) => {
             sink.partial_error(what, &error);
-            Vec::new()
+            None
         }
     };
     let queues = strings(0, "sidekiq queues set", sink);
@@ -145,9 +151,12 @@ pub fn parse_first_round(values: &[Value], now: f64, sink: &mut Sink) -> FirstRo
     let counter =
         |i: usize, what: &str, sink: &mut Sink| number(i, what, sink).map(|n| n.unwrap_or(0.0));
     FirstRound {
-        queues,
-        processes,
-        paused: paused.into_iter().collect(),
+        queues_read: queues.is_some(),
+        queues: queues.unwrap_or_default(),
+        processes_read: processes.is_some(),
+        processes: processes.unwrap_or_default(),
+        paused_read: paused.is_some(),
+        paused: paused.unwrap_or_default().into_iter().collect(),
         processed: counter(3, "sidekiq stat:processed", sink),
         failed: counter(4, "sidekiq stat:failed", sink),
         scheduled: counter(5, "sidekiq schedule set size", sink),
@@ -751,10 +760,119 @@ pub fn emit(
     if let Some(today) = first.processed_today {
         sink.sample(&PROCESSED_DAILY, [first.date.as_str()], today);
     }
-    let enqueued: f64 = state.queues.iter().filter_map(|q| q.size).sum();
-    sink.value(&ENQUEUED, enqueued);
-
+    if first.queues_read {
+        let enqueued: f64 = state.queues.iter().filter_map(|q| q.size).sum();
+        sink.value(&ENQUEUED, enqueued);
+    }
     let processes = &state.processes;
+    if first.processes_read {
+        emit_processes(processes, options, now, sink);
+    }
+    let db_label = format!("db{db}");
+    for desc in [
+        &QUEUE_ENQUEUED,
+        &QUEUE_LATENCY,
+        &QUEUE_MAX_PROCESSING_TIME,
+        &QUEUE_WORKERS,
+        &QUEUE_PROCESSES,
+        &QUEUE_BUSY_WORKERS,
+        &QUEUE_PAUSED,
+        &QUEUE_UNPARSABLE,
+    ] {
+        sink.declare(desc);
+    }
+    for queue in &state.queues {
+        let name = queue.name.as_str();
+        if let Some(size) = queue.size {
+            sink.sample(&QUEUE_ENQUEUED, [name], size);
+            sink.sample(
+                &KEY_SIZE,
+                [db_label.clone(), keys.key(&format!("queue:{name}"))],
+                size,
+            );
+            if options.sidekiq_yabeda_aliases {
+                sink.sample(&YABEDA_WAITING, [name], size);
+            }
+        }
+        let latency = queue_latency(queue.oldest, now);
+        if let Some(latency) = latency {
+            sink.sample(&QUEUE_LATENCY, [name], latency);
+            if options.sidekiq_yabeda_aliases {
+                sink.sample(&YABEDA_LATENCY, [name], latency);
+            }
+        }
+        sink.sample(
+            &QUEUE_UNPARSABLE,
+            [name],
+            bool_value(queue.oldest == OldestJob::Unparsable),
+        );
+        if first.paused_read {
+            sink.sample(
+                &QUEUE_PAUSED,
+                [name],
+                bool_value(first.paused.contains(name)),
+            );
+        }
+        if !first.processes_read {
+            continue;
+        }
+        let serving: Vec<&ProcessState> = processes
+            .iter()
+            .filter(|p| p.info.queues.contains(name))
+            .collect();
+        sink.sample(&QUEUE_PROCESSES, [name], serving.len() as f64);
+        sink.sample(
+            &QUEUE_WORKERS,
+            [name],
+            serving
+                .iter()
+                .map(|p| p.info.concurrency.unwrap_or(0.0))
+                .sum(),
+        );
+        let running: Vec<Option<f64>> = processes
+            .iter()
+            .flat_map(|p| p.work.iter())
+            .filter(|(q, _)| q == name)
+            .map(|(_, run_at)| *run_at)
+            .collect();
+        sink.sample(&QUEUE_BUSY_WORKERS, [name], running.len() as f64);
+        let oldest_run = running.iter().flatten().copied().reduce(f64::min);
+        sink.sample(
+            &QUEUE_MAX_PROCESSING_TIME,
+            [name],
+            oldest_run.map_or(0.0, |t| (now - t).max(0.0)),
+        );
+    }
+    for (name, size) in [
+        ("schedule", first.scheduled),
+        ("retry", first.retries),
+        ("dead", first.dead),
+    ] {
+        if let Some(size) = size {
+            sink.sample(&KEY_SIZE, [db_label.clone(), keys.key(name)], size);
+        }
+    }
+    if first.processes_read && !options.mastodon_queues.is_empty() {
+        let uncovered = uncovered_queues(&options.mastodon_queues, processes);
+        for queue in &options.mastodon_queues {
+            sink.sample(
+                &QUEUE_UNCOVERED,
+                [queue.as_str()],
+                bool_value(uncovered.contains(&queue.as_str())),
+            );
+        }
+        sink.value(
+            &SCHEDULER_PROCESSES,
+            processes
+                .iter()
+                .filter(|p| p.info.queues.contains("scheduler"))
+                .count() as f64,
+        );
+    }
+}
+
+/// The families derived from the live processes alone.
+fn emit_processes(processes: &[ProcessState], options: &RedisOptions, now: f64, sink: &mut Sink) {
     sink.value(&PROCESSES, processes.len() as f64);
     sink.value(
         &WORKERS,
@@ -796,103 +914,6 @@ pub fn emit(
                 );
             }
         }
-    }
-
-    let db_label = format!("db{db}");
-    for desc in [
-        &QUEUE_ENQUEUED,
-        &QUEUE_LATENCY,
-        &QUEUE_MAX_PROCESSING_TIME,
-        &QUEUE_WORKERS,
-        &QUEUE_PROCESSES,
-        &QUEUE_BUSY_WORKERS,
-        &QUEUE_PAUSED,
-        &QUEUE_UNPARSABLE,
-    ] {
-        sink.declare(desc);
-    }
-    for queue in &state.queues {
-        let name = queue.name.as_str();
-        if let Some(size) = queue.size {
-            sink.sample(&QUEUE_ENQUEUED, [name], size);
-            sink.sample(
-                &KEY_SIZE,
-                [db_label.clone(), keys.key(&format!("queue:{name}"))],
-                size,
-            );
-            if options.sidekiq_yabeda_aliases {
-                sink.sample(&YABEDA_WAITING, [name], size);
-            }
-        }
-        let latency = queue_latency(queue.oldest, now);
-        if let Some(latency) = latency {
-            sink.sample(&QUEUE_LATENCY, [name], latency);
-            if options.sidekiq_yabeda_aliases {
-                sink.sample(&YABEDA_LATENCY, [name], latency);
-            }
-        }
-        sink.sample(
-            &QUEUE_UNPARSABLE,
-            [name],
-            bool_value(queue.oldest == OldestJob::Unparsable),
-        );
-        sink.sample(
-            &QUEUE_PAUSED,
-            [name],
-            bool_value(first.paused.contains(name)),
-        );
-        let serving: Vec<&ProcessState> = processes
-            .iter()
-            .filter(|p| p.info.queues.contains(name))
-            .collect();
-        sink.sample(&QUEUE_PROCESSES, [name], serving.len() as f64);
-        sink.sample(
-            &QUEUE_WORKERS,
-            [name],
-            serving
-                .iter()
-                .map(|p| p.info.concurrency.unwrap_or(0.0))
-                .sum(),
-        );
-        let running: Vec<Option<f64>> = processes
-            .iter()
-            .flat_map(|p| p.work.iter())
-            .filter(|(q, _)| q == name)
-            .map(|(_, run_at)| *run_at)
-            .collect();
-        sink.sample(&QUEUE_BUSY_WORKERS, [name], running.len() as f64);
-        let oldest_run = running.iter().flatten().copied().reduce(f64::min);
-        sink.sample(
-            &QUEUE_MAX_PROCESSING_TIME,
-            [name],
-            oldest_run.map_or(0.0, |t| (now - t).max(0.0)),
-        );
-    }
-    for (name, size) in [
-        ("schedule", first.scheduled),
-        ("retry", first.retries),
-        ("dead", first.dead),
-    ] {
-        if let Some(size) = size {
-            sink.sample(&KEY_SIZE, [db_label.clone(), keys.key(name)], size);
-        }
-    }
-    if !options.mastodon_queues.is_empty() {
-        let uncovered = uncovered_queues(&options.mastodon_queues, processes);
-        for queue in &options.mastodon_queues {
-            sink.sample(
-                &QUEUE_UNCOVERED,
-                [queue.as_str()],
-                bool_value(uncovered.contains(&queue.as_str())),
-            );
-        }
-        sink.value(
-            &SCHEDULER_PROCESSES,
-            processes
-                .iter()
-                .filter(|p| p.info.queues.contains("scheduler"))
-                .count() as f64,
-        );
     }
 }
 
