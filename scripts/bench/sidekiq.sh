@@ -12,13 +12,17 @@
 # Prints every run and the medians, and the ratios the issue asks for.
 #
 # Usage: scripts/bench/sidekiq.sh [RUNS=5] [CYCLES=100]
-# Env: PROFILE=dev|release (cargo profile of the bench binary, default dev: no rebuild of
-# the dependency tree; an unoptimized fedimeter only overstates its own cost).
+# Env: PROFILE=release|hot|dev — how the bench binary is built:
+#   release  the shipped profile (optimized, thin LTO); rebuilds the whole dependency tree
+#   hot      (default) the dev profile with fedimeter, redis and combine at opt-level 3 and
+#            every other dependency (tokio, serde_json, …) unoptimized: reuses target/debug,
+#            and can only overstate fedimeter's cost compared to release
+#   dev      plain debug build (overstates it a lot)
 set -euo pipefail
 
 RUNS=${1:-5}
 CYCLES=${2:-100}
-PROFILE=${PROFILE:-dev}
+PROFILE=${PROFILE:-hot}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
 
@@ -26,9 +30,18 @@ command -v redis-server >/dev/null || { echo "redis-server missing (apt-get inst
 EXPORTER=$(command -v prometheus-redis-exporter || true)
 [ -n "$EXPORTER" ] || { echo "prometheus-redis-exporter missing (apt-get install prometheus-redis-exporter)" >&2; exit 1; }
 
-cargo build --quiet --profile "$PROFILE" --example sidekiq_bench
+case "$PROFILE" in
+  hot)
+    cargo build --quiet --example sidekiq_bench \
+      --config 'profile.dev.opt-level=3' \
+      --config 'profile.dev.package.redis.opt-level=3' \
+      --config 'profile.dev.package.combine.opt-level=3' \
+      --config 'profile.dev.package."*".opt-level=0'
+    SUBDIR=debug ;;
+  dev) cargo build --quiet --example sidekiq_bench; SUBDIR=debug ;;
+  *) cargo build --quiet --profile "$PROFILE" --example sidekiq_bench; SUBDIR=$PROFILE ;;
+esac
 TARGET_DIR=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-case "$PROFILE" in dev) SUBDIR=debug ;; *) SUBDIR=$PROFILE ;; esac
 BENCH="$TARGET_DIR/$SUBDIR/examples/sidekiq_bench"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }

@@ -431,18 +431,18 @@ pub(crate) fn value_text(value: &Value) -> anyhow::Result<String> {
 
 /// `INFO` output split into its plain `field:value` lines and the structured sections.
 #[derive(Debug, Default, Clone, PartialEq)]
-pub struct Info {
+pub struct Info<'a> {
     /// Every `field:value` line outside `# Commandstats` and `# Keyspace`.
-    pub fields: BTreeMap<String, String>,
+    pub fields: BTreeMap<&'a str, &'a str>,
     /// `cmdstat_<cmd>:calls=…,usec=…`: command → (calls, usec).
-    pub commands: BTreeMap<String, (f64, f64)>,
+    pub commands: BTreeMap<&'a str, (f64, f64)>,
     /// `db<N>:keys=…,expires=…`: db → (keys, expires).
-    pub keyspace: BTreeMap<String, (f64, f64)>,
+    pub keyspace: BTreeMap<&'a str, (f64, f64)>,
 }
 
-impl Info {
-    pub fn get(&self, field: &str) -> Option<&str> {
-        self.fields.get(field).map(String::as_str)
+impl<'a> Info<'a> {
+    pub fn get(&self, field: &str) -> Option<&'a str> {
+        self.fields.get(field).copied()
     }
 
     pub fn number(&self, field: &str) -> Option<f64> {
@@ -452,7 +452,7 @@ impl Info {
 
 /// Parses the text of `INFO` / `INFO ALL`. Unknown lines are kept as plain fields; lines
 /// without a colon and `#` section headers are skipped; CRLF or LF line ends.
-pub fn parse_info(text: &str) -> Info {
+pub fn parse_info(text: &str) -> Info<'_> {
     let mut info = Info::default();
     for line in text.lines() {
         let line = line.trim_end_matches('\r');
@@ -465,19 +465,19 @@ pub fn parse_info(text: &str) -> Info {
         if let Some(command) = field.strip_prefix("cmdstat_") {
             let stats = parse_key_values(value);
             if let (Some(calls), Some(usec)) = (stats.get("calls"), stats.get("usec")) {
-                info.commands.insert(command.to_string(), (*calls, *usec));
+                info.commands.insert(command, (*calls, *usec));
             }
         } else if is_keyspace_db(field) && value.contains("keys=") {
             let stats = parse_key_values(value);
             info.keyspace.insert(
-                field.to_string(),
+                field,
                 (
                     stats.get("keys").copied().unwrap_or(0.0),
                     stats.get("expires").copied().unwrap_or(0.0),
                 ),
             );
         } else {
-            info.fields.insert(field.to_string(), value.to_string());
+            info.fields.insert(field, value);
         }
     }
     info
@@ -641,8 +641,8 @@ const NUMERIC_FIELDS: &[(&str, &MetricDesc)] = &[
 
 /// Turns parsed INFO into the redis_exporter-compatible families. A field the server does
 /// not report (older versions, other forks) leaves its family out.
-pub fn info_samples(info: &Info, sink: &mut Sink) {
-    let label = |field: &str| info.get(field).unwrap_or("").to_string();
+pub fn info_samples(info: &Info<'_>, sink: &mut Sink) {
+    let label = |field: &str| info.get(field).unwrap_or("");
     sink.sample(
         &INSTANCE_INFO,
         [
@@ -665,12 +665,12 @@ pub fn info_samples(info: &Info, sink: &mut Sink) {
         }
     }
     for (command, (calls, usec)) in &info.commands {
-        sink.sample(&COMMANDS, [command.as_str()], *calls);
-        sink.sample(&COMMANDS_DURATION, [command.as_str()], *usec / 1e6);
+        sink.sample(&COMMANDS, [*command], *calls);
+        sink.sample(&COMMANDS_DURATION, [*command], *usec / 1e6);
     }
     for (db, (keys, expires)) in &info.keyspace {
-        sink.sample(&DB_KEYS, [db.as_str()], *keys);
-        sink.sample(&DB_KEYS_EXPIRING, [db.as_str()], *expires);
+        sink.sample(&DB_KEYS, [*db], *keys);
+        sink.sample(&DB_KEYS_EXPIRING, [*db], *expires);
     }
     if let Some(status) = info.get("rdb_last_bgsave_status") {
         sink.value(&RDB_LAST_BGSAVE_STATUS, bool_value(status == "ok"));
@@ -698,7 +698,7 @@ mod tests {
         std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"))
     }
 
-    fn families(info: &Info) -> Vec<Family> {
+    fn families(info: &Info<'_>) -> Vec<Family> {
         let mut sink = Sink::new();
         info_samples(info, &mut sink);
         sink.into_parts().0
@@ -731,7 +731,8 @@ mod tests {
 
     #[test]
     fn master_fixture_gives_the_exporter_families() {
-        let info = parse_info(&fixture("info-all-7.0-master.txt"));
+        let text = fixture("info-all-7.0-master.txt");
+        let info = parse_info(&text);
         let f = families(&info);
         let cases: &[(&str, &[&str], f64)] = &[
             ("redis_uptime_in_seconds", &[], 8.0),
@@ -767,7 +768,8 @@ mod tests {
 
     #[test]
     fn replica_fixture_reports_its_master_link() {
-        let info = parse_info(&fixture("info-all-7.0-replica.txt"));
+        let text = fixture("info-all-7.0-replica.txt");
+        let info = parse_info(&text);
         let f = families(&info);
         assert_eq!(
             value(&f, "redis_master_link_up", &["127.0.0.1", "16401"]),
