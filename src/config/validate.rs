@@ -526,7 +526,8 @@ fn validate(raw: &RawConfig, ctx: &mut Ctx<'_>) -> Config {
         .metrics_listen
         .as_ref()
         .and_then(|v| Some((v, ctx.socket_addr(v, "metrics_listen")?)));
-    if let Some((v, addr)) = metrics_listen.filter(|(_, addr)| *addr == listen) {
+    if let Some((v, addr)) = metrics_listen.filter(|(_, addr)| *addr == listen && addr.port() != 0)
+    {
         ctx.error(
             v.span(),
             "metrics_listen",
