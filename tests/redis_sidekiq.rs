@@ -829,3 +829,80 @@ async fn rediss_tls_with_a_password() {
     );
     drop(redis);
 }
+
+/// The real job under the runner, read through `/metrics`: a SIGSTOPped Redis turns
+/// `redis_up` to 0 within interval + timeout while `/metrics` keeps answering at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigstopped_redis_under_the_runner_keeps_metrics_answering() {
+    use axum::body::Body;
+    use axum::http::Request;
+    use fedimeter::collect::runner::run_job;
+    use fedimeter::model::SnapshotStore;
+    use fedimeter::web::{self, SiteInfo, Surface, WebState};
+    use http_body_util::BodyExt;
+    use tokio_util::sync::CancellationToken;
+    use tower::ServiceExt;
+
+    let redis = RedisServer::start();
+    let mut target = target(&redis.url(), true, None, RedisOptions::default());
+    target.common.interval = Duration::from_millis(1000);
+    target.common.timeout = Duration::from_millis(500);
+    let job = fedimeter::collect::redis::job(&target);
+    let store = Arc::new(SnapshotStore::new([job.id.clone()]));
+    let state = WebState {
+        snapshots: store.clone(),
+        site: Arc::new(SiteInfo {
+            title: "test".to_string(),
+        }),
+    };
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(run_job(job, store.clone(), shutdown.clone()));
+    let metrics = || async {
+        let started = Instant::now();
+        let response = web::router(state.clone(), Surface::All)
+            .oneshot(
+                Request::get("/metrics")
+                    .body(Body::empty())
+                    .expect("request"),
+            )
+            .await
+            .expect("response");
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        (
+            started.elapsed(),
+            String::from_utf8(body.to_vec()).expect("utf-8"),
+        )
+    };
+    let wait_for = |line: &'static str, within: Duration| {
+        let metrics = &metrics;
+        async move {
+            let started = Instant::now();
+            loop {
+                let (took, text) = metrics().await;
+                assert!(took < Duration::from_millis(200), "/metrics took {took:?}");
+                if text.lines().any(|l| l == line) {
+                    return started.elapsed();
+                }
+                assert!(
+                    started.elapsed() < within,
+                    "no {line:?} within {within:?}:\n{text}"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    wait_for("redis_up 1", Duration::from_secs(5)).await;
+    redis.sigstop();
+    // The next run starts within one interval and gives up within the timeout.
+    let took = wait_for("redis_up 0", Duration::from_millis(1000 + 500 + 500)).await;
+    redis.sigcont();
+    wait_for("redis_up 1", Duration::from_secs(5)).await;
+    shutdown.cancel();
+    task.await.expect("runner task");
+    eprintln!("redis_up 0 after {took:?}");
+}
