@@ -149,6 +149,7 @@ impl RedisCollector {
             .url
             .expose()
             .into_connection_info()
+            .map_err(RedisFailure::from)
             .with_context(|| format!("parsing the redis url {}", self.url.redacted()))?;
         // No `CLIENT SETINFO` after connecting: managed Redis may reject `CLIENT`.
         let settings = info.redis_settings().clone().set_skip_set_lib_name();
@@ -169,6 +170,7 @@ impl RedisCollector {
                 )
             }
         }
+        .map_err(RedisFailure::from)
         .with_context(|| format!("setting up the redis client for {}", self.url.redacted()))?;
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(self.budget))
@@ -185,6 +187,7 @@ impl RedisCollector {
                 humantime::format_duration(self.budget)
             )
         })?
+        .map_err(RedisFailure::from)
         .with_context(|| format!("connecting to redis at {}", self.url.redacted()))?;
         Ok(Connected { connection, db })
     }
@@ -231,7 +234,7 @@ impl RedisCollector {
             Ok(Ok(values)) => Ok(values),
             Ok(Err(error)) => {
                 self.connection = None;
-                Err(anyhow::Error::new(error)
+                Err(anyhow::Error::new(RedisFailure::from(error))
                     .context(format!("{what} from redis at {}", self.url.redacted())))
             }
             Err(_elapsed) => {
@@ -387,23 +390,49 @@ fn unix_now() -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
-/// A short, secret-free description of why a run failed, for
-/// `redis_exporter_last_scrape_error{err}` (the full chain goes to the log).
-fn error_category(error: &anyhow::Error) -> &'static str {
-    for cause in error.chain() {
-        if let Some(redis_error) = cause.downcast_ref::<redis::RedisError>() {
-            if redis_error.is_connection_refusal() {
-                return "connection refused";
-            }
-            if redis_error.is_timeout() {
-                return "timeout";
-            }
-            return match redis_error.kind() {
+/// A redis client error, shown once: `RedisError`'s own text already includes its I/O
+/// cause, which `{:#}` would otherwise print a second time.
+#[derive(Debug)]
+struct RedisFailure {
+    category: &'static str,
+    message: String,
+}
+
+impl From<redis::RedisError> for RedisFailure {
+    fn from(error: redis::RedisError) -> Self {
+        let category = if error.is_connection_refusal() {
+            "connection refused"
+        } else if error.is_timeout() {
+            "timeout"
+        } else {
+            match error.kind() {
                 redis::ErrorKind::AuthenticationFailed => "authentication failed",
                 redis::ErrorKind::InvalidClientConfig => "invalid url",
                 redis::ErrorKind::Io => "i/o error",
                 _ => "redis error",
-            };
+            }
+        };
+        RedisFailure {
+            category,
+            message: error.to_string(),
+        }
+    }
+}
+
+impl std::fmt::Display for RedisFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for RedisFailure {}
+
+/// A short, secret-free description of why a run failed, for
+/// `redis_exporter_last_scrape_error{err}` (the full chain goes to the log).
+fn error_category(error: &anyhow::Error) -> &'static str {
+    for cause in error.chain() {
+        if let Some(failure) = cause.downcast_ref::<RedisFailure>() {
+            return failure.category;
         }
     }
     let text = format!("{error:#}");
