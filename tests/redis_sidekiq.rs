@@ -93,9 +93,23 @@ async fn info_families_from_a_real_redis() {
     let redis = RedisServer::start();
     redis.cmd(&["SET", "a", "1"]);
     redis.cmd(&["SET", "b", "2", "EX", "100"]);
-    let snapshot = collect(&target(&redis.url(), false, None, RedisOptions::default())).await;
+    let collector = Shared::new(&target(&redis.url(), false, None, RedisOptions::default()));
+    // The first run sends INFO ALL; the next ones only the needed sections (Redis >= 7).
+    let first = exposition(&collector.run().await);
+    let snapshot = collector.run().await;
     assert_eq!(snapshot.outcome, Outcome::Success);
     let text = exposition(&snapshot);
+    let names = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| {
+                l.starts_with("redis_") && !l.starts_with("redis_exporter_last_scrape_duration")
+            })
+            .map(|l| l.split(['{', ' ']).next().unwrap_or("").to_string())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect()
+    };
+    assert_eq!(names(&first), names(&text));
     assert_line(&text, "redis_up 1");
     assert_line(&text, "redis_db_keys{db=\"db0\"} 2");
     assert_line(&text, "redis_db_keys_expiring{db=\"db0\"} 1");

@@ -2,7 +2,8 @@
 //! `sidekiq = true` — Sidekiq's queues and processes ([`super::sidekiq`]) and Mastodon's
 //! Redis gauges ([`super::mastodon_redis`]), all over one connection kept across runs.
 //!
-//! What Redis sees per run: `INFO ALL` and Sidekiq's fixed reads in one pipeline, then one
+//! What Redis sees per run: `INFO` (`INFO ALL` at first; on Redis ≥ 7 then only the needed
+//! sections) and Sidekiq's fixed reads in one pipeline, then one
 //! more pipeline with the per-queue and per-process reads. Nothing else, and in particular
 //! never `KEYS`, `CONFIG` or `CLIENT …` (managed Redis forbids them): the client is built
 //! with `CLIENT SETINFO` switched off, and `maxmemory` comes from `INFO memory`. Mastodon's
@@ -117,6 +118,9 @@ pub struct RedisCollector {
     mastodon: Option<MastodonGauges>,
     /// The number of queues left out by the cap at the last warning (log only on change).
     queues_left_out: usize,
+    /// Whether the server takes several INFO sections in one call (Redis ≥ 7), learnt from
+    /// the previous run's `redis_version`; until then `INFO ALL`.
+    multi_section_info: bool,
 }
 
 struct Connected {
@@ -141,6 +145,7 @@ impl RedisCollector {
             connection: None,
             mastodon,
             queues_left_out: 0,
+            multi_section_info: false,
         }
     }
 
@@ -255,7 +260,12 @@ impl RedisCollector {
         // Round trip 1: INFO ALL + Sidekiq's fixed reads (+ the Mastodon MAU count when due).
         let mut pipe = redis::pipe();
         pipe.ignore_errors();
-        pipe.cmd("INFO").arg("ALL");
+        if self.multi_section_info {
+            // Only the sections the families need (no latencystats, errorstats, cpu, …).
+            pipe.cmd("INFO").arg(&INFO_SECTIONS[..]);
+        } else {
+            pipe.cmd("INFO").arg("ALL");
+        }
         if let Some(keys) = &self.sidekiq {
             keys.first_round(&mut pipe, now);
         }
@@ -285,6 +295,7 @@ impl RedisCollector {
         };
         let info = parse_info(&info_text);
         info_samples(&info, sink);
+        self.multi_section_info = info.get("redis_version").is_some_and(takes_info_sections);
 
         let db = self.connection.as_ref().map_or(0, |c| c.db);
         if let Some(keys) = self.sidekiq.clone() {
@@ -376,6 +387,28 @@ impl Collector for RedisCollector {
         );
         result
     }
+}
+
+/// The INFO sections the families come from.
+const INFO_SECTIONS: [&str; 8] = [
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "commandstats",
+    "keyspace",
+];
+
+/// Whether a `redis_version` takes several sections in one `INFO` (7.0 and later; Valkey
+/// reports a 7.2 compatible `redis_version`).
+fn takes_info_sections(version: &str) -> bool {
+    version
+        .split('.')
+        .next()
+        .and_then(|major| major.trim().parse::<u32>().ok())
+        .is_some_and(|major| major >= 7)
 }
 
 /// 90 % of the target's timeout: our requests give up (with a clear error) before the runner
@@ -856,6 +889,22 @@ mod tests {
                 .all(|f| f.desc.name != "redis_rdb_last_bgsave_status")
         );
         assert!(f.iter().any(|f| f.desc.name == "redis_instance_info"));
+    }
+
+    #[test]
+    fn info_sections_from_redis_7() {
+        let cases: &[(&str, bool)] = &[
+            ("7.0.15", true),
+            ("7.2.4", true),
+            ("8.0.0", true),
+            ("6.2.14", false),
+            ("5.0.7", false),
+            ("", false),
+            ("garbage", false),
+        ];
+        for (version, expected) in cases {
+            assert_eq!(takes_info_sections(version), *expected, "{version}");
+        }
     }
 
     #[test]
