@@ -1,4 +1,4 @@
-//! The `[[redis]]` collector: Redis' own health from `INFO ALL`, and — when the target says
+//! The `[[redis]]` collector: Redis' own health from `INFO`, and — when the target says
 //! `sidekiq = true` — Sidekiq's queues and processes ([`super::sidekiq`]) and Mastodon's
 //! Redis gauges ([`super::mastodon_redis`]), all over one connection kept across runs.
 //!
@@ -257,7 +257,7 @@ impl RedisCollector {
         let deadline = started + self.budget;
         let now = unix_now();
 
-        // Round trip 1: INFO ALL + Sidekiq's fixed reads (+ the Mastodon MAU count when due).
+        // Round trip 1: INFO + Sidekiq's fixed reads (+ the Mastodon MAU count when due).
         let mut pipe = redis::pipe();
         pipe.ignore_errors();
         if self.multi_section_info {

@@ -2,7 +2,7 @@
 //! target says `sidekiq = true`), for Sidekiq 6.5 (Mastodon ≤ 4.3), 7 (4.4) and 8 (4.5+).
 //!
 //! Constant cost, whatever the number of jobs: two pipelined round trips per run.
-//! 1. [`SidekiqKeys::first_round`] (sent together with `INFO ALL`): `SMEMBERS queues`,
+//! 1. [`SidekiqKeys::first_round`] (sent together with `INFO`): `SMEMBERS queues`,
 //!    `SMEMBERS processes`, `SMEMBERS paused`, `GET stat:processed|failed`,
 //!    `ZCARD schedule|retry|dead`, `ZCOUNT schedule|retry -inf <now>`,
 //!    `GET stat:processed:<UTC date>`.
