@@ -322,8 +322,8 @@ impl RedisCollector {
             match second_values {
                 Ok(second_values) => {
                     let now = unix_now();
-                    let state = sidekiq::parse_second_round(&plan, &second_values, now, sink);
-                    sidekiq::emit(&keys, &first, &plan, &state, &self.options, db, now, sink);
+                    let state = sidekiq::parse_second_round(&plan, &second_values, sink);
+                    sidekiq::emit(&keys, &first, &state, &self.options, db, now, sink);
                 }
                 Err(error) => sink.partial_error("sidekiq queues and processes", &error),
             }

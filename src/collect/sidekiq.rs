@@ -253,10 +253,8 @@ pub struct SecondRound {
 pub fn parse_second_round(
     plan: &SecondRoundPlan,
     values: &[Value],
-    now: f64,
     sink: &mut Sink,
 ) -> SecondRound {
-    let _ = now;
     let mut replies = values.iter();
     let mut next = || replies.next().unwrap_or(&Value::Nil);
     let mut state = SecondRound::default();
@@ -735,14 +733,12 @@ fn bool_value(b: bool) -> f64 {
 pub fn emit(
     keys: &SidekiqKeys,
     first: &FirstRound,
-    plan: &SecondRoundPlan,
     state: &SecondRound,
     options: &RedisOptions,
     db: i64,
     now: f64,
     sink: &mut Sink,
 ) {
-    let _ = plan;
     let optional = [
         (&PROCESSED, first.processed),
         (&FAILED, first.failed),
