@@ -729,7 +729,6 @@ fn bool_value(b: bool) -> f64 {
 }
 
 /// Writes every Sidekiq family from the two rounds (pure).
-#[allow(clippy::too_many_arguments)]
 pub fn emit(
     keys: &SidekiqKeys,
     first: &FirstRound,
