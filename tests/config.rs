@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use fedimeter::collect::pgbouncer::PgbouncerOptions;
 use fedimeter::config::{self, Config, ConfigErrors, OtlpProtocol, secret};
 
 const FIXTURES: &str = "tests/fixtures/config";
@@ -167,6 +168,31 @@ fn target_defaults_by_kind() {
     assert_eq!(otlp.protocol, OtlpProtocol::HttpProtobuf);
     assert_eq!(otlp.interval, s30);
     assert!(otlp.headers.is_empty());
+}
+
+#[test]
+fn pgbouncer_options_are_read_with_their_defaults() {
+    let text = r#"
+        [[pgbouncer]]
+        name = "defaults"
+        url = "postgres://stats@127.0.0.1:6432/pgbouncer"
+        [[pgbouncer]]
+        name = "set"
+        url = "postgres://stats@127.0.0.1:6433/pgbouncer"
+        client_connections = true
+        client_connections_max_application_names = 5
+        max_pools = 200
+    "#;
+    let c = ok(load_text(text, None, &HashMap::new()));
+    assert_eq!(c.pgbouncer[0].options, PgbouncerOptions::default());
+    assert_eq!(
+        c.pgbouncer[1].options,
+        PgbouncerOptions {
+            client_connections: true,
+            client_connections_max_application_names: 5,
+            max_pools: 200,
+        }
+    );
 }
 
 /// Table of single-value checks: (config text, expected message after `test.toml:`).

@@ -6,6 +6,7 @@
 //! config sections to collectors.
 
 pub mod mastodon_redis;
+pub mod pgbouncer;
 pub mod redis;
 pub mod registry;
 pub mod runner;

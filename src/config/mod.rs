@@ -180,7 +180,10 @@ pub struct PostgresTarget {
 #[derive(Debug, Clone)]
 pub struct PgbouncerTarget {
     pub common: TargetCommon,
+    /// The admin console: `postgres://user:password@host:6432/pgbouncer` (the user must be in
+    /// `stats_users` or `admin_users`).
     pub url: SecretUrl,
+    pub options: crate::collect::pgbouncer::PgbouncerOptions,
 }
 
 #[derive(Debug, Clone)]

@@ -124,7 +124,23 @@ pub struct RawPgbouncer {
     pub interval: Option<Spanned<String>>,
     /// Time a collection may take; shorter than `interval`. Default: [`default_timeout`].
     pub timeout: Option<Spanned<String>>,
+    /// Export `pgbouncer_client_connections` from `SHOW CLIENTS`. Default:
+    /// [`crate::collect::pgbouncer::DEFAULT_CLIENT_CONNECTIONS`] (off).
+    pub client_connections: Option<bool>,
+    /// With `client_connections`: how many distinct `application_name` values are
+    /// exported (the rest count as `other`), 1 to [`MAX_PGBOUNCER_APPLICATION_NAMES`].
+    /// Default: [`crate::collect::pgbouncer::DEFAULT_CLIENT_CONNECTIONS_MAX_APPLICATION_NAMES`].
+    pub client_connections_max_application_names: Option<Spanned<i64>>,
+    /// How many rows of `SHOW POOLS`, `SHOW DATABASES` and `SHOW STATS_TOTALS` each are
+    /// exported, 1 to [`MAX_PGBOUNCER_POOLS`]. Default:
+    /// [`crate::collect::pgbouncer::DEFAULT_MAX_POOLS`].
+    pub max_pools: Option<Spanned<i64>>,
 }
+
+/// Upper bound of `[[pgbouncer]] client_connections_max_application_names`.
+pub const MAX_PGBOUNCER_APPLICATION_NAMES: i64 = 1000;
+/// Upper bound of `[[pgbouncer]] max_pools`.
+pub const MAX_PGBOUNCER_POOLS: i64 = 100_000;
 
 /// `[[redis]]`
 #[derive(Debug, Deserialize)]

@@ -67,6 +67,19 @@ impl Config {
         for t in &self.pgbouncer {
             target_header(&mut out, "pgbouncer", false);
             common(&mut out, &t.common, t.url.redacted());
+            let o = &t.options;
+            line(
+                &mut out,
+                &kv("client_connections", &o.client_connections.to_string()),
+            );
+            line(
+                &mut out,
+                &kv(
+                    "client_connections_max_application_names",
+                    &o.client_connections_max_application_names.to_string(),
+                ),
+            );
+            line(&mut out, &kv("max_pools", &o.max_pools.to_string()));
         }
         for t in &self.redis {
             target_header(&mut out, "redis", derived("redis", &t.common.name));

@@ -24,6 +24,8 @@ use super::error::{ConfigError, ConfigErrors, Position};
 use super::mastodon_env::{self, Derived, DerivedTarget, EnvFileError};
 use super::raw::{self, RawConfig, RawMastodon, RawOtlp, RawSite, RawStore};
 use super::secret::{self, Secret, SecretUrl};
+use crate::collect::pgbouncer::PgbouncerOptions;
+
 use super::{
     Config, DiscordChannel, MastodonConfig, OtlpConfig, OtlpProtocol, PgbouncerTarget,
     PostgresTarget, ProbeTarget, RedisTarget, SiteConfig, StoreConfig, TargetCommon,
@@ -283,6 +285,35 @@ impl<'a> Ctx<'a> {
                         target.name
                     ),
                 });
+                None
+            }
+        }
+    }
+
+    /// A count option: `default` when unset, else a value within `range`.
+    fn count_in_range(
+        &mut self,
+        value: Option<&Spanned<i64>>,
+        key: &str,
+        range: std::ops::RangeInclusive<i64>,
+        default: usize,
+    ) -> Option<usize> {
+        let Some(value) = value else {
+            return Some(default);
+        };
+        let n = *value.get_ref();
+        match usize::try_from(n) {
+            Ok(count) if range.contains(&n) => Some(count),
+            _ => {
+                self.error(
+                    value.span(),
+                    key,
+                    format!(
+                        "{n} is out of range: expected {} to {}",
+                        range.start(),
+                        range.end()
+                    ),
+                );
                 None
             }
         }
@@ -826,6 +857,19 @@ fn pgbouncer_entry(
         (raw::default_interval(), raw::default_timeout()),
     );
     let url = ctx.secret_url(&raw.url, &format!("{key}.url"), check_postgres_url);
+    let defaults = PgbouncerOptions::default();
+    let max_application_names = ctx.count_in_range(
+        raw.client_connections_max_application_names.as_ref(),
+        &format!("{key}.client_connections_max_application_names"),
+        1..=raw::MAX_PGBOUNCER_APPLICATION_NAMES,
+        defaults.client_connections_max_application_names,
+    );
+    let max_pools = ctx.count_in_range(
+        raw.max_pools.as_ref(),
+        &format!("{key}.max_pools"),
+        1..=raw::MAX_PGBOUNCER_POOLS,
+        defaults.max_pools,
+    );
     let (interval, timeout) = timing?;
     Some(PgbouncerTarget {
         common: TargetCommon {
@@ -834,6 +878,13 @@ fn pgbouncer_entry(
             timeout,
         },
         url: url?,
+        options: PgbouncerOptions {
+            client_connections: raw
+                .client_connections
+                .unwrap_or(defaults.client_connections),
+            client_connections_max_application_names: max_application_names?,
+            max_pools: max_pools?,
+        },
     })
 }
 
