@@ -194,6 +194,8 @@ pub struct RedisTarget {
     pub sidekiq: bool,
     /// Mastodon 4.2/4.3 `REDIS_NAMESPACE`: every Sidekiq key is prefixed `<namespace>:`.
     pub namespace: Option<String>,
+    /// Queue cap, Mastodon queue list, slow-cadence scan budget (see the type's fields).
+    pub options: crate::collect::redis::RedisOptions,
 }
 
 #[derive(Debug, Clone)]
