@@ -5,6 +5,7 @@
 //! the result as an immutable snapshot. [`registry::build`] is the only place that maps
 //! config sections to collectors.
 
+pub mod postgres;
 pub mod registry;
 pub mod runner;
 
