@@ -104,85 +104,30 @@ mod tests {
 
     #[test]
     fn settings_are_normalised_like_postgres_exporter() {
-        let cases: &[(&str, &str, &str, &str, Option<(&str, f64)>)] = &[
-            (
-                "max_connections",
-                "100",
-                "",
-                "integer",
-                Some(("max_connections", 100.0)),
-            ),
-            (
-                "shared_buffers",
-                "16384",
-                "8kB",
-                "integer",
-                Some(("shared_buffers_bytes", 134217728.0)),
-            ),
-            (
-                "max_wal_size",
-                "1024",
-                "MB",
-                "integer",
-                Some(("max_wal_size_bytes", 1073741824.0)),
-            ),
-            (
-                "work_mem",
-                "4096",
-                "kB",
-                "integer",
-                Some(("work_mem_bytes", 4194304.0)),
-            ),
-            (
-                "statement_timeout",
-                "2000",
-                "ms",
-                "integer",
-                Some(("statement_timeout_seconds", 2.0)),
-            ),
-            (
-                "checkpoint_timeout",
-                "300",
-                "s",
-                "integer",
-                Some(("checkpoint_timeout_seconds", 300.0)),
-            ),
-            (
-                "log_rotation_age",
-                "1440",
-                "min",
-                "integer",
-                Some(("log_rotation_age_seconds", 86400.0)),
-            ),
-            (
-                "autovacuum_work_mem",
-                "-1",
-                "kB",
-                "integer",
-                Some(("autovacuum_work_mem_bytes", -1.0)),
-            ),
-            ("fsync", "off", "", "bool", Some(("fsync", 0.0))),
-            ("hot_standby", "on", "", "bool", Some(("hot_standby", 1.0))),
-            (
-                "seq_page_cost",
-                "1",
-                "",
-                "real",
-                Some(("seq_page_cost", 1.0)),
-            ),
-            (
-                "pg_stat_statements.max",
-                "5000",
-                "",
-                "integer",
-                Some(("pg_stat_statements_max", 5000.0)),
-            ),
-            ("weird", "1", "parsecs", "integer", None),
-        ];
-        for (name, setting, unit, vartype, expected) in cases {
-            let got = normalise(name, setting, unit, vartype);
-            let expected = expected.map(|(n, v)| (n.to_string(), v));
-            assert_eq!(got, expected, "{name}");
+        // name setting unit vartype => exported suffix and value ("-" = skipped).
+        let cases = "
+            max_connections 100 - integer => max_connections 100
+            shared_buffers 16384 8kB integer => shared_buffers_bytes 134217728
+            max_wal_size 1024 MB integer => max_wal_size_bytes 1073741824
+            work_mem 4096 kB integer => work_mem_bytes 4194304
+            statement_timeout 2000 ms integer => statement_timeout_seconds 2
+            checkpoint_timeout 300 s integer => checkpoint_timeout_seconds 300
+            log_rotation_age 1440 min integer => log_rotation_age_seconds 86400
+            autovacuum_work_mem -1 kB integer => autovacuum_work_mem_bytes -1
+            fsync off - bool => fsync 0
+            hot_standby on - bool => hot_standby 1
+            seq_page_cost 1 - real => seq_page_cost 1
+            pg_stat_statements.max 5000 - integer => pg_stat_statements_max 5000
+            weird 1 parsecs integer => -";
+        for line in cases.lines().map(str::trim).filter(|l| !l.is_empty()) {
+            let (input, expected) = line.split_once(" => ").unwrap();
+            let input: Vec<&str> = input.split(' ').collect();
+            let unit = if input[2] == "-" { "" } else { input[2] };
+            let got = normalise(input[0], input[1], unit, input[3]);
+            let expected = expected
+                .split_once(' ')
+                .map(|(name, value)| (name.to_string(), value.parse::<f64>().unwrap()));
+            assert_eq!(got, expected, "{line}");
         }
     }
 
