@@ -122,10 +122,22 @@ async fn seeded_database_gives_exporter_lines_and_caps_tables() {
         "# TYPE pg_stat_database_active_time_seconds_total counter",
     );
     // The test kit's settings.
+    for (setting, factor, series) in [
+        ("max_connections", "1", "pg_settings_max_connections"),
+        (
+            "max_locks_per_transaction",
+            "1",
+            "pg_settings_max_locks_per_transaction",
+        ),
+        ("shared_buffers", "8192", "pg_settings_shared_buffers_bytes"),
+        ("max_wal_size", "1048576", "pg_settings_max_wal_size_bytes"),
+    ] {
+        let expected = server.exec(&format!(
+            "SELECT setting::int8 * {factor} FROM pg_settings WHERE name = '{setting}'"
+        ));
+        assert_line(&text, &format!("{series} {expected}"));
+    }
     assert_line(&text, "pg_settings_max_connections 50");
-    assert_line(&text, "pg_settings_shared_buffers_bytes 16777216");
-    assert_line(&text, "pg_settings_max_locks_per_transaction 64");
-    assert_line(&text, "pg_settings_max_wal_size_bytes 1073741824");
     assert_line(&text, "pg_settings_fsync 0");
     assert_line(&text, "pg_settings_statement_timeout_seconds 2");
     assert_line(&text, "pg_settings_lock_timeout_seconds 1");

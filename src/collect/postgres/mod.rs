@@ -120,21 +120,38 @@ enum Bind {
     Int8Array(Vec<i64>),
 }
 
+/// How soon a slow group that failed is tried again (unless its own interval is shorter).
+const RETRY_FAILED_AFTER: Duration = Duration::from_secs(60);
+
 /// One query group's state across runs (the `collector` label of `pg_scrape_collector_*`).
 #[derive(Debug, Default)]
 struct GroupState {
     last_attempt: Option<Instant>,
     last_success: bool,
     last_duration: f64,
+    /// Skipped without querying (its table was locked): try again on the next run.
+    retry_next_run: bool,
     points: Vec<Point>,
 }
 
 impl GroupState {
-    /// Whether a group on `interval` (None: every run) should run now.
+    /// Whether a group on `interval` (None: every run) should run now. A failed slow group
+    /// is retried sooner, after at most [`RETRY_FAILED_AFTER`], but not on every run: a query
+    /// that keeps hitting `statement_timeout` must not cost the server that much each run.
     fn is_due(&self, interval: Option<Duration>, now: Instant) -> bool {
+        if self.retry_next_run {
+            return true;
+        }
         match (interval, self.last_attempt) {
             (None, _) | (_, None) => true,
-            (Some(interval), Some(at)) => !self.last_success || now.duration_since(at) >= interval,
+            (Some(interval), Some(at)) => {
+                let wait = if self.last_success {
+                    interval
+                } else {
+                    interval.min(RETRY_FAILED_AFTER)
+                };
+                now.duration_since(at) >= wait
+            }
         }
     }
 }
@@ -377,6 +394,7 @@ impl PostgresCollector {
                         state.last_attempt = Some(Instant::now());
                         state.last_success = false;
                         state.last_duration = 0.0;
+                        state.retry_next_run = true;
                         sink.partial_error(
                             name,
                             &anyhow!(
@@ -394,6 +412,7 @@ impl PostgresCollector {
             let state = self.groups.entry(name).or_default();
             state.last_attempt = Some(started);
             state.last_duration = duration;
+            state.retry_next_run = false;
             match result {
                 Ok(points) => {
                     state.last_success = true;
@@ -573,7 +592,7 @@ mod tests {
     }
 
     #[test]
-    fn slow_groups_run_when_due_or_after_a_failure() {
+    fn slow_groups_run_when_due_and_failed_ones_retry_within_a_minute() {
         let now = Instant::now();
         let mut state = GroupState::default();
         let five_min = Some(Duration::from_secs(300));
@@ -584,6 +603,10 @@ mod tests {
         assert!(state.is_due(five_min, now + Duration::from_secs(300)));
         assert!(state.is_due(None, now));
         state.last_success = false;
+        assert!(!state.is_due(five_min, now + Duration::from_secs(59)));
+        assert!(state.is_due(five_min, now + Duration::from_secs(60)));
+        assert!(state.is_due(Some(Duration::ZERO), now));
+        state.retry_next_run = true;
         assert!(state.is_due(five_min, now + Duration::from_secs(1)));
     }
 }
