@@ -1,0 +1,104 @@
+//! The persistent store: sqlx on an embedded SQLite file by default, PostgreSQL when several
+//! fedimeter instances share one history. Migrations are embedded per backend
+//! (`migrations/sqlite`, `migrations/postgres`) and applied at start.
+//!
+//! Queries are written once with `$N` placeholders, which both backends accept, and run on
+//! whichever pool is configured through [`on_pool!`].
+
+pub mod state;
+
+use std::str::FromStr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, SqlitePool};
+
+use crate::config::SecretUrl;
+
+/// A handle to the configured store; cheap to clone (pools are reference-counted).
+#[derive(Clone, Debug)]
+pub enum Store {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$pool` bound to the configured backend's pool. The body must compile
+/// for both `&SqlitePool` and `&PgPool`, which sqlx's generic executors allow.
+#[macro_export]
+macro_rules! on_pool {
+    ($store:expr, |$pool:ident| $body:expr) => {
+        match $store {
+            $crate::store::Store::Sqlite($pool) => $body,
+            $crate::store::Store::Postgres($pool) => $body,
+        }
+    };
+}
+
+impl Store {
+    /// Opens (creating a SQLite file if missing) and migrates the store at `url`.
+    pub async fn open(url: &SecretUrl) -> anyhow::Result<Store> {
+        let raw = url.expose();
+        let shown = url.redacted();
+        let store = if raw.starts_with("sqlite:") {
+            let opts = SqliteConnectOptions::from_str(raw)
+                .with_context(|| format!("invalid store url {shown}"))?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(5));
+            let pool = SqlitePoolOptions::new()
+                .max_connections(4)
+                .connect_with(opts)
+                .await
+                .with_context(|| format!("opening the store {shown}"))?;
+            sqlx::migrate!("./migrations/sqlite")
+                .run(&pool)
+                .await
+                .with_context(|| format!("migrating the store {shown}"))?;
+            Store::Sqlite(pool)
+        } else if raw.starts_with("postgres:") || raw.starts_with("postgresql:") {
+            let opts = PgConnectOptions::from_str(raw)
+                .with_context(|| format!("invalid store url {shown}"))?
+                .application_name("fedimeter-store");
+            let pool = PgPoolOptions::new()
+                .max_connections(4)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(opts)
+                .await
+                .with_context(|| format!("connecting to the store {shown}"))?;
+            sqlx::migrate!("./migrations/postgres")
+                .run(&pool)
+                .await
+                .with_context(|| format!("migrating the store {shown}"))?;
+            Store::Postgres(pool)
+        } else {
+            anyhow::bail!("unsupported store url {shown}: use sqlite://PATH or postgres://…");
+        };
+        Ok(store)
+    }
+
+    /// Which backend this is, for logs.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Store::Sqlite(_) => "sqlite",
+            Store::Postgres(_) => "postgres",
+        }
+    }
+
+    pub async fn close(&self) {
+        on_pool!(self, |pool| pool.close().await)
+    }
+}
+
+/// Unix milliseconds, the store's time unit.
+pub fn unix_ms(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// The inverse of [`unix_ms`].
+pub fn from_unix_ms(ms: i64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+}

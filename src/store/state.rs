@@ -1,0 +1,246 @@
+//! Up/down state intervals per target, and the recorder task that writes them.
+//!
+//! The recorder subscribes to published snapshots, keeps each target's current state in
+//! memory and writes in batches: a transition closes the open interval and opens a new one;
+//! every flush also moves the open intervals' `last_seen_at` forward. At start, intervals
+//! left open by a previous process are closed at their `last_seen_at`, so the time fedimeter
+//! was not running is a gap ("no data"), never counted as up or down.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context;
+use tokio::sync::broadcast::error::RecvError;
+use tokio_util::sync::CancellationToken;
+
+use super::{Store, from_unix_ms, unix_ms};
+use crate::model::{Snapshot, SnapshotStore, TargetId};
+use crate::on_pool;
+
+/// A target's collected state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetState {
+    Up,
+    Down,
+}
+
+impl TargetState {
+    pub fn of(snapshot: &Snapshot) -> TargetState {
+        if snapshot.outcome.is_up() {
+            TargetState::Up
+        } else {
+            TargetState::Down
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TargetState::Up => "up",
+            TargetState::Down => "down",
+        }
+    }
+
+    fn parse(s: &str) -> Option<TargetState> {
+        match s {
+            "up" => Some(TargetState::Up),
+            "down" => Some(TargetState::Down),
+            _ => None,
+        }
+    }
+}
+
+/// One stored interval.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateInterval {
+    pub state: TargetState,
+    pub started_at: SystemTime,
+    /// `None` while the interval is open.
+    pub ended_at: Option<SystemTime>,
+    pub last_seen_at: SystemTime,
+}
+
+impl Store {
+    /// Closes intervals a previous process left open, at their `last_seen_at`.
+    pub async fn close_stale_intervals(&self) -> anyhow::Result<u64> {
+        let sql = "UPDATE state_intervals SET ended_at = last_seen_at WHERE ended_at IS NULL";
+        let done = on_pool!(self, |pool| sqlx::query(sql)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()));
+        done.context("closing stale state intervals")
+    }
+
+    /// Writes one batch: transitions (close + open) and `last_seen_at` refreshes, atomically.
+    pub async fn write_state_batch(&self, batch: &StateBatch) -> anyhow::Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        on_pool!(self, |pool| {
+            let mut tx = pool.begin().await.context("starting a state batch")?;
+            for t in &batch.transitions {
+                let at = unix_ms(t.at);
+                sqlx::query(
+                    "UPDATE state_intervals SET ended_at = $1, last_seen_at = $1 \
+                     WHERE target_kind = $2 AND target_name = $3 AND ended_at IS NULL",
+                )
+                .bind(at)
+                .bind(t.target.kind.name())
+                .bind(&*t.target.name)
+                .execute(&mut *tx)
+                .await
+                .context("closing a state interval")?;
+                sqlx::query(
+                    "INSERT INTO state_intervals (target_kind, target_name, state, started_at, last_seen_at) \
+                     VALUES ($1, $2, $3, $4, $4)",
+                )
+                .bind(t.target.kind.name())
+                .bind(&*t.target.name)
+                .bind(t.state.as_str())
+                .bind(at)
+                .execute(&mut *tx)
+                .await
+                .context("opening a state interval")?;
+            }
+            for (target, seen) in &batch.seen {
+                sqlx::query(
+                    "UPDATE state_intervals SET last_seen_at = $1 \
+                     WHERE target_kind = $2 AND target_name = $3 AND ended_at IS NULL AND last_seen_at < $1",
+                )
+                .bind(unix_ms(*seen))
+                .bind(target.kind.name())
+                .bind(&*target.name)
+                .execute(&mut *tx)
+                .await
+                .context("refreshing a state interval")?;
+            }
+            tx.commit().await.context("committing a state batch")
+        })
+    }
+
+    /// A target's intervals that overlap `[from, to)`, oldest first.
+    pub async fn state_intervals(
+        &self,
+        target: &TargetId,
+        from: SystemTime,
+        to: SystemTime,
+    ) -> anyhow::Result<Vec<StateInterval>> {
+        let sql = "SELECT state, started_at, ended_at, last_seen_at FROM state_intervals \
+                   WHERE target_kind = $1 AND target_name = $2 AND started_at < $4 \
+                   AND (ended_at IS NULL OR ended_at > $3) ORDER BY started_at, id";
+        let rows: Vec<(String, i64, Option<i64>, i64)> = on_pool!(self, |pool| {
+            sqlx::query_as(sql)
+                .bind(target.kind.name())
+                .bind(&*target.name)
+                .bind(unix_ms(from))
+                .bind(unix_ms(to))
+                .fetch_all(pool)
+                .await
+        })
+        .context("reading state intervals")?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(state, started, ended, seen)| {
+                Some(StateInterval {
+                    state: TargetState::parse(&state)?,
+                    started_at: from_unix_ms(started),
+                    ended_at: ended.map(from_unix_ms),
+                    last_seen_at: from_unix_ms(seen),
+                })
+            })
+            .collect())
+    }
+}
+
+/// A state change of one target at one time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transition {
+    pub target: TargetId,
+    pub state: TargetState,
+    pub at: SystemTime,
+}
+
+/// What the recorder writes in one go.
+#[derive(Debug, Default)]
+pub struct StateBatch {
+    pub transitions: Vec<Transition>,
+    pub seen: HashMap<TargetId, SystemTime>,
+}
+
+impl StateBatch {
+    pub fn is_empty(&self) -> bool {
+        self.transitions.is_empty() && self.seen.is_empty()
+    }
+}
+
+/// Pure state tracking: feeds snapshots, yields transitions. Tested without I/O.
+#[derive(Debug, Default)]
+pub struct StateTracker {
+    current: HashMap<TargetId, TargetState>,
+}
+
+impl StateTracker {
+    /// Applies a snapshot to the batch: a transition when the state changed (or is first
+    /// seen in this process), and always a `seen` refresh.
+    pub fn observe(&mut self, snapshot: &Snapshot, batch: &mut StateBatch) {
+        let state = TargetState::of(snapshot);
+        let previous = self.current.insert(snapshot.target.clone(), state);
+        if previous != Some(state) {
+            batch.transitions.push(Transition {
+                target: snapshot.target.clone(),
+                state,
+                at: snapshot.finished_at,
+            });
+        }
+        batch
+            .seen
+            .insert(snapshot.target.clone(), snapshot.finished_at);
+    }
+}
+
+/// Runs the recorder until `shutdown`, flushing every `flush_every` and once more at the end.
+pub async fn run_recorder(
+    store: Store,
+    snapshots: Arc<SnapshotStore>,
+    flush_every: Duration,
+    shutdown: CancellationToken,
+) {
+    let mut rx = snapshots.subscribe();
+    if let Err(e) = store.close_stale_intervals().await {
+        tracing::error!("state recorder: {e:#}");
+    }
+    let mut tracker = StateTracker::default();
+    let mut batch = StateBatch::default();
+    let mut flush = tokio::time::interval(flush_every);
+    flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = flush.tick() => flush_batch(&store, &mut batch).await,
+            received = rx.recv() => match received {
+                Ok(snapshot) => tracker.observe(&snapshot, &mut batch),
+                Err(RecvError::Lagged(missed)) => {
+                    tracing::warn!("state recorder lagged behind by {missed} snapshots; resynchronising");
+                    for (_, snapshot) in snapshots.latest() {
+                        if let Some(snapshot) = snapshot {
+                            tracker.observe(&snapshot, &mut batch);
+                        }
+                    }
+                }
+                Err(RecvError::Closed) => break,
+            },
+        }
+    }
+    flush_batch(&store, &mut batch).await;
+}
+
+async fn flush_batch(store: &Store, batch: &mut StateBatch) {
+    if batch.is_empty() {
+        return;
+    }
+    match store.write_state_batch(batch).await {
+        Ok(()) => *batch = StateBatch::default(),
+        // Keep the batch: the next flush retries it, so a store hiccup loses nothing.
+        Err(e) => tracing::warn!("state recorder: {e:#}"),
+    }
+}
