@@ -85,6 +85,8 @@ async fn seeded_database_gives_exporter_lines_and_caps_tables() {
             ),
         );
     }
+    // Tables are ranked by the catalog's page counts, which ANALYZE (or autovacuum) keeps.
+    server.exec_in("app", "ANALYZE");
     server.exec_in("app", "SELECT count(*) FROM t4; SELECT count(*) FROM t4;");
     let datid = server.exec("SELECT oid FROM pg_database WHERE datname = 'app'");
     let options = PostgresOptions {

@@ -131,6 +131,9 @@ struct GroupState {
     last_duration: f64,
     /// Skipped without querying (its table was locked): try again on the next run.
     retry_next_run: bool,
+    /// A slow group keeps its points between refreshes; an every-run group hands them to
+    /// the sink (no copy).
+    cached: bool,
     points: Vec<Point>,
 }
 
@@ -360,6 +363,7 @@ impl PostgresCollector {
         let mut schema: Option<Schema> = None;
         for (name, interval, work) in plan {
             let state = self.groups.entry(name).or_default();
+            state.cached = interval.is_some();
             if !state.is_due(interval, run_started) {
                 continue;
             }
@@ -470,24 +474,34 @@ impl PostgresCollector {
         }
     }
 
-    /// Writes every group's current points and the per-group meta-metrics.
-    fn emit(&self, sink: &mut Sink) {
+    /// Writes every group's current points and the per-group meta-metrics. Every-run groups
+    /// move their points out (they are recomputed next run); slow groups keep a copy.
+    fn emit(&mut self, sink: &mut Sink) {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0.0, |d| d.as_secs_f64());
         let mut names: Vec<&'static str> = self.groups.keys().copied().collect();
-        names.sort();
+        names.sort_unstable();
         for name in names {
-            let state = &self.groups[name];
+            let Some(state) = self.groups.get_mut(name) else {
+                continue;
+            };
             if state.last_attempt.is_none() {
                 continue;
             }
-            for point in &state.points {
-                sink.sample(
-                    point.desc,
-                    point.labels.iter().map(String::as_str),
-                    point.value.resolve(now),
-                );
+            if state.cached {
+                for point in &state.points {
+                    sink.sample(
+                        point.desc,
+                        point.labels.iter().map(String::as_str),
+                        point.value.resolve(now),
+                    );
+                }
+            } else {
+                for point in std::mem::take(&mut state.points) {
+                    let value = point.value.resolve(now);
+                    sink.sample(point.desc, point.labels, value);
+                }
             }
             sink.sample(&queries::COLLECTOR_DURATION, [name], state.last_duration);
             sink.sample(
@@ -538,7 +552,7 @@ async fn fetch(connection: &mut PgConnection, sql: &str, bind: Bind) -> anyhow::
         Bind::Int8Array(v) => query.bind(v),
     };
     let rows = query.fetch_all(&mut *connection).await?;
-    rows.iter().map(rows::decode).collect()
+    rows::decode_all(&rows)
 }
 
 /// Whether `error` means the session is gone (the server closed it, the network failed,
@@ -589,6 +603,23 @@ mod tests {
         let error = connect_options("postgres://u:hunter2@[bad/x", &PostgresOptions::default())
             .unwrap_err();
         assert!(!format!("{error:#}").contains("hunter2"));
+    }
+
+    #[test]
+    fn only_session_level_errors_count_as_a_lost_connection() {
+        let io = anyhow::Error::from(sqlx::Error::Io(std::io::Error::from(
+            std::io::ErrorKind::ConnectionReset,
+        )));
+        assert!(is_connection_lost(&io));
+        let io_with_context = io.context("running the locks queries");
+        assert!(is_connection_lost(&io_with_context));
+        assert!(is_connection_lost(&anyhow::Error::from(
+            sqlx::Error::Protocol("unexpected message".into())
+        )));
+        assert!(!is_connection_lost(&anyhow::Error::from(
+            sqlx::Error::RowNotFound
+        )));
+        assert!(!is_connection_lost(&anyhow!("column x is missing")));
     }
 
     #[test]

@@ -4,6 +4,8 @@
 //! turns a driver row into a [`Row`] of [`Cell`]s and rejects any other type with a message
 //! that names the column, so a new query with an uncast `numeric` fails in the tests.
 
+use std::sync::Arc;
+
 use anyhow::{Context, bail};
 use sqlx::postgres::PgRow;
 use sqlx::{Column, Row as _, TypeInfo};
@@ -17,28 +19,31 @@ pub enum Cell {
     Bool(bool),
 }
 
-/// One row: column names and values, in query order.
+/// One row: values in query order, with the column names shared by all rows of a result.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Row {
-    pub cells: Vec<(String, Cell)>,
+    names: Arc<[String]>,
+    cells: Vec<Cell>,
 }
 
 impl Row {
     /// A row from `(column, value)` pairs (tests build rows this way).
     pub fn of(cells: impl IntoIterator<Item = (&'static str, Cell)>) -> Row {
+        let (names, cells): (Vec<String>, Vec<Cell>) = cells
+            .into_iter()
+            .map(|(name, cell)| (name.to_string(), cell))
+            .unzip();
         Row {
-            cells: cells
-                .into_iter()
-                .map(|(name, cell)| (name.to_string(), cell))
-                .collect(),
+            names: names.into(),
+            cells,
         }
     }
 
     fn cell(&self, column: &str) -> anyhow::Result<&Cell> {
-        self.cells
+        self.names
             .iter()
-            .find(|(name, _)| name == column)
-            .map(|(_, cell)| cell)
+            .position(|name| name == column)
+            .and_then(|i| self.cells.get(i))
             .with_context(|| format!("column {column} is missing from the result"))
     }
 
@@ -89,8 +94,27 @@ fn format_number_label(n: f64) -> String {
     }
 }
 
-/// Turns a driver row into a [`Row`].
-pub fn decode(row: &PgRow) -> anyhow::Result<Row> {
+/// Turns driver rows into [`Row`]s.
+pub fn decode_all(rows: &[PgRow]) -> anyhow::Result<Vec<Row>> {
+    let Some(first) = rows.first() else {
+        return Ok(Vec::new());
+    };
+    let names: Arc<[String]> = first
+        .columns()
+        .iter()
+        .map(|c| c.name().to_string())
+        .collect();
+    rows.iter()
+        .map(|row| {
+            Ok(Row {
+                names: names.clone(),
+                cells: decode_cells(row)?,
+            })
+        })
+        .collect()
+}
+
+fn decode_cells(row: &PgRow) -> anyhow::Result<Vec<Cell>> {
     let mut cells = Vec::with_capacity(row.columns().len());
     for (i, column) in row.columns().iter().enumerate() {
         let name = column.name();
@@ -122,9 +146,9 @@ pub fn decode(row: &PgRow) -> anyhow::Result<Row> {
             ),
         }
         .with_context(|| format!("decoding column {name}"))?;
-        cells.push((name.to_string(), cell));
+        cells.push(cell);
     }
-    Ok(Row { cells })
+    Ok(cells)
 }
 
 #[cfg(test)]
