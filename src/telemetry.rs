@@ -3,7 +3,7 @@
 //! Every formatted log line passes through [`crate::config::secret::redact`] before it is
 //! written, so a password that a third-party error message happens to contain is masked.
 
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
@@ -17,7 +17,23 @@ pub fn init() {
         .with_env_filter(filter)
         .with_writer(RedactingStderr)
         .with_target(false)
+        .with_ansi(io::stderr().is_terminal())
         .try_init();
+    // Panics (contained by the runner) go through the same redacting writer instead of the
+    // default hook's raw stderr.
+    std::panic::set_hook(Box::new(|info| {
+        let location = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let payload = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "non-string panic payload".to_string());
+        tracing::error!("panic{location}: {payload}");
+    }));
 }
 
 /// A `MakeWriter` whose writers redact secrets from each formatted event.

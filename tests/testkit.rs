@@ -8,9 +8,9 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use sqlx::{Connection, PgConnection};
-use support::pgbouncer::{PgBouncer, PgBouncerOptions, PoolMode};
-use support::postgres::PgServer;
-use support::redis::{RedisConn, RedisOptions, RedisServer, Reply};
+use support::{
+    PgBouncer, PgBouncerOptions, PgServer, PoolMode, RedisConn, RedisOptions, RedisServer, Reply,
+};
 use tokio_postgres::{NoTls, SimpleQueryMessage};
 
 const HANG_TIMEOUT: Duration = Duration::from_secs(1);
@@ -424,4 +424,30 @@ fn servers_are_torn_down_when_a_test_panics() {
 fn free_ports_are_distinct() {
     let ports: std::collections::HashSet<u16> = (0..50).map(|_| support::free_port()).collect();
     assert_eq!(ports.len(), 50);
+}
+
+/// A server whose port was taken between `free_port()` and its start is retried on a new
+/// port instead of failing the test.
+#[test]
+fn a_start_that_loses_its_port_is_retried_on_another() {
+    let squatter = std::net::TcpListener::bind("127.0.0.1:0").expect("binding a port");
+    let taken = squatter.local_addr().expect("local_addr").port();
+    let dir = support::ServerDir::new("redis", None);
+    let mut attempts = Vec::new();
+    let (port, mut process) = support::start_on_free_port("redis-server", |port| {
+        let port = if attempts.is_empty() { taken } else { port };
+        attempts.push(port);
+        support::redis::spawn_redis(&dir, port, &RedisOptions::default())
+    });
+    assert_eq!(
+        attempts,
+        [taken, port],
+        "one failed attempt on the taken port, then a fresh one"
+    );
+    let mut conn = RedisConn::connect(port, Duration::from_secs(5)).expect("connecting");
+    assert_eq!(
+        conn.cmd(&["PING"]).expect("PING"),
+        Reply::Status("PONG".into())
+    );
+    process.terminate(libc::SIGTERM, Duration::from_secs(5));
 }

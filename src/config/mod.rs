@@ -182,7 +182,10 @@ pub struct PostgresTarget {
 #[derive(Debug, Clone)]
 pub struct PgbouncerTarget {
     pub common: TargetCommon,
+    /// The admin console: `postgres://user:password@host:6432/pgbouncer` (the user must be in
+    /// `stats_users` or `admin_users`).
     pub url: SecretUrl,
+    pub options: crate::collect::pgbouncer::PgbouncerOptions,
 }
 
 #[derive(Debug, Clone)]
@@ -193,6 +196,8 @@ pub struct RedisTarget {
     pub sidekiq: bool,
     /// Mastodon 4.2/4.3 `REDIS_NAMESPACE`: every Sidekiq key is prefixed `<namespace>:`.
     pub namespace: Option<String>,
+    /// Queue cap, Mastodon queue list, slow-cadence scan budget (see the type's fields).
+    pub options: crate::collect::redis::RedisOptions,
 }
 
 #[derive(Debug, Clone)]

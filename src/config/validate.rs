@@ -24,11 +24,14 @@ use super::error::{ConfigError, ConfigErrors, Position};
 use super::mastodon_env::{self, Derived, DerivedTarget, EnvFileError};
 use super::raw::{self, RawConfig, RawMastodon, RawOtlp, RawSite, RawStore};
 use super::secret::{self, Secret, SecretUrl};
+use crate::collect::pgbouncer::PgbouncerOptions;
+
 use super::{
     Config, DiscordChannel, MastodonConfig, OtlpConfig, OtlpProtocol, PgbouncerTarget,
     PostgresTarget, ProbeTarget, RedisTarget, SiteConfig, StoreConfig, TargetCommon,
 };
 use crate::collect::postgres::PostgresOptions;
+use crate::collect::redis::RedisOptions;
 
 /// What validation needs besides the TOML text.
 pub struct Input<'a> {
@@ -288,6 +291,35 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// A count option: `default` when unset, else a value within `range`.
+    fn count_in_range(
+        &mut self,
+        value: Option<&Spanned<i64>>,
+        key: &str,
+        range: std::ops::RangeInclusive<i64>,
+        default: usize,
+    ) -> Option<usize> {
+        let Some(value) = value else {
+            return Some(default);
+        };
+        let n = *value.get_ref();
+        match usize::try_from(n) {
+            Ok(count) if range.contains(&n) => Some(count),
+            _ => {
+                self.error(
+                    value.span(),
+                    key,
+                    format!(
+                        "{n} is out of range: expected {} to {}",
+                        range.start(),
+                        range.end()
+                    ),
+                );
+                None
+            }
+        }
+    }
+
     /// Interval and timeout of a target: defaults, timeout > 0, interval ≥ 1 s,
     /// timeout < interval.
     fn timing(
@@ -526,7 +558,8 @@ fn validate(raw: &RawConfig, ctx: &mut Ctx<'_>) -> Config {
         .metrics_listen
         .as_ref()
         .and_then(|v| Some((v, ctx.socket_addr(v, "metrics_listen")?)));
-    if let Some((v, addr)) = metrics_listen.filter(|(_, addr)| *addr == listen) {
+    if let Some((v, addr)) = metrics_listen.filter(|(_, addr)| *addr == listen && addr.port() != 0)
+    {
         ctx.error(
             v.span(),
             "metrics_listen",
@@ -940,6 +973,19 @@ fn pgbouncer_entry(
         (raw::default_interval(), raw::default_timeout()),
     );
     let url = ctx.secret_url(&raw.url, &format!("{key}.url"), check_postgres_url);
+    let defaults = PgbouncerOptions::default();
+    let max_application_names = ctx.count_in_range(
+        raw.client_connections_max_application_names.as_ref(),
+        &format!("{key}.client_connections_max_application_names"),
+        1..=raw::MAX_PGBOUNCER_APPLICATION_NAMES,
+        defaults.client_connections_max_application_names,
+    );
+    let max_pools = ctx.count_in_range(
+        raw.max_pools.as_ref(),
+        &format!("{key}.max_pools"),
+        1..=raw::MAX_PGBOUNCER_POOLS,
+        defaults.max_pools,
+    );
     let (interval, timeout) = timing?;
     Some(PgbouncerTarget {
         common: TargetCommon {
@@ -948,6 +994,13 @@ fn pgbouncer_entry(
             timeout,
         },
         url: url?,
+        options: PgbouncerOptions {
+            client_connections: raw
+                .client_connections
+                .unwrap_or(defaults.client_connections),
+            client_connections_max_application_names: max_application_names?,
+            max_pools: max_pools?,
+        },
     })
 }
 
@@ -971,6 +1024,7 @@ fn redis_targets(
                     url: ctx.derived_url(d, "redis", check_redis_url)?,
                     sidekiq: d.sidekiq,
                     namespace: d.namespace.clone(),
+                    options: RedisOptions::default(),
                 })
             }),
         };
@@ -1009,6 +1063,7 @@ fn redis_entry(
     let sidekiq = raw
         .sidekiq
         .unwrap_or_else(|| derived.is_some_and(|d| d.sidekiq));
+    let options = redis_options(ctx, raw, &key);
     let (interval, timeout) = timing?;
     Some(RedisTarget {
         common: TargetCommon {
@@ -1019,7 +1074,95 @@ fn redis_entry(
         url: url?,
         sidekiq,
         namespace,
+        options: options?,
     })
+}
+
+/// The tuning keys of one `[[redis]]` entry (see `RedisOptions` for the meaning).
+fn redis_options(ctx: &mut Ctx<'_>, raw: &raw::RawRedis, key: &str) -> Option<RedisOptions> {
+    let mut options = RedisOptions::default();
+    let mut ok = true;
+    let mut positive = |ctx: &mut Ctx<'_>, value: &Option<Spanned<i64>>, name: &str, max: i64| {
+        let value = value.as_ref()?;
+        let n = *value.get_ref();
+        if (1..=max).contains(&n) {
+            Some(n)
+        } else {
+            ctx.error(
+                value.span(),
+                &format!("{key}.{name}"),
+                format!("{name} must be between 1 and {max}"),
+            );
+            ok = false;
+            None
+        }
+    };
+    if let Some(n) = positive(ctx, &raw.sidekiq_queue_limit, "sidekiq_queue_limit", 10_000) {
+        options.sidekiq_queue_limit = usize::try_from(n).unwrap_or(usize::MAX);
+    }
+    if let Some(n) = positive(
+        ctx,
+        &raw.delivery_scan_count,
+        "delivery_scan_count",
+        100_000,
+    ) {
+        options.delivery_scan_count = u32::try_from(n).unwrap_or(u32::MAX);
+    }
+    if let Some(n) = positive(
+        ctx,
+        &raw.delivery_scan_steps_per_run,
+        "delivery_scan_steps_per_run",
+        100_000,
+    ) {
+        options.delivery_scan_steps_per_run = u32::try_from(n).unwrap_or(u32::MAX);
+    }
+    if let Some(queues) = &raw.mastodon_queues {
+        if queues.get_ref().iter().any(|q| q.trim().is_empty()) {
+            ctx.error(
+                queues.span(),
+                &format!("{key}.mastodon_queues"),
+                "queue names must not be empty",
+            );
+            ok = false;
+        }
+        options.mastodon_queues = queues.get_ref().clone();
+    }
+    options.mastodon_gauges = raw.mastodon_gauges;
+    if let Some(value) = &raw.mastodon_gauges_interval {
+        let name = format!("{key}.mastodon_gauges_interval");
+        match ctx.duration(value, &name) {
+            Some(d) if d >= Duration::from_secs(1) => options.mastodon_gauges_interval = d,
+            Some(_) => {
+                ctx.error(
+                    value.span(),
+                    &name,
+                    "mastodon_gauges_interval must be at least 1s",
+                );
+                ok = false;
+            }
+            None => ok = false,
+        }
+    }
+    options.sidekiq_heartbeat_series = raw.sidekiq_heartbeat_series.unwrap_or(false);
+    options.sidekiq_yabeda_aliases = raw.sidekiq_yabeda_aliases.unwrap_or(false);
+    if let Some(value) = &raw.tls_ca_file {
+        let name = format!("{key}.tls_ca_file");
+        match ctx.interpolate(value, &name) {
+            Some(text) if !text.trim().is_empty() => {
+                let path = PathBuf::from(text);
+                options.tls_ca_file = Some(match ctx.input.path.and_then(Path::parent) {
+                    Some(dir) if path.is_relative() => dir.join(path),
+                    _ => path,
+                });
+            }
+            Some(_) => {
+                ctx.error(value.span(), &name, "tls_ca_file must not be empty");
+                ok = false;
+            }
+            None => ok = false,
+        }
+    }
+    ok.then_some(options)
 }
 
 fn redis_namespace(ctx: &mut Ctx<'_>, value: &Spanned<String>, key: &str) -> Option<String> {

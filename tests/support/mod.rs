@@ -2,9 +2,9 @@
 //! Redis, started from the installed Debian binaries (`scripts/test --install-only` installs
 //! them) on free loopback ports, each in its own temp dir.
 //!
-//! Include it from an integration test with `mod support;` and use
-//! [`PgServer`](postgres::PgServer), [`PgBouncer`](pgbouncer::PgBouncer) and
-//! [`RedisServer`](redis::RedisServer). Nothing here depends on the fedimeter library.
+//! Include it from an integration test with `mod support;` and use [`PgServer`],
+//! [`PgBouncer`] and [`RedisServer`] (re-exported here). Nothing here depends on the
+//! fedimeter library; `tests/testkit.rs` shows every feature in use.
 //!
 //! Rules every server follows:
 //! - **Isolation.** Tests run in parallel (threads of one test binary, and several test
@@ -19,12 +19,24 @@
 //! - **Blocking API.** Every call blocks the calling thread (starting a server takes well under
 //!   a second or two). Calling them directly from a `#[tokio::test]` is fine.
 //! - **Failures are loud.** A server that does not come up panics with the command, the cause
-//!   and the tail of its log.
+//!   and the tail of its log. Start times go to stderr, which the harness shows on failure.
+//!
+//! Environment: `FEDIMETER_TEST_TMPDIR` (where temp dirs go; default `/dev/shm` when it is a
+//! roomy tmpfs, else the system temp dir), `FEDIMETER_TEST_PG_BINDIR` (a PostgreSQL `bin`
+//! dir, to test another major version; default the highest installed).
 #![allow(dead_code)]
 
 pub mod pgbouncer;
 pub mod postgres;
 pub mod redis;
+
+// Short paths (`support::PgServer`); not every test binary uses every one.
+#[allow(unused_imports)]
+pub use pgbouncer::{PgBouncer, PgBouncerOptions, PoolMode};
+#[allow(unused_imports)]
+pub use postgres::PgServer;
+#[allow(unused_imports)]
+pub use redis::{RedisConn, RedisOptions, RedisServer, Reply};
 
 use std::collections::HashSet;
 use std::fs::{self, File};
@@ -250,13 +262,13 @@ if [ -f "$dir/.server-pid" ]; then
   pid=$(cat "$dir/.server-pid")
   kids=""
   for stat in /proc/[0-9]*/stat; do
-    line=$(cat "$stat" 2>/dev/null) || continue
+    read -r line 2>/dev/null <"$stat" || continue
     rest=${line##*) }
     set -- $rest
-    [ "$2" = "$pid" ] && kids="$kids ${stat#/proc/}" 
+    kid=${stat#/proc/}
+    [ "$2" = "$pid" ] && kids="$kids ${kid%/stat}"
   done
-  kill -KILL "$pid" 2>/dev/null
-  for kid in $kids; do kill -KILL "${kid%/stat}" 2>/dev/null; done
+  kill -KILL "$pid" $kids 2>/dev/null
 fi
 rm -rf "$dir"
 "#;
@@ -581,6 +593,131 @@ pub fn start_on_free_port(
         }
     }
     panic!("{name}: the port was taken {PORT_RETRIES} times in a row; last log:\n{last_log}");
+}
+
+/// The lifecycle every server shares: a temp dir, a port kept across restarts, and the
+/// process (absent while stopped). Dropping it sends `drop_signal`, SIGKILLs whatever is
+/// left after 5 s, and removes the temp dir.
+pub struct ManagedServer {
+    process: Option<ServerProcess>,
+    name: &'static str,
+    port: u16,
+    /// Signal for [`ManagedServer::stop`] (a clean shutdown).
+    stop_signal: i32,
+    /// Signal on drop (the quickest shutdown that still cleans up).
+    drop_signal: i32,
+    // Declared last: removed after the process is gone.
+    dir: ServerDir,
+}
+
+impl ManagedServer {
+    /// Starts a server in `dir` on a free port (retrying on a port clash) with
+    /// `spawn(dir, port)`, usually a wrapper around [`ServerProcess::spawn_until_ready`].
+    pub fn start(
+        name: &'static str,
+        dir: ServerDir,
+        stop_signal: i32,
+        drop_signal: i32,
+        mut spawn: impl FnMut(&ServerDir, u16) -> Started,
+    ) -> ManagedServer {
+        let (port, process) = start_on_free_port(name, |port| spawn(&dir, port));
+        ManagedServer {
+            process: Some(process),
+            name,
+            port,
+            stop_signal,
+            drop_signal,
+            dir,
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The server's main pid. Panics when it is stopped.
+    pub fn pid(&self) -> u32 {
+        self.running("pid").pid()
+    }
+
+    /// The main pid and all its descendants.
+    pub fn pids(&self) -> Vec<u32> {
+        self.running("pids").tree()
+    }
+
+    /// Whether it is running (a SIGSTOPped server counts as running).
+    pub fn is_running(&mut self) -> bool {
+        self.process.as_mut().is_some_and(ServerProcess::is_running)
+    }
+
+    /// SIGSTOP to the process and every descendant: the kernel still completes TCP
+    /// handshakes on the port, but nothing answers, like a hung server.
+    pub fn sigstop(&self) {
+        self.running("sigstop").stop_signal_tree();
+    }
+
+    /// SIGCONT to everything [`ManagedServer::sigstop`] stopped.
+    pub fn sigcont(&self) {
+        self.running("sigcont").cont_signal_tree();
+    }
+
+    /// Sends any signal (e.g. SIGHUP) to the main process.
+    pub fn signal(&self, sig: i32) {
+        signal(self.running("signal").pid(), sig);
+    }
+
+    /// Clean shutdown with the stop signal (SIGKILL after 15 s). Port and dir stay.
+    pub fn stop(&mut self) {
+        if let Some(mut process) = self.process.take() {
+            process.terminate(self.stop_signal, Duration::from_secs(15));
+        }
+        self.dir.set_server_pid(None);
+    }
+
+    /// Crash: SIGKILL the process and every descendant at once. Port and dir stay.
+    pub fn kill(&mut self) {
+        if let Some(mut process) = self.process.take() {
+            process.kill_now();
+        }
+        self.dir.set_server_pid(None);
+    }
+
+    /// Starts it again on the same port in the same dir with `spawn(dir, port)`. Panics if
+    /// it is running or the port was taken while it was stopped.
+    pub fn start_again(&mut self, spawn: impl FnOnce(&ServerDir, u16) -> Started) {
+        assert!(
+            self.process.is_none(),
+            "start_again: {} on port {} is still running",
+            self.name,
+            self.port
+        );
+        match spawn(&self.dir, self.port) {
+            Started::Ready(process) => self.process = Some(process),
+            Started::PortInUse(log) => panic!(
+                "start_again: port {} was taken while {} was stopped:\n{log}",
+                self.port, self.name
+            ),
+        }
+    }
+
+    fn running(&self, what: &str) -> &ServerProcess {
+        self.process
+            .as_ref()
+            .unwrap_or_else(|| panic!("{what}: {} on port {} is stopped", self.name, self.port))
+    }
+}
+
+impl Drop for ManagedServer {
+    fn drop(&mut self) {
+        if let Some(mut process) = self.process.take() {
+            process.terminate(self.drop_signal, Duration::from_secs(5));
+        }
+        self.dir.set_server_pid(None);
+    }
 }
 
 /// Runs a short helper command to completion; panics with its output when it fails.

@@ -16,12 +16,11 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::PathBuf;
 use std::process::Command;
-use std::time::Duration;
 
 use super::postgres::{PgInstall, PgServer, SUPERUSER, SUPERUSER_PASSWORD};
 use super::{
-    Probe, ServerDir, ServerProcess, ServiceUser, Started, chown, find_binary, log_since, log_tail,
-    port_accepts, run_as, service_user, start_on_free_port,
+    ManagedServer, Probe, ServerDir, ServerProcess, ServiceUser, Started, chown, find_binary,
+    log_since, log_tail, port_accepts, run_as, service_user,
 };
 
 /// The admin/stats console user.
@@ -85,13 +84,10 @@ impl Default for PgBouncerOptions {
 
 /// A running (or stopped) PgBouncer. Dropping it kills it and removes its temp dir.
 pub struct PgBouncer {
-    process: Option<ServerProcess>,
-    port: u16,
+    server: ManagedServer,
     pg_port: u16,
     options: PgBouncerOptions,
     user: Option<&'static ServiceUser>,
-    // Declared last: dropped after the process is gone.
-    dir: ServerDir,
 }
 
 impl PgBouncer {
@@ -111,25 +107,30 @@ impl PgBouncer {
         fs::write(&userlist, users).expect("writing userlist.txt");
         chown(&userlist, user);
         let pg_port = pg.port();
-        let (port, process) = start_on_free_port("pgbouncer", |port| {
-            let ini = dir.path().join("pgbouncer.ini");
-            fs::write(&ini, ini_text(&dir, port, pg_port, &options))
-                .expect("writing pgbouncer.ini");
-            chown(&ini, user);
-            spawn_pgbouncer(&binary, &dir, port, user)
-        });
+        // SIGTERM is PgBouncer's immediate shutdown (SIGINT would wait for clients).
+        let server = ManagedServer::start(
+            "pgbouncer",
+            dir,
+            libc::SIGTERM,
+            libc::SIGTERM,
+            |dir, port| {
+                let ini = dir.path().join("pgbouncer.ini");
+                fs::write(&ini, ini_text(dir, port, pg_port, &options))
+                    .expect("writing pgbouncer.ini");
+                chown(&ini, user);
+                spawn_pgbouncer(&binary, dir, port, user)
+            },
+        );
         PgBouncer {
-            process: Some(process),
-            port,
+            server,
             pg_port,
             options,
             user,
-            dir,
         }
     }
 
     pub fn port(&self) -> u16 {
-        self.port
+        self.server.port()
     }
 
     /// The port of the PostgreSQL server behind it.
@@ -145,7 +146,7 @@ impl PgBouncer {
     pub fn admin_url(&self) -> String {
         format!(
             "postgres://{STATS_USER}:{STATS_PASSWORD}@127.0.0.1:{}/pgbouncer",
-            self.port
+            self.port()
         )
     }
 
@@ -154,7 +155,7 @@ impl PgBouncer {
     pub fn url(&self, db: &str) -> String {
         format!(
             "postgres://{SUPERUSER}:{SUPERUSER_PASSWORD}@127.0.0.1:{}/{db}",
-            self.port
+            self.port()
         )
     }
 
@@ -169,7 +170,7 @@ impl PgBouncer {
                 "--quiet",
                 "--no-password",
             ])
-            .args(["--host", "127.0.0.1", "--port", &self.port.to_string()])
+            .args(["--host", "127.0.0.1", "--port", &self.port().to_string()])
             .args([
                 "--username",
                 STATS_USER,
@@ -186,7 +187,7 @@ impl PgBouncer {
         assert!(
             output.status.success(),
             "admin console command {command:?} on port {} failed: {}\n--- pgbouncer log ---\n{}",
-            self.port,
+            self.port(),
             String::from_utf8_lossy(&output.stderr).trim(),
             self.log_tail(20)
         );
@@ -194,7 +195,7 @@ impl PgBouncer {
     }
 
     pub fn log_path(&self) -> PathBuf {
-        self.dir.path().join("pgbouncer.log")
+        self.server.dir().join("pgbouncer.log")
     }
 
     pub fn log_tail(&self, lines: usize) -> String {
@@ -202,83 +203,50 @@ impl PgBouncer {
     }
 
     pub fn ini_path(&self) -> PathBuf {
-        self.dir.path().join("pgbouncer.ini")
+        self.server.dir().join("pgbouncer.ini")
     }
 
     /// PgBouncer's pid. Panics when it is stopped.
     pub fn pid(&self) -> u32 {
-        self.running("pid").pid()
+        self.server.pid()
     }
 
     /// Whether it is running (a SIGSTOPped one counts as running).
     pub fn is_running(&mut self) -> bool {
-        self.process.as_mut().is_some_and(ServerProcess::is_running)
+        self.server.is_running()
     }
 
     /// SIGSTOP: connections are accepted by the kernel but nothing answers.
     pub fn sigstop(&self) {
-        self.running("sigstop").stop_signal_tree();
+        self.server.sigstop();
     }
 
     pub fn sigcont(&self) {
-        self.running("sigcont").cont_signal_tree();
+        self.server.sigcont();
     }
 
     /// SIGHUP: reload the ini (edit [`PgBouncer::ini_path`] first).
     pub fn reload(&self) {
-        super::signal(self.running("reload").pid(), libc::SIGHUP);
+        self.server.signal(libc::SIGHUP);
     }
 
     /// Immediate shutdown (SIGTERM). The port and temp dir stay for
     /// [`PgBouncer::start_again`].
     pub fn stop(&mut self) {
-        if let Some(mut process) = self.process.take() {
-            process.terminate(libc::SIGTERM, Duration::from_secs(5));
-        }
-        self.dir.set_server_pid(None);
+        self.server.stop();
     }
 
     /// Crash: SIGKILL.
     pub fn kill(&mut self) {
-        if let Some(mut process) = self.process.take() {
-            process.kill_now();
-        }
-        self.dir.set_server_pid(None);
+        self.server.kill();
     }
 
     /// Starts it again on the same port with the same ini. Panics if it is running or the
     /// port was taken meanwhile.
     pub fn start_again(&mut self) {
-        assert!(
-            self.process.is_none(),
-            "start_again: pgbouncer on port {} is still running",
-            self.port
-        );
-        let binary = find_binary("pgbouncer");
-        match spawn_pgbouncer(&binary, &self.dir, self.port, self.user) {
-            Started::Ready(process) => self.process = Some(process),
-            Started::PortInUse(log) => {
-                panic!(
-                    "start_again: port {} was taken while pgbouncer was stopped:\n{log}",
-                    self.port
-                )
-            }
-        }
-    }
-
-    fn running(&self, what: &str) -> &ServerProcess {
-        self.process
-            .as_ref()
-            .unwrap_or_else(|| panic!("{what}: pgbouncer on port {} is stopped", self.port))
-    }
-}
-
-impl Drop for PgBouncer {
-    fn drop(&mut self) {
-        if let Some(mut process) = self.process.take() {
-            process.terminate(libc::SIGTERM, Duration::from_secs(5));
-        }
-        self.dir.set_server_pid(None);
+        let (binary, user) = (find_binary("pgbouncer"), self.user);
+        self.server
+            .start_again(|dir, port| spawn_pgbouncer(&binary, dir, port, user));
     }
 }
 

@@ -15,11 +15,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
-use std::time::Duration;
 
 use super::{
-    Probe, ServerDir, ServerProcess, ServiceUser, Started, chown, is_executable, log_tail, run_as,
-    run_checked, service_user, start_on_free_port,
+    ManagedServer, Probe, ServerDir, ServerProcess, ServiceUser, Started, chown, is_executable,
+    log_tail, run_as, run_checked, service_user,
 };
 
 /// The superuser every test server has.
@@ -212,12 +211,9 @@ fn append(path: &Path, text: &str) {
 /// A running (or stopped) PostgreSQL server in its own temp dir. Dropping it shuts it down
 /// (immediate shutdown, then SIGKILL) and removes the dir.
 pub struct PgServer {
-    process: Option<ServerProcess>,
-    port: u16,
+    server: ManagedServer,
     replica_of: Option<u16>,
     user: Option<&'static ServiceUser>,
-    // Declared last: dropped after the process is gone.
-    dir: ServerDir,
 }
 
 impl PgServer {
@@ -256,7 +252,8 @@ impl PgServer {
     }
 
     /// A streaming replica of `primary` made with `pg_basebackup -R` (hot standby, so it
-    /// answers read-only queries). Creates the [`REPLICATION_USER`] role on the primary.
+    /// answers read-only queries). Creates the [`REPLICATION_USER`] role on `primary` when
+    /// missing. `primary` may itself be a replica made here (cascading replication).
     pub fn start_replica_of(primary: &PgServer) -> PgServer {
         primary.exec(&format!(
             "DO $$ BEGIN
@@ -272,7 +269,7 @@ impl PgServer {
         basebackup
             .arg("--pgdata")
             .arg(&data)
-            .args(["--host", "127.0.0.1", "--port", &primary.port.to_string()])
+            .args(["--host", "127.0.0.1", "--port", &primary.port().to_string()])
             .args(["--username", REPLICATION_USER, "--no-password"])
             .args([
                 "--write-recovery-conf",
@@ -284,7 +281,7 @@ impl PgServer {
             .current_dir(dir.path());
         run_as(&mut basebackup, user);
         run_checked("pg_basebackup from the primary", &mut basebackup);
-        PgServer::boot(dir, Some(primary.port), user)
+        PgServer::boot(dir, Some(primary.port()), user)
     }
 
     fn boot(
@@ -292,31 +289,28 @@ impl PgServer {
         replica_of: Option<u16>,
         user: Option<&'static ServiceUser>,
     ) -> PgServer {
-        let name = if replica_of.is_some() {
-            "postgres replica"
-        } else {
-            "postgres"
-        };
-        let (port, process) =
-            start_on_free_port(name, |port| spawn_postgres(name, &dir, port, user));
+        let name = server_name(replica_of);
+        // Clean stop: "fast" shutdown (SIGINT). Drop: "immediate" shutdown (SIGQUIT), which
+        // waits for no checkpoint, client or walsender.
+        let server = ManagedServer::start(name, dir, libc::SIGINT, libc::SIGQUIT, |dir, port| {
+            spawn_postgres(name, dir, port, user)
+        });
         PgServer {
-            process: Some(process),
-            port,
+            server,
             replica_of,
             user,
-            dir,
         }
     }
 
     pub fn port(&self) -> u16 {
-        self.port
+        self.server.port()
     }
 
     /// `postgres://postgres:…@127.0.0.1:PORT/DB` (superuser, password auth over TCP).
     pub fn url(&self, db: &str) -> String {
         format!(
             "postgres://{SUPERUSER}:{SUPERUSER_PASSWORD}@127.0.0.1:{}/{db}",
-            self.port
+            self.port()
         )
     }
 
@@ -327,7 +321,10 @@ impl PgServer {
 
     /// A URL for any role/password, e.g. to check that a wrong password is rejected.
     pub fn url_for(&self, user: &str, password: &str, db: &str) -> String {
-        format!("postgres://{user}:{password}@127.0.0.1:{}/{db}", self.port)
+        format!(
+            "postgres://{user}:{password}@127.0.0.1:{}/{db}",
+            self.port()
+        )
     }
 
     /// The port of the primary this server replicates from, if it is a replica.
@@ -336,16 +333,16 @@ impl PgServer {
     }
 
     pub fn data_dir(&self) -> PathBuf {
-        self.dir.path().join("data")
+        self.server.dir().join("data")
     }
 
     /// The directory of the unix socket (`host=` for libpq; trust auth there).
     pub fn socket_dir(&self) -> PathBuf {
-        self.dir.path().join("socket")
+        self.server.dir().join("socket")
     }
 
     pub fn log_path(&self) -> PathBuf {
-        self.dir.path().join("postgres.log")
+        self.server.dir().join("postgres.log")
     }
 
     /// The last `lines` lines of the server log.
@@ -371,8 +368,9 @@ impl PgServer {
 
     /// [`PgServer::exec`] in database `db`.
     pub fn exec_in(&self, db: &str, sql: &str) -> String {
-        self.try_exec_in(db, sql)
-            .unwrap_or_else(|e| panic!("SQL failed on port {} ({db}): {e}\nSQL: {sql}", self.port))
+        self.try_exec_in(db, sql).unwrap_or_else(|e| {
+            panic!("SQL failed on port {} ({db}): {e}\nSQL: {sql}", self.port())
+        })
     }
 
     /// [`PgServer::exec_in`] that returns psql's error output instead of panicking.
@@ -381,7 +379,7 @@ impl PgServer {
         let mut child = Command::new(PgInstall::get().tool("psql"))
             .args(["--no-psqlrc", "--no-align", "--tuples-only", "--quiet"])
             .args(["--set", "ON_ERROR_STOP=1", "--no-password"])
-            .args(["--host", "127.0.0.1", "--port", &self.port.to_string()])
+            .args(["--host", "127.0.0.1", "--port", &self.port().to_string()])
             .args(["--username", SUPERUSER, "--dbname", db])
             .env("PGPASSWORD", SUPERUSER_PASSWORD)
             .env("PGCONNECT_TIMEOUT", "10")
@@ -411,86 +409,56 @@ impl PgServer {
 
     /// The postmaster's pid. Panics when the server is stopped.
     pub fn pid(&self) -> u32 {
-        self.running("pid").pid()
+        self.server.pid()
     }
 
     /// Pids of the postmaster and all its children (backends, checkpointer, walsenders, …).
     pub fn pids(&self) -> Vec<u32> {
-        self.running("pids").tree()
+        self.server.pids()
     }
 
     /// Whether the postmaster is running (a SIGSTOPped one counts as running).
     pub fn is_running(&mut self) -> bool {
-        self.process.as_mut().is_some_and(ServerProcess::is_running)
+        self.server.is_running()
     }
 
     /// SIGSTOPs the postmaster and every child: the port still accepts TCP connections (the
     /// kernel completes the handshake) but nothing answers, like a hung server.
     pub fn sigstop(&self) {
-        self.running("sigstop").stop_signal_tree();
+        self.server.sigstop();
     }
 
     /// SIGCONTs everything [`PgServer::sigstop`] stopped.
     pub fn sigcont(&self) {
-        self.running("sigcont").cont_signal_tree();
+        self.server.sigcont();
     }
 
     /// Clean "fast" shutdown (SIGINT: disconnects clients, checkpoints). The port, data and
     /// temp dir stay for [`PgServer::start_again`].
     pub fn stop(&mut self) {
-        if let Some(mut process) = self.process.take() {
-            process.terminate(libc::SIGINT, Duration::from_secs(15));
-        }
-        self.dir.set_server_pid(None);
+        self.server.stop();
     }
 
     /// Crash: SIGKILL the postmaster and all children at once. [`PgServer::start_again`]
     /// then runs crash recovery.
     pub fn kill(&mut self) {
-        if let Some(mut process) = self.process.take() {
-            process.kill_now();
-        }
-        self.dir.set_server_pid(None);
+        self.server.kill();
     }
 
     /// Starts the server again on the same port with the same data dir. Panics if it is
     /// running, or if the port was taken meanwhile.
     pub fn start_again(&mut self) {
-        assert!(
-            self.process.is_none(),
-            "start_again: postgres on port {} is still running",
-            self.port
-        );
-        let name = if self.replica_of.is_some() {
-            "postgres replica"
-        } else {
-            "postgres"
-        };
-        match spawn_postgres(name, &self.dir, self.port, self.user) {
-            Started::Ready(process) => self.process = Some(process),
-            Started::PortInUse(log) => {
-                panic!(
-                    "start_again: port {} was taken while postgres was stopped:\n{log}",
-                    self.port
-                )
-            }
-        }
-    }
-
-    fn running(&self, what: &str) -> &ServerProcess {
-        self.process
-            .as_ref()
-            .unwrap_or_else(|| panic!("{what}: postgres on port {} is stopped", self.port))
+        let (name, user) = (server_name(self.replica_of), self.user);
+        self.server
+            .start_again(|dir, port| spawn_postgres(name, dir, port, user));
     }
 }
 
-impl Drop for PgServer {
-    fn drop(&mut self) {
-        if let Some(mut process) = self.process.take() {
-            // Immediate shutdown: no checkpoint, no waiting for walsenders or clients.
-            process.terminate(libc::SIGQUIT, Duration::from_secs(5));
-        }
-        self.dir.set_server_pid(None);
+fn server_name(replica_of: Option<u16>) -> &'static str {
+    if replica_of.is_some() {
+        "postgres replica"
+    } else {
+        "postgres"
     }
 }
 

@@ -12,7 +12,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use super::{
-    Probe, ServerDir, ServerProcess, Started, find_binary, log_since, log_tail, start_on_free_port,
+    ManagedServer, Probe, ServerDir, ServerProcess, Started, find_binary, log_since, log_tail,
 };
 
 /// Options for [`RedisServer::start_with`].
@@ -127,11 +127,8 @@ impl RedisConn {
 
 /// A running (or stopped) Redis. Dropping it kills it and removes its temp dir.
 pub struct RedisServer {
-    process: Option<ServerProcess>,
-    port: u16,
+    server: ManagedServer,
     options: RedisOptions,
-    // Declared last: dropped after the process is gone.
-    dir: ServerDir,
 }
 
 impl RedisServer {
@@ -142,18 +139,18 @@ impl RedisServer {
 
     pub fn start_with(options: RedisOptions) -> RedisServer {
         let dir = ServerDir::new("redis", None);
-        let (port, process) =
-            start_on_free_port("redis-server", |port| spawn_redis(&dir, port, &options));
-        RedisServer {
-            process: Some(process),
-            port,
-            options,
+        let server = ManagedServer::start(
+            "redis-server",
             dir,
-        }
+            libc::SIGTERM,
+            libc::SIGTERM,
+            |dir, port| spawn_redis(dir, port, &options),
+        );
+        RedisServer { server, options }
     }
 
     pub fn port(&self) -> u16 {
-        self.port
+        self.server.port()
     }
 
     pub fn options(&self) -> &RedisOptions {
@@ -164,16 +161,16 @@ impl RedisServer {
     /// `requirepass` password, else no credentials.
     pub fn url(&self) -> String {
         match (&self.options.acl_user, &self.options.password) {
-            (Some((user, pass)), _) => format!("redis://{user}:{pass}@127.0.0.1:{}", self.port),
-            (None, Some(pass)) => format!("redis://:{pass}@127.0.0.1:{}", self.port),
-            (None, None) => format!("redis://127.0.0.1:{}", self.port),
+            (Some((user, pass)), _) => format!("redis://{user}:{pass}@127.0.0.1:{}", self.port()),
+            (None, Some(pass)) => format!("redis://:{pass}@127.0.0.1:{}", self.port()),
+            (None, None) => format!("redis://127.0.0.1:{}", self.port()),
         }
     }
 
     /// A fresh connection, authenticated like [`RedisServer::url`]. Panics on failure.
     pub fn conn(&self) -> RedisConn {
-        let mut conn = RedisConn::connect(self.port, Duration::from_secs(10))
-            .unwrap_or_else(|e| panic!("connecting to redis on port {}: {e}", self.port));
+        let mut conn = RedisConn::connect(self.port(), Duration::from_secs(10))
+            .unwrap_or_else(|e| panic!("connecting to redis on port {}: {e}", self.port()));
         let auth: Option<Vec<&str>> = match (&self.options.acl_user, &self.options.password) {
             (Some((user, pass)), _) => Some(vec!["AUTH", user, pass]),
             (None, Some(pass)) => Some(vec!["AUTH", pass]),
@@ -185,7 +182,7 @@ impl RedisServer {
                 reply,
                 Reply::Status("OK".into()),
                 "AUTH on redis port {} failed",
-                self.port
+                self.port()
             );
         }
         conn
@@ -197,11 +194,11 @@ impl RedisServer {
     pub fn cmd<A: AsRef<[u8]>>(&self, args: &[A]) -> Reply {
         self.conn()
             .cmd(args)
-            .unwrap_or_else(|e| panic!("redis command on port {} failed: {e}", self.port))
+            .unwrap_or_else(|e| panic!("redis command on port {} failed: {e}", self.port()))
     }
 
     pub fn log_path(&self) -> PathBuf {
-        self.dir.path().join("redis.log")
+        self.server.dir().join("redis.log")
     }
 
     pub fn log_tail(&self, lines: usize) -> String {
@@ -210,75 +207,45 @@ impl RedisServer {
 
     /// redis-server's pid. Panics when it is stopped.
     pub fn pid(&self) -> u32 {
-        self.running("pid").pid()
+        self.server.pid()
     }
 
     /// Whether it is running (a SIGSTOPped one counts as running).
     pub fn is_running(&mut self) -> bool {
-        self.process.as_mut().is_some_and(ServerProcess::is_running)
+        self.server.is_running()
     }
 
     /// SIGSTOP: connections are accepted by the kernel but nothing answers.
     pub fn sigstop(&self) {
-        self.running("sigstop").stop_signal_tree();
+        self.server.sigstop();
     }
 
     pub fn sigcont(&self) {
-        self.running("sigcont").cont_signal_tree();
+        self.server.sigcont();
     }
 
     /// Clean shutdown (SIGTERM; nothing is saved). The port and temp dir stay for
     /// [`RedisServer::start_again`]; the data is gone (no persistence).
     pub fn stop(&mut self) {
-        if let Some(mut process) = self.process.take() {
-            process.terminate(libc::SIGTERM, Duration::from_secs(5));
-        }
-        self.dir.set_server_pid(None);
+        self.server.stop();
     }
 
     /// Crash: SIGKILL.
     pub fn kill(&mut self) {
-        if let Some(mut process) = self.process.take() {
-            process.kill_now();
-        }
-        self.dir.set_server_pid(None);
+        self.server.kill();
     }
 
     /// Starts it again on the same port. Panics if it is running or the port was taken.
     pub fn start_again(&mut self) {
-        assert!(
-            self.process.is_none(),
-            "start_again: redis on port {} is still running",
-            self.port
-        );
-        match spawn_redis(&self.dir, self.port, &self.options) {
-            Started::Ready(process) => self.process = Some(process),
-            Started::PortInUse(log) => {
-                panic!(
-                    "start_again: port {} was taken while redis was stopped:\n{log}",
-                    self.port
-                )
-            }
-        }
-    }
-
-    fn running(&self, what: &str) -> &ServerProcess {
-        self.process
-            .as_ref()
-            .unwrap_or_else(|| panic!("{what}: redis on port {} is stopped", self.port))
+        let options = &self.options;
+        self.server
+            .start_again(|dir, port| spawn_redis(dir, port, options));
     }
 }
 
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        if let Some(mut process) = self.process.take() {
-            process.terminate(libc::SIGTERM, Duration::from_secs(5));
-        }
-        self.dir.set_server_pid(None);
-    }
-}
-
-fn spawn_redis(dir: &ServerDir, port: u16, options: &RedisOptions) -> Started {
+/// Spawns redis-server on `port` in `dir` and waits until it answers (used by [`RedisServer`];
+/// public so the retry-on-port-clash logic can be tested).
+pub fn spawn_redis(dir: &ServerDir, port: u16, options: &RedisOptions) -> Started {
     let log = dir.path().join("redis.log");
     let mut cmd = Command::new(find_binary("redis-server"));
     cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
