@@ -846,3 +846,44 @@ async fn wrong_password_is_down_with_a_clear_message_without_the_password() {
     assert!(!message.contains("not-the-Password-42"), "{message}");
     assert_eq!(message.lines().count(), 1, "{message}");
 }
+
+#[tokio::test]
+async fn wal_archiving_counts_and_last_archive_age() {
+    let server = PgServer::start_with(&["archive_mode = on", "archive_command = 'true'"]);
+    server.exec("CREATE TABLE t (id int); INSERT INTO t VALUES (1); SELECT pg_switch_wal();");
+    support::eventually("a segment is archived", Duration::from_secs(20), || {
+        server.exec("SELECT archived_count FROM pg_stat_archiver") != "0"
+    });
+    // Then archiving breaks: failed attempts are counted.
+    server.exec("ALTER SYSTEM SET archive_command = 'false'; SELECT pg_reload_conf();");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.exec("INSERT INTO t VALUES (2); SELECT pg_switch_wal();");
+    support::eventually("an archive attempt fails", Duration::from_secs(30), || {
+        server.exec("SELECT failed_count FROM pg_stat_archiver") != "0"
+    });
+    let mut collector = collector(server.superuser_url(), PostgresOptions::default());
+    let (result, text, errors) = collect(&mut collector).await;
+    result.expect("collection");
+    assert_eq!(errors, Vec::<String>::new());
+    let archived: f64 = server
+        .exec("SELECT archived_count FROM pg_stat_archiver")
+        .parse()
+        .unwrap();
+    let age: f64 = server
+        .exec("SELECT extract(epoch FROM now() - last_archived_time) FROM pg_stat_archiver")
+        .parse()
+        .unwrap();
+    assert_eq!(
+        value(&text, "pg_stat_archiver_archived_count"),
+        Some(archived)
+    );
+    let failed = value(&text, "pg_stat_archiver_failed_count");
+    assert!(failed.is_some_and(|f| f >= 1.0), "failed {failed:?}");
+    assert_near(
+        value(&text, "pg_stat_archiver_last_archive_age"),
+        age,
+        2.0,
+        "last archive age",
+    );
+    assert_line(&text, "# TYPE pg_stat_archiver_archived_count counter");
+}
