@@ -835,6 +835,48 @@ fn the_resolved_config_reads_back() {
 }
 
 #[test]
+fn postgres_collector_options_are_read_and_default() {
+    let text = r#"
+        [[postgres]]
+        name = "tuned"
+        url = "postgres://fedimeter@127.0.0.1/mastodon_production"
+        statement_timeout = "1500ms"
+        lock_timeout = "500ms"
+        size_interval = "15m"
+        settings_interval = "1h"
+        table_limit = 3
+        mastodon_gauges = false
+        mastodon_fast_interval = "2m"
+        mastodon_interval = "10m"
+        mastodon_slow_interval = "30m"
+        [[postgres]]
+        name = "plain"
+        url = "postgres://fedimeter@127.0.0.1/other"
+    "#;
+    let c = ok(load_text(text, None, &HashMap::new()));
+    let tuned = &c.postgres[0].options;
+    assert_eq!(tuned.statement_timeout, Duration::from_millis(1500));
+    assert_eq!(tuned.lock_timeout, Duration::from_millis(500));
+    assert_eq!(tuned.size_interval, Duration::from_secs(900));
+    assert_eq!(tuned.settings_interval, Duration::from_secs(3600));
+    assert_eq!(tuned.table_limit, 3);
+    assert!(!tuned.mastodon);
+    assert_eq!(tuned.mastodon_fast_interval, Duration::from_secs(120));
+    assert_eq!(tuned.mastodon_interval, Duration::from_secs(600));
+    assert_eq!(tuned.mastodon_slow_interval, Duration::from_secs(1800));
+    assert_eq!(
+        c.postgres[1].options,
+        fedimeter::collect::postgres::PostgresOptions::default()
+    );
+    let rendered = c.render_resolved();
+    assert!(
+        rendered.contains("statement_timeout = \"1s 500ms\""),
+        "{rendered}"
+    );
+    assert!(rendered.contains("table_limit = 3"), "{rendered}");
+}
+
+#[test]
 fn redis_tuning_keys_reach_the_collector_options() {
     let text = r#"
         [[redis]]

@@ -7,6 +7,7 @@
 
 pub mod mastodon_redis;
 pub mod pgbouncer;
+pub mod postgres;
 pub mod redis;
 pub mod registry;
 pub mod runner;

@@ -2,6 +2,7 @@
 //! one [`Job`] per configured target.
 
 use crate::collect::pgbouncer;
+use crate::collect::postgres;
 use crate::collect::redis;
 use crate::collect::runner::Job;
 use crate::config::Config;
@@ -40,6 +41,7 @@ pub fn target_ids(config: &Config) -> Vec<TargetId> {
 /// One job per configured target.
 pub fn build(config: &Config) -> Vec<Job> {
     let mut jobs = Vec::new();
+    jobs.extend(config.postgres.iter().map(postgres::job));
     jobs.extend(config.pgbouncer.iter().map(pgbouncer::job));
     jobs.extend(config.redis.iter().map(redis::job));
     jobs

@@ -175,6 +175,8 @@ pub struct MastodonConfig {
 pub struct PostgresTarget {
     pub common: TargetCommon,
     pub url: SecretUrl,
+    /// Timeouts, cadences and caps of the collector (see `docs/postgres.md`).
+    pub options: crate::collect::postgres::PostgresOptions,
 }
 
 #[derive(Debug, Clone)]

@@ -109,6 +109,28 @@ pub struct RawPostgres {
     pub interval: Option<Spanned<String>>,
     /// Time a collection may take; shorter than `interval`. Default: [`default_timeout`].
     pub timeout: Option<Spanned<String>>,
+    /// `statement_timeout` of fedimeter's session: no query runs longer; more than 0.
+    /// Default: 2s (`PostgresOptions::default`).
+    pub statement_timeout: Option<Spanned<String>>,
+    /// `lock_timeout` of fedimeter's session: no query waits longer for a lock (behind a
+    /// migration's `ACCESS EXCLUSIVE`); more than 0. Default: 1s.
+    pub lock_timeout: Option<Spanned<String>>,
+    /// How often database and table sizes are measured (cached in between). Default: 5m.
+    pub size_interval: Option<Spanned<String>>,
+    /// How often `pg_settings` is read (cached in between). Default: 5m.
+    pub settings_interval: Option<Spanned<String>>,
+    /// Per-table series only for this many tables, the largest first; 0 turns them off.
+    /// Default: 50.
+    pub table_limit: Option<Spanned<i64>>,
+    /// Collect the `mastodon_*` gauges when the database holds Mastodon's schema.
+    /// Default: true.
+    pub mastodon_gauges: Option<bool>,
+    /// Cadence of open reports, pending sign-ups and status freshness. Default: 1m.
+    pub mastodon_fast_interval: Option<Spanned<String>>,
+    /// Cadence of user counts, unavailable domains and row estimates. Default: 5m.
+    pub mastodon_interval: Option<Spanned<String>>,
+    /// Cadence of pending software updates. Default: 15m.
+    pub mastodon_slow_interval: Option<Spanned<String>>,
 }
 
 /// `[[pgbouncer]]`

@@ -63,6 +63,24 @@ impl Config {
         for t in &self.postgres {
             target_header(&mut out, "postgres", derived("postgres", &t.common.name));
             common(&mut out, &t.common, t.url.redacted());
+            let o = &t.options;
+            for (key, value) in [
+                ("statement_timeout", o.statement_timeout),
+                ("lock_timeout", o.lock_timeout),
+                ("size_interval", o.size_interval),
+                ("settings_interval", o.settings_interval),
+            ] {
+                line(&mut out, &kv(key, &quote(&duration(value))));
+            }
+            line(&mut out, &kv("table_limit", &o.table_limit.to_string()));
+            line(&mut out, &kv("mastodon_gauges", &o.mastodon.to_string()));
+            for (key, value) in [
+                ("mastodon_fast_interval", o.mastodon_fast_interval),
+                ("mastodon_interval", o.mastodon_interval),
+                ("mastodon_slow_interval", o.mastodon_slow_interval),
+            ] {
+                line(&mut out, &kv(key, &quote(&duration(value))));
+            }
         }
         for t in &self.pgbouncer {
             target_header(&mut out, "pgbouncer", false);

@@ -30,6 +30,7 @@ use super::{
     Config, DiscordChannel, MastodonConfig, OtlpConfig, OtlpProtocol, PgbouncerTarget,
     PostgresTarget, ProbeTarget, RedisTarget, SiteConfig, StoreConfig, TargetCommon,
 };
+use crate::collect::postgres::PostgresOptions;
 use crate::collect::redis::RedisOptions;
 
 /// What validation needs besides the TOML text.
@@ -789,6 +790,7 @@ fn postgres_targets(
                 Some(PostgresTarget {
                     common: derived_common(d),
                     url: ctx.derived_url(d, "postgres", check_postgres_url)?,
+                    options: PostgresOptions::default(),
                 })
             }),
         };
@@ -820,6 +822,7 @@ fn postgres_entry(
             None
         }
     };
+    let options = postgres_options(ctx, &key, raw);
     let (interval, timeout) = timing?;
     Some(PostgresTarget {
         common: TargetCommon {
@@ -828,6 +831,119 @@ fn postgres_entry(
             timeout,
         },
         url: url?,
+        options: options?,
+    })
+}
+
+/// The collector options of `[[postgres]]` entry `key`; every error reported.
+fn postgres_options(
+    ctx: &mut Ctx<'_>,
+    key: &str,
+    raw: &raw::RawPostgres,
+) -> Option<PostgresOptions> {
+    let defaults = PostgresOptions::default();
+    let mut ok = true;
+    let mut duration = |ctx: &mut Ctx<'_>,
+                        value: &Option<Spanned<String>>,
+                        name: &str,
+                        default: Duration,
+                        positive: bool| {
+        let Some(value) = value else {
+            return default;
+        };
+        let key = format!("{key}.{name}");
+        match ctx.duration(value, &key) {
+            Some(d) if positive && d.is_zero() => {
+                // 0 would turn the server-side timeout off.
+                ctx.error(
+                    value.span(),
+                    &key,
+                    format!("{name} must be greater than zero"),
+                );
+                ok = false;
+                default
+            }
+            Some(d) => d,
+            None => {
+                ok = false;
+                default
+            }
+        }
+    };
+    let statement_timeout = duration(
+        ctx,
+        &raw.statement_timeout,
+        "statement_timeout",
+        defaults.statement_timeout,
+        true,
+    );
+    let lock_timeout = duration(
+        ctx,
+        &raw.lock_timeout,
+        "lock_timeout",
+        defaults.lock_timeout,
+        true,
+    );
+    let size_interval = duration(
+        ctx,
+        &raw.size_interval,
+        "size_interval",
+        defaults.size_interval,
+        false,
+    );
+    let settings_interval = duration(
+        ctx,
+        &raw.settings_interval,
+        "settings_interval",
+        defaults.settings_interval,
+        false,
+    );
+    let mastodon_fast_interval = duration(
+        ctx,
+        &raw.mastodon_fast_interval,
+        "mastodon_fast_interval",
+        defaults.mastodon_fast_interval,
+        false,
+    );
+    let mastodon_interval = duration(
+        ctx,
+        &raw.mastodon_interval,
+        "mastodon_interval",
+        defaults.mastodon_interval,
+        false,
+    );
+    let mastodon_slow_interval = duration(
+        ctx,
+        &raw.mastodon_slow_interval,
+        "mastodon_slow_interval",
+        defaults.mastodon_slow_interval,
+        false,
+    );
+    let table_limit = match &raw.table_limit {
+        None => defaults.table_limit,
+        Some(value) => match usize::try_from(*value.get_ref()) {
+            Ok(n) => n,
+            Err(_) => {
+                ctx.error(
+                    value.span(),
+                    &format!("{key}.table_limit"),
+                    "table_limit must be 0 or more",
+                );
+                ok = false;
+                defaults.table_limit
+            }
+        },
+    };
+    ok.then_some(PostgresOptions {
+        statement_timeout,
+        lock_timeout,
+        size_interval,
+        settings_interval,
+        table_limit,
+        mastodon: raw.mastodon_gauges.unwrap_or(defaults.mastodon),
+        mastodon_fast_interval,
+        mastodon_interval,
+        mastodon_slow_interval,
     })
 }
 
