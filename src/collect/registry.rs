@@ -3,6 +3,8 @@
 
 use crate::collect::pgbouncer;
 use crate::collect::probe;
+use crate::collect::postgres;
+use crate::collect::redis;
 use crate::collect::runner::Job;
 use crate::config::Config;
 use crate::model::{Kind, TargetId};
@@ -39,8 +41,10 @@ pub fn target_ids(config: &Config) -> Vec<TargetId> {
 /// One job per configured target.
 pub fn build(config: &Config) -> Vec<Job> {
     let mut jobs = Vec::new();
+    jobs.extend(config.postgres.iter().map(postgres::job));
     jobs.extend(config.pgbouncer.iter().map(pgbouncer::job));
     // Configured probes plus the Mastodon preset (overridable by name, see `probe::preset`).
     jobs.extend(probe::all_probes(config).iter().map(probe::job));
+    jobs.extend(config.redis.iter().map(redis::job));
     jobs
 }

@@ -182,6 +182,8 @@ pub struct MastodonConfig {
 pub struct PostgresTarget {
     pub common: TargetCommon,
     pub url: SecretUrl,
+    /// Timeouts, cadences and caps of the collector (see `docs/postgres.md`).
+    pub options: crate::collect::postgres::PostgresOptions,
 }
 
 #[derive(Debug, Clone)]
@@ -201,6 +203,8 @@ pub struct RedisTarget {
     pub sidekiq: bool,
     /// Mastodon 4.2/4.3 `REDIS_NAMESPACE`: every Sidekiq key is prefixed `<namespace>:`.
     pub namespace: Option<String>,
+    /// Queue cap, Mastodon queue list, slow-cadence scan budget (see the type's fields).
+    pub options: crate::collect::redis::RedisOptions,
 }
 
 #[derive(Debug, Clone)]
