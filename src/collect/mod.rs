@@ -7,8 +7,8 @@
 
 pub mod mastodon_redis;
 pub mod pgbouncer;
-pub mod probe;
 pub mod postgres;
+pub mod probe;
 pub mod redis;
 pub mod registry;
 pub mod runner;

@@ -2,8 +2,8 @@
 //! one [`Job`] per configured target.
 
 use crate::collect::pgbouncer;
-use crate::collect::probe;
 use crate::collect::postgres;
+use crate::collect::probe;
 use crate::collect::redis;
 use crate::collect::runner::Job;
 use crate::config::Config;

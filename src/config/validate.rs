@@ -30,9 +30,9 @@ use super::{
     Config, DiscordChannel, MastodonConfig, OtlpConfig, OtlpProtocol, PgbouncerTarget,
     PostgresTarget, ProbeTarget, RedisTarget, SiteConfig, StoreConfig, TargetCommon,
 };
+use crate::collect::postgres::PostgresOptions;
 use crate::collect::probe::ProbeOptions;
 use crate::collect::probe::preset::PRESET_NAMES;
-use crate::collect::postgres::PostgresOptions;
 use crate::collect::redis::RedisOptions;
 
 /// What validation needs besides the TOML text.
