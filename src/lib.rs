@@ -6,4 +6,5 @@ pub mod collect;
 pub mod config;
 pub mod export;
 pub mod model;
+pub mod sli;
 pub mod store;
