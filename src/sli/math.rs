@@ -374,10 +374,13 @@ mod tests {
         }
     }
 
+    /// (good, bad, maintenance or objective)
+    type Counts3<T> = (i64, i64, T);
+
     #[test]
     fn availability_table() {
         // (good, bad, maintenance) → availability
-        let table: &[((i64, i64, i64), Option<f64>)] = &[
+        let table: &[(Counts3<i64>, Option<f64>)] = &[
             ((0, 0, 0), None),
             ((0, 0, 30), None),
             ((1440, 0, 0), Some(1.0)),
@@ -408,7 +411,7 @@ mod tests {
     fn error_budget_and_burn_rate_table() {
         // objective 99.5 % → budget 0.5 % of the minutes.
         // (good, bad, objective) → (burn rate, budget remaining)
-        let table: &[((i64, i64, f64), Option<f64>, Option<f64>)] = &[
+        let table: &[(Counts3<f64>, Option<f64>, Option<f64>)] = &[
             ((1000, 0, 0.995), Some(0.0), Some(1.0)),
             // 5 bad of 1000 = 0.5 % = exactly the budget
             ((995, 5, 0.995), Some(1.0), Some(0.0)),
