@@ -2,6 +2,8 @@
 //! kit): batched writes and rollups, window counts, daily figures, restart and gaps, and a
 //! six-hour simulation checked against hand-computed availability and burn rates.
 
+mod support;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -669,4 +671,45 @@ async fn sqlite_simulated_hours_with_restart() {
 async fn sqlite_run_task_publishes_families() {
     let dir = tempfile::tempdir().expect("tempdir");
     check_run_task(sqlite(&dir).await).await;
+}
+
+// ---------------------------------------------------------------------------------------
+// PostgreSQL (the same bodies)
+// ---------------------------------------------------------------------------------------
+
+/// A fresh PostgreSQL with an empty `fedimeter` database, and the store's URL.
+fn postgres() -> (support::postgres::PgServer, String) {
+    let server = support::postgres::PgServer::start();
+    server.create_database("fedimeter");
+    let url = server.url("fedimeter");
+    (server, url)
+}
+
+async fn pg_store(url: &str) -> Store {
+    Store::open(&SecretUrl::new(url.to_string())).await.expect("opening postgres store")
+}
+
+#[tokio::test]
+async fn postgres_windows_match_minutes() {
+    let (_server, url) = postgres();
+    check_windows_match_minutes(&pg_store(&url).await).await;
+}
+
+#[tokio::test]
+async fn postgres_intervals_results_and_pruning() {
+    let (_server, url) = postgres();
+    check_intervals_results_and_pruning(&pg_store(&url).await).await;
+}
+
+#[tokio::test]
+async fn postgres_simulated_hours_with_restart() {
+    let (_server, url) = postgres();
+    let store = pg_store(&url).await;
+    check_simulated_hours(store, async |_old| pg_store(&url).await).await;
+}
+
+#[tokio::test]
+async fn postgres_run_task_publishes_families() {
+    let (_server, url) = postgres();
+    check_run_task(pg_store(&url).await).await;
 }
