@@ -87,7 +87,8 @@ pub fn error_budget_remaining(counts: MinuteCounts, objective: f64) -> Option<f6
 /// Burn rate over a window: `error_ratio / (1 − objective)`. 1 spends the budget exactly
 /// over the SLO period; 14.4 spends 2 % of a 30-day budget in one hour.
 pub fn burn_rate(counts: MinuteCounts, objective: f64) -> Option<f64> {
-    let budget = 1.0 - objective;
+    // Rounded to 1e-9 so that 1 − 0.995 is exactly 0.005 and the exposed rates are clean.
+    let budget = ((1.0 - objective) * 1e9).round() / 1e9;
     if budget <= 0.0 || !budget.is_finite() {
         return None;
     }

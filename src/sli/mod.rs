@@ -217,3 +217,53 @@ pub static BURN_RATE: MetricDesc = MetricDesc::gauge(
     "Error ratio over the window divided by the error budget (1 - objective)",
     &["sli", "window"],
 );
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ComponentStatus::*;
+
+    #[test]
+    fn indicator_table() {
+        let table: &[(&[Option<ComponentStatus>], Indicator)] = &[
+            (&[], Indicator::None),
+            (&[None, Some(Operational)], Indicator::None),
+            (
+                &[Some(UnderMaintenance), Some(Operational)],
+                Indicator::None,
+            ),
+            (
+                &[Some(DegradedPerformance), Some(Operational)],
+                Indicator::Minor,
+            ),
+            (
+                &[Some(DegradedPerformance), Some(PartialOutage)],
+                Indicator::Major,
+            ),
+            (
+                &[Some(MajorOutage), Some(UnderMaintenance)],
+                Indicator::Critical,
+            ),
+        ];
+        for (states, expected) in table {
+            assert_eq!(
+                Indicator::of(states.iter().copied()),
+                *expected,
+                "{states:?}"
+            );
+        }
+        assert_eq!(Indicator::Critical.description(), "Major Service Outage");
+    }
+
+    #[test]
+    fn status_names_and_ranks_round_trip() {
+        for s in ComponentStatus::ALL {
+            assert_eq!(ComponentStatus::parse(s.as_str()), Some(s));
+            assert_eq!(ComponentStatus::from_rank(s.rank()), Some(s));
+        }
+        assert_eq!(ComponentStatus::from_rank(5), None);
+        assert!(
+            Operational.is_good() && !DegradedPerformance.is_good() && !UnderMaintenance.is_good()
+        );
+    }
+}

@@ -372,3 +372,103 @@ async fn flush_batch(store: &Store, recorder: &mut SliRecorder) {
         Err(e) => tracing::warn!("sli recorder: {e:#}"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{ComponentConfig, SignalConfig};
+    use crate::export::exposition::{Format, render_families};
+    use crate::sli::ComponentOptions;
+    use crate::sli::components::check;
+    use ComponentStatus::*;
+
+    fn components(ids: &[&str]) -> Vec<Component> {
+        let configs = ids
+            .iter()
+            .map(|id| ComponentConfig {
+                id: id.to_string(),
+                name: id.to_string(),
+                description: String::new(),
+                signals: vec![SignalConfig::Probe {
+                    probe: "web".into(),
+                }],
+                options: ComponentOptions::default(),
+            })
+            .collect();
+        check(configs, &["web"]).expect("valid")
+    }
+
+    #[test]
+    fn status_family_marks_the_current_status() {
+        let family = status_family(
+            &components(&["website", "media"]),
+            &[Some(PartialOutage), None],
+        );
+        let values: Vec<(String, f64)> = family
+            .samples
+            .iter()
+            .map(|s| (s.labels.join("/"), s.value))
+            .filter(|(_, v)| *v == 1.0)
+            .collect();
+        assert_eq!(values, vec![("website/partial_outage".to_string(), 1.0)]);
+        assert_eq!(family.samples.len(), 10);
+    }
+
+    #[test]
+    fn sli_families_skip_windows_without_data() {
+        let mut counts: HashMap<&'static str, HashMap<String, MinuteCounts>> = HashMap::new();
+        for w in COMPUTED_WINDOWS {
+            counts.insert(
+                w.label,
+                HashMap::from([(
+                    "website".to_string(),
+                    MinuteCounts::new(w.minutes - 1, 1, 0),
+                )]),
+            );
+        }
+        counts
+            .get_mut("5m")
+            .expect("5m")
+            .insert("website".into(), MinuteCounts::new(0, 0, 5));
+        let families = sli_families(&components(&["website", "media"]), &counts);
+        let text = render_families(families.iter().map(|f| (f, None)), Format::Text);
+        let expected = "\
+# HELP fedimeter_burn_rate Error ratio over the window divided by the error budget (1 - objective)
+# TYPE fedimeter_burn_rate gauge
+fedimeter_burn_rate{sli=\"website\",window=\"30m\"} 6.666666666666666
+fedimeter_burn_rate{sli=\"website\",window=\"1h\"} 3.333333333333333
+fedimeter_burn_rate{sli=\"website\",window=\"2h\"} 1.6666666666666665
+fedimeter_burn_rate{sli=\"website\",window=\"6h\"} 0.5555555555555556
+fedimeter_burn_rate{sli=\"website\",window=\"1d\"} 0.1388888888888889
+fedimeter_burn_rate{sli=\"website\",window=\"3d\"} 0.046296296296296294
+# HELP fedimeter_error_budget_remaining_ratio Share of the error budget (1 - objective) left over the SLO period (30d); negative when overspent
+# TYPE fedimeter_error_budget_remaining_ratio gauge
+fedimeter_error_budget_remaining_ratio{sli=\"website\"} 0.9953703703703703
+# HELP fedimeter_sli_ratio Time-based availability: good minutes / (good + bad minutes), maintenance and no-data minutes excluded
+# TYPE fedimeter_sli_ratio gauge
+fedimeter_sli_ratio{sli=\"website\",window=\"1h\"} 0.9833333333333333
+fedimeter_sli_ratio{sli=\"website\",window=\"1d\"} 0.9993055555555556
+fedimeter_sli_ratio{sli=\"website\",window=\"7d\"} 0.9999007936507937
+fedimeter_sli_ratio{sli=\"website\",window=\"30d\"} 0.9999768518518518
+fedimeter_sli_ratio{sli=\"website\",window=\"90d\"} 0.9999922839506172
+";
+        assert_eq!(text, expected);
+    }
+
+    #[test]
+    fn published_statuses_read_back_the_family() {
+        let store = SnapshotStore::new([]);
+        let comps = components(&["website", "media"]);
+        store.publish_internal(
+            SOURCE,
+            vec![status_family(&comps, &[Some(MajorOutage), None])],
+        );
+        assert_eq!(
+            published_statuses(&store),
+            vec![
+                ("website".to_string(), Some(MajorOutage)),
+                ("media".to_string(), None)
+            ]
+        );
+    }
+}
