@@ -2,9 +2,13 @@
 //!
 //! See ARCHITECTURE.md for the bird's-eye view and the code map.
 
+pub mod app;
 pub mod collect;
 pub mod config;
 pub mod export;
 pub mod model;
+pub mod shutdown;
 pub mod sli;
 pub mod store;
+pub mod telemetry;
+pub mod web;

@@ -1,0 +1,125 @@
+//! Wires everything together for `fedimeter serve`: the snapshot store, one runner task per
+//! target, the state recorder, the exporters and the web listeners, all under one
+//! cancellation token and drained with a deadline.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::collect::{registry, runner};
+use crate::config::Config;
+use crate::export::self_metrics;
+use crate::model::SnapshotStore;
+use crate::store::{Store, state};
+use crate::web::{self, SiteInfo, Surface, WebState};
+
+/// How long tasks get to finish after shutdown is requested.
+pub const DRAIN_DEADLINE: Duration = Duration::from_secs(4);
+
+/// Addresses the listeners actually bound (useful when the config says port 0).
+#[derive(Debug, Clone, Copy)]
+pub struct Bound {
+    pub listen: SocketAddr,
+    pub metrics_listen: Option<SocketAddr>,
+}
+
+/// Runs fedimeter until `shutdown` is cancelled. `on_bound` is told the bound addresses
+/// once the listeners are up (tests use it with port 0).
+pub async fn run(
+    config: Config,
+    shutdown: CancellationToken,
+    on_bound: impl FnOnce(Bound) + Send,
+) -> anyhow::Result<()> {
+    let snapshots = Arc::new(SnapshotStore::new(registry::target_ids(&config)));
+    self_metrics::publish_build_info(&snapshots);
+
+    // Bind first: a port clash is a start-up error, reported before anything runs.
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("listening on {}", config.listen))?;
+    let metrics_listener = match config.metrics_listen {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("listening on {addr} (metrics_listen)"))?,
+        ),
+        None => None,
+    };
+    let store = Store::open(&config.store.url)
+        .await
+        .context("opening the store")?;
+    tracing::info!(backend = store.backend(), "store ready");
+
+    let mut tasks = JoinSet::new();
+    let jobs = registry::build(&config);
+    tracing::info!(targets = jobs.len(), "starting collectors");
+    for job in jobs {
+        tasks.spawn(runner::run_job(job, snapshots.clone(), shutdown.clone()));
+    }
+    tasks.spawn(state::run_recorder(
+        store.clone(),
+        snapshots.clone(),
+        Duration::from_secs(5),
+        shutdown.clone(),
+    ));
+
+    let site = Arc::new(SiteInfo {
+        title: config.site.title.clone(),
+    });
+    let web_state = WebState {
+        snapshots: snapshots.clone(),
+        site,
+    };
+    let bound = Bound {
+        listen: listener.local_addr()?,
+        metrics_listen: match &metrics_listener {
+            Some(l) => Some(l.local_addr()?),
+            None => None,
+        },
+    };
+    let main_surface = if metrics_listener.is_some() {
+        Surface::Public
+    } else {
+        Surface::All
+    };
+    tasks.spawn(serve(
+        listener,
+        web::router(web_state.clone(), main_surface),
+        shutdown.clone(),
+    ));
+    if let Some(l) = metrics_listener {
+        tasks.spawn(serve(
+            l,
+            web::router(web_state, Surface::Metrics),
+            shutdown.clone(),
+        ));
+    }
+    tracing::info!(listen = %bound.listen, metrics_listen = ?bound.metrics_listen, "serving");
+    on_bound(bound);
+
+    shutdown.cancelled().await;
+    let drained = tokio::time::timeout(DRAIN_DEADLINE, async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!("some tasks did not finish within {DRAIN_DEADLINE:?}; stopping them");
+        tasks.abort_all();
+    }
+    store.close().await;
+    Ok(())
+}
+
+async fn serve(listener: TcpListener, router: axum::Router, shutdown: CancellationToken) {
+    let result = axum::serve(listener, router)
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await;
+    if let Err(e) = result {
+        tracing::error!("http server failed: {e}");
+    }
+}
