@@ -21,7 +21,7 @@ pub const MINUTES_PER_DAY: i64 = 1440;
 pub const HOURS_PER_DAY: i64 = 24;
 
 /// Classified minutes over some span of time.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct MinuteCounts {
     pub good: i64,
     pub bad: i64,
@@ -287,8 +287,10 @@ pub fn count_minutes(
     counts
 }
 
-/// One day of the page's 90-day bars.
-#[derive(Debug, Clone, PartialEq)]
+/// One day of the page's 90-day bars; serializes for the JSON API as
+/// `{"date":"2026-11-22","day":20779,"counts":{"good":…,"bad":…,"maintenance":…},
+/// "no_data_minutes":…,"availability":0.99|null,"worst":"major_outage"|null}`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct DailyFigure {
     /// UTC date, `YYYY-MM-DD`.
     pub date: String,
@@ -546,6 +548,20 @@ mod tests {
         assert_eq!(count_minutes(&minutes, 0, 6), MinuteCounts::new(2, 2, 1));
         assert_eq!(count_minutes(&minutes, 1, 5), MinuteCounts::new(0, 2, 1));
         assert_eq!(count_minutes(&minutes, 4, 5), MinuteCounts::new(0, 0, 0));
+    }
+
+    #[test]
+    fn daily_figure_json() {
+        let figures = daily_figures(
+            &[(20_779, MinuteCounts::new(3, 1, 0), Some(MajorOutage))],
+            20_779 * MINUTES_PER_DAY + 4,
+            1,
+        );
+        let json = serde_json::to_string(&figures[0]).expect("serializes");
+        assert_eq!(
+            json,
+            r#"{"date":"2026-11-22","day":20779,"counts":{"good":3,"bad":1,"maintenance":0},"no_data_minutes":0,"availability":0.75,"worst":"major_outage"}"#
+        );
     }
 
     #[test]

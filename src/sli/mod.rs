@@ -32,8 +32,10 @@ pub use components::Component;
 pub use recorder::run;
 
 /// A component's state, in Statuspage's vocabulary. Ordered by severity; `UnderMaintenance`
-/// ranks above every other state so that "worst wins" makes maintenance win.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// ranks above every other state so that "worst wins" makes maintenance win. Serializes as
+/// its Statuspage name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ComponentStatus {
     Operational,
     DegradedPerformance,
@@ -91,7 +93,8 @@ impl fmt::Display for ComponentStatus {
 }
 
 /// The page-wide indicator (Statuspage `status.indicator`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Indicator {
     None,
     Minor,
