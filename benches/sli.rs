@@ -23,7 +23,9 @@ fn components() -> Vec<Component> {
             id: format!("component_{i}"),
             name: format!("Component {i}"),
             description: String::new(),
-            signals: vec![SignalConfig::Probe { probe: "web".into() }],
+            signals: vec![SignalConfig::Probe {
+                probe: "web".into(),
+            }],
             options: ComponentOptions::default(),
         })
         .collect();
@@ -53,7 +55,10 @@ async fn fill(store: &Store, ids: &[Arc<str>], now_minute: i64) {
             batch = SliBatch::default();
         }
     }
-    store.write_sli_batch(&batch).await.expect("writing the last day");
+    store
+        .write_sli_batch(&batch)
+        .await
+        .expect("writing the last day");
 }
 
 fn bench_backend(c: &mut Criterion, name: &str, url: String) {
@@ -63,27 +68,40 @@ fn bench_backend(c: &mut Criterion, name: &str, url: String) {
     let now = SystemTime::now();
     let now_minute = fedimeter::store::unix_ms(now).div_euclid(60_000);
     let store = rt.block_on(async {
-        let store = Store::open(&SecretUrl::new(url)).await.expect("opening the store");
+        let store = Store::open(&SecretUrl::new(url))
+            .await
+            .expect("opening the store");
         let started = std::time::Instant::now();
         fill(&store, &ids, now_minute).await;
-        eprintln!("{name}: wrote {} minute buckets in {:?}", DAYS * 1440 * COMPONENTS as i64, started.elapsed());
+        eprintln!(
+            "{name}: wrote {} minute buckets in {:?}",
+            DAYS * 1440 * COMPONENTS as i64,
+            started.elapsed()
+        );
         store
     });
     let mut group = c.benchmark_group(format!("sli_{name}"));
     group.measurement_time(Duration::from_secs(10));
     group.bench_function("all_windows_10_components_90_days", |b| {
-        b.iter(|| rt.block_on(compute_sli_families(&store, &components, now)).expect("computing"))
+        b.iter(|| {
+            rt.block_on(compute_sli_families(&store, &components, now))
+                .expect("computing")
+        })
     });
     // One flush of the SLI task: 10 minute buckets with their hour and day rollups.
     let mut minute = now_minute;
     group.bench_function("flush_one_minute_10_components", |b| {
         b.iter(|| {
             let batch = SliBatch {
-                minutes: ids.iter().map(|id| (id.clone(), minute, ComponentStatus::Operational)).collect(),
+                minutes: ids
+                    .iter()
+                    .map(|id| (id.clone(), minute, ComponentStatus::Operational))
+                    .collect(),
                 ..SliBatch::default()
             };
             minute += 1;
-            rt.block_on(store.write_sli_batch(&batch)).expect("flushing")
+            rt.block_on(store.write_sli_batch(&batch))
+                .expect("flushing")
         })
     });
     group.finish();
@@ -92,7 +110,11 @@ fn bench_backend(c: &mut Criterion, name: &str, url: String) {
 
 fn sli(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("tempdir");
-    bench_backend(c, "sqlite", format!("sqlite://{}", dir.path().join("bench.db").display()));
+    bench_backend(
+        c,
+        "sqlite",
+        format!("sqlite://{}", dir.path().join("bench.db").display()),
+    );
     if let Ok(url) = std::env::var("FEDIMETER_BENCH_PG_URL") {
         bench_backend(c, "postgres", url);
     }

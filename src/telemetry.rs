@@ -3,7 +3,7 @@
 //! Every formatted log line passes through [`crate::config::secret::redact`] before it is
 //! written, so a password that a third-party error message happens to contain is masked.
 
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
@@ -17,6 +17,7 @@ pub fn init() {
         .with_env_filter(filter)
         .with_writer(RedactingStderr)
         .with_target(false)
+        .with_ansi(io::stderr().is_terminal())
         .try_init();
 }
 

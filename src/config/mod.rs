@@ -1,19 +1,73 @@
-//! Configuration: the validated [`Config`] that everyone consumes, and [`load`].
+//! Configuration: the validated [`Config`] that everyone consumes, and [`load_file`].
 //!
 //! Loading happens in two phases (STYLE.md lesson 5): `raw` deserializes the TOML into
 //! `RawConfig` (serde, unknown keys rejected, spans kept), then `validate` turns it into a
-//! [`Config`], collecting *every* error as `file:line:col: key: message`. Secrets are wrapped
-//! in [`Secret`]/[`SecretUrl`] as soon as they are read. A Mastodon `.env.production` can
-//! supply the PostgreSQL and Redis targets (`mastodon_env`); keys written in fedimeter's own
-//! config win.
+//! [`Config`], collecting *every* error as `file:line:col: key: message` ([`ConfigErrors`]).
+//! `${VAR}` in string values is replaced from an [`env::Source`] during validation. Secrets
+//! are wrapped in [`Secret`]/[`SecretUrl`] as soon as they are read. A Mastodon
+//! `.env.production` can supply the PostgreSQL and Redis targets (`mastodon_env`); keys
+//! written in fedimeter's own config win.
+//!
+//! Code map: `raw` (serde structs, named defaults, TOML → `RawConfig`), `env` (`${VAR}`),
+//! `validate` (`RawConfig` → `Config`), `mastodon_env` (dotenv parser and derived targets),
+//! `error` (`ConfigError(s)`), `render` ([`Config::render_resolved`]), `secret`.
 
+pub mod env;
+pub mod error;
+pub mod mastodon_env;
+pub mod raw;
+mod render;
 pub mod secret;
+mod validate;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use error::{ConfigError, ConfigErrors, Position};
 pub use secret::{Secret, SecretUrl};
+
+/// Loads and validates the config file at `path`. `mastodon_env` (the `--mastodon-env`
+/// option) replaces `[mastodon] env_file`; `env` supplies `${VAR}` values
+/// ([`env::Env`] for the process environment).
+pub fn load_file(
+    path: &Path,
+    mastodon_env: Option<&Path>,
+    env: &dyn env::Source,
+) -> Result<Config, ConfigErrors> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| ConfigError::file(path, format!("cannot read config file: {e}")))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| ConfigError::file(path, "config file is not valid utf-8"))?;
+    load_str(&text, Some(path), mastodon_env, env)
+}
+
+/// Validates config `text`, as if read from `path` (used in messages and to resolve a
+/// relative `[mastodon] env_file`). For tests and for callers that already hold the text.
+pub fn load_str(
+    text: &str,
+    path: Option<&Path>,
+    mastodon_env: Option<&Path>,
+    env: &dyn env::Source,
+) -> Result<Config, ConfigErrors> {
+    validate::load(&validate::Input {
+        path,
+        text,
+        env,
+        mastodon_env,
+        read_file: &|p: &Path| std::fs::read_to_string(p),
+    })
+}
+
+/// The configuration without a config file: defaults, plus the targets derived from
+/// `mastodon_env` when given. `env` is the same as for [`load_file`] (the defaults contain
+/// no `${VAR}`, so it is not consulted today).
+pub fn defaults_with(
+    mastodon_env: Option<&Path>,
+    env: &dyn env::Source,
+) -> Result<Config, ConfigErrors> {
+    load_str("", None, mastodon_env, env)
+}
 
 /// The whole validated configuration.
 #[derive(Debug, Clone)]
@@ -46,7 +100,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             source: None,
-            listen: SocketAddr::from(([127, 0, 0, 1], 9480)),
+            listen: raw::default_listen(),
             metrics_listen: None,
             site: SiteConfig::default(),
             store: StoreConfig::default(),
@@ -91,8 +145,8 @@ pub struct SiteConfig {
 impl Default for SiteConfig {
     fn default() -> Self {
         SiteConfig {
-            title: "Service status".to_string(),
-            location: "default".to_string(),
+            title: raw::default_site_title().to_string(),
+            location: raw::default_site_location().to_string(),
         }
     }
 }
@@ -106,7 +160,7 @@ pub struct StoreConfig {
 impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
-            url: SecretUrl::new("sqlite://fedimeter.db".to_string()),
+            url: SecretUrl::new(raw::default_store_url().to_string()),
         }
     }
 }
@@ -121,6 +175,10 @@ pub struct MastodonConfig {
     pub web_domain: Option<String>,
     /// `STREAMING_API_BASE_URL`, when streaming runs on its own host.
     pub streaming_base_url: Option<String>,
+    /// The targets that came from `env_file`, as (kind, name): `("postgres", "mastodon")`,
+    /// `("redis", "sidekiq")`, … (a config entry of the same name may have overridden some
+    /// of their keys). For `check-config` and start-up logs.
+    pub derived_targets: Vec<(&'static str, String)>,
 }
 
 #[derive(Debug, Clone)]

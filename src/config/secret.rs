@@ -23,6 +23,15 @@ impl<T> Secret<T> {
     }
 }
 
+impl Secret<String> {
+    /// Wraps `value` and registers it with the redactor (for values read from the config:
+    /// header values, tokens).
+    pub fn registered(value: String) -> Self {
+        register(&value);
+        Secret(value)
+    }
+}
+
 impl<T> fmt::Debug for Secret<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("***")

@@ -107,6 +107,7 @@ pub fn build_view(title: &str, store: &SnapshotStore) -> StatusView {
         .filter(|c| c.status == ComponentStatus::MajorOutage)
         .count();
     let (indicator, description) = match down {
+        _ if components.is_empty() => (Indicator::None, "No targets are configured yet"),
         0 => (Indicator::None, "All systems operational"),
         n if n == components.len() => (Indicator::Critical, "Major outage"),
         _ => (Indicator::Major, "Partial outage"),

@@ -1,0 +1,1085 @@
+//! `RawConfig` → [`Config`]: interpolation, defaults, checks, and the merge with the targets
+//! derived from a Mastodon env file.
+//!
+//! Every problem is collected (nothing stops at the first) as a [`ConfigError`] with
+//! `file:line:col`, the key path (`postgres[0].timeout`) and a message. The only I/O is
+//! reading the Mastodon env file, through the `read_file` function the caller passes in.
+//!
+//! Secrets: a value that lands in a secret field (store, PostgreSQL, PgBouncer and Redis
+//! URLs, Discord webhooks, OTLP header values) is wrapped in [`SecretUrl`]/[`Secret`] as soon
+//! as it is interpolated, which registers it with the redactor; when such a value is
+//! invalid it is registered as a whole. Messages about secret fields never quote the value,
+//! nor any part of it.
+
+mod sli;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use toml::Spanned;
+
+use super::env::{self, Source};
+use super::error::{ConfigError, ConfigErrors, Position};
+use super::mastodon_env::{self, Derived, DerivedTarget, EnvFileError};
+use super::raw::{self, RawConfig, RawMastodon, RawOtlp, RawSite, RawStore};
+use super::secret::{self, Secret, SecretUrl};
+use super::{
+    Config, DiscordChannel, MastodonConfig, OtlpConfig, OtlpProtocol, PgbouncerTarget,
+    PostgresTarget, ProbeTarget, RedisTarget, SiteConfig, StoreConfig, TargetCommon,
+};
+
+/// What validation needs besides the TOML text.
+pub struct Input<'a> {
+    /// The config file, for messages and to resolve a relative `mastodon.env_file`; `None`
+    /// when there is no config file.
+    pub path: Option<&'a Path>,
+    /// The config file's text (empty without a file).
+    pub text: &'a str,
+    /// Values for `${VAR}`.
+    pub env: &'a dyn Source,
+    /// `--mastodon-env`: replaces `mastodon.env_file`.
+    pub mastodon_env: Option<&'a Path>,
+    /// Reads the Mastodon env file (`std::fs::read_to_string` outside tests).
+    pub read_file: &'a dyn Fn(&Path) -> std::io::Result<String>,
+}
+
+/// Parses and validates `input.text`; every error, or the config.
+pub fn load(input: &Input<'_>) -> Result<Config, ConfigErrors> {
+    let parsed = raw::from_toml(input.text);
+    let mut ctx = Ctx::new(input);
+    for error in &parsed.errors {
+        let span = error.span.clone().unwrap_or(0..0);
+        ctx.push_config_error(span, error.key.clone(), error.message.clone());
+    }
+    let structural = ctx.errors.len();
+    let config = parsed.raw.as_ref().map(|raw| validate(raw, &mut ctx));
+
+    // A key that serde rejected was set aside (raw.rs), and checks of the keys that depend
+    // on it may have used a default in its place: drop those errors rather than confuse.
+    let mut semantic = ctx.errors.split_off(structural);
+    semantic.retain(|e| {
+        !parsed
+            .errors
+            .iter()
+            .any(|s| shadowed_by(e.error.key.as_deref(), s))
+    });
+    ctx.errors.extend(semantic);
+
+    match config {
+        Some(config) if ctx.errors.is_empty() => Ok(config),
+        _ => {
+            let mut errors = ctx.errors;
+            errors.sort_by_key(|e| e.rank);
+            Err(ConfigErrors::new(
+                errors.into_iter().map(|e| e.error).collect(),
+            ))
+        }
+    }
+}
+
+/// Whether a validation error about `key` may be a consequence of the structural error
+/// `structural` (whose key was set aside): an error about the same key or about its table
+/// as a whole; a timing error next to a bad `interval`/`timeout` or next to an unknown key
+/// (perhaps a misspelt `interval`); `metrics_listen` compared with a bad `listen`.
+fn shadowed_by(key: Option<&str>, structural: &raw::TomlError) -> bool {
+    let (Some(key), Some(bad)) = (key, structural.key.as_deref()) else {
+        return false;
+    };
+    if key == bad || (bad == "listen" && key == "metrics_listen") {
+        return true;
+    }
+    let Some((table, field)) = bad.rsplit_once('.') else {
+        return false;
+    };
+    let unknown = structural.message.starts_with("unknown field");
+    let timing = |k: &str| k == format!("{table}.interval") || k == format!("{table}.timeout");
+    key == table || (timing(key) && (unknown || field == "interval" || field == "timeout"))
+}
+
+struct Ranked {
+    /// (0: the config file, 1: the env file; line; column) for sorting.
+    rank: (u8, usize, usize),
+    error: ConfigError,
+}
+
+struct Ctx<'a> {
+    input: &'a Input<'a>,
+    /// The Mastodon env file, once known, for the position of its errors.
+    env_file: Option<PathBuf>,
+    errors: Vec<Ranked>,
+}
+
+impl<'a> Ctx<'a> {
+    fn new(input: &'a Input<'a>) -> Self {
+        Ctx {
+            input,
+            env_file: None,
+            errors: Vec::new(),
+        }
+    }
+
+    fn push_config_error(&mut self, span: Range<usize>, key: Option<String>, message: String) {
+        let error = ConfigError::at(self.input.path, self.input.text, span, key, message);
+        let p = error.position.unwrap_or(Position { line: 0, column: 0 });
+        self.errors.push(Ranked {
+            rank: (0, p.line, p.column),
+            error,
+        });
+    }
+
+    /// An error at a span of the config file.
+    fn error(&mut self, span: Range<usize>, key: &str, message: impl Into<String>) {
+        self.push_config_error(span, Some(key.to_string()), message.into());
+    }
+
+    /// An error in the Mastodon env file.
+    fn env_error(&mut self, error: &EnvFileError) {
+        let position = (error.line > 0).then_some(Position {
+            line: error.line,
+            column: error.column,
+        });
+        self.errors.push(Ranked {
+            rank: (1, error.line, error.column),
+            error: ConfigError {
+                file: self.env_file.clone(),
+                position,
+                key: error.key.clone(),
+                message: error.message.clone(),
+            },
+        });
+    }
+
+    /// An error about a whole file.
+    fn file_error(&mut self, path: &Path, message: String) {
+        self.errors.push(Ranked {
+            rank: (0, 0, 0),
+            error: ConfigError::file(path, message),
+        });
+    }
+
+    /// `value` with `${VAR}` replaced; `None` (errors reported) when a variable is missing.
+    fn interpolate(&mut self, value: &Spanned<String>, key: &str) -> Option<String> {
+        match env::interpolate(value.get_ref(), self.input.env) {
+            Ok(done) => Some(done.value),
+            Err(errors) => {
+                for error in errors {
+                    let span = self.offset_in_source(value, error.offset);
+                    self.error(span, key, error.to_string());
+                }
+                None
+            }
+        }
+    }
+
+    /// The source span of byte `offset` of a decoded string value: exact when the value
+    /// appears verbatim between its quotes, else the start of the value.
+    fn offset_in_source(&self, value: &Spanned<String>, offset: usize) -> Range<usize> {
+        let span = value.span();
+        let source = self.input.text.get(span.clone()).unwrap_or("");
+        match source.find(value.get_ref().as_str()) {
+            Some(i) if !value.get_ref().is_empty() => {
+                let start = span.start + i + offset;
+                start..start + 1
+            }
+            _ => span,
+        }
+    }
+
+    fn duration(&mut self, value: &Spanned<String>, key: &str) -> Option<Duration> {
+        let text = self.interpolate(value, key)?;
+        match humantime::parse_duration(text.trim()) {
+            Ok(d) => Some(d),
+            Err(_) => {
+                self.error(
+                    value.span(),
+                    key,
+                    format!(
+                        "invalid duration {:?}: expected a number and a unit, like \"30s\" or \"5m\"",
+                        value.get_ref()
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    fn socket_addr(&mut self, value: &Spanned<String>, key: &str) -> Option<SocketAddr> {
+        let text = self.interpolate(value, key)?;
+        match text.trim().parse::<SocketAddr>() {
+            Ok(addr) => Some(addr),
+            Err(_) => {
+                self.error(
+                    value.span(),
+                    key,
+                    format!(
+                        "invalid address {:?}: expected ip:port, like \"127.0.0.1:9480\" or \"[::1]:9480\"",
+                        value.get_ref()
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    /// A label value: a target name or the site location.
+    fn label(&mut self, value: &Spanned<String>, key: &str, what: &str) -> Option<String> {
+        let text = self.interpolate(value, key)?;
+        match check_label(&text, what) {
+            Ok(()) => Some(text),
+            Err(message) => {
+                self.error(value.span(), key, message);
+                None
+            }
+        }
+    }
+
+    /// A URL that is secret (or holds a password): checked by `check`, then wrapped.
+    fn secret_url(
+        &mut self,
+        value: &Spanned<String>,
+        key: &str,
+        check: fn(&str) -> Result<(), String>,
+    ) -> Option<SecretUrl> {
+        let text = self.interpolate(value, key)?;
+        match check(&text) {
+            Ok(()) => Some(SecretUrl::new(text)),
+            Err(message) => {
+                secret::register(&text);
+                self.error(value.span(), key, message);
+                None
+            }
+        }
+    }
+
+    /// The URL of a target derived from the env file, checked by `check`.
+    fn derived_url(
+        &mut self,
+        target: &DerivedTarget,
+        kind: &str,
+        check: fn(&str) -> Result<(), String>,
+    ) -> Option<SecretUrl> {
+        if !target.problems.is_empty() {
+            for problem in &target.problems {
+                self.env_error(problem);
+            }
+            return None;
+        }
+        match check(&target.url) {
+            Ok(()) => Some(SecretUrl::new(target.url.clone())),
+            Err(message) => {
+                secret::register(&target.url);
+                let (line, column, key) = match &target.origin {
+                    Some(o) => (o.line, o.column, Some(o.key.clone())),
+                    None => (0, 0, None),
+                };
+                self.env_error(&EnvFileError {
+                    line,
+                    column,
+                    key,
+                    message: format!(
+                        "{message} (or override it with a [[{kind}]] entry named {:?})",
+                        target.name
+                    ),
+                });
+                None
+            }
+        }
+    }
+
+    /// Interval and timeout of a target: defaults, timeout > 0, interval ≥ 1 s,
+    /// timeout < interval.
+    fn timing(
+        &mut self,
+        key: &str,
+        interval: Option<&Spanned<String>>,
+        timeout: Option<&Spanned<String>>,
+        defaults: (Duration, Duration),
+    ) -> Option<(Duration, Duration)> {
+        let interval_key = format!("{key}.interval");
+        let timeout_key = format!("{key}.timeout");
+        // Both are parsed (and their errors reported) before either can end the checks.
+        let interval_value = interval.map(|v| self.duration(v, &interval_key));
+        let timeout_value = timeout.map(|v| self.duration(v, &timeout_key));
+        let i = match interval_value {
+            Some(None) => return None,
+            Some(Some(d)) => d,
+            None => defaults.0,
+        };
+        let t = match timeout_value {
+            Some(None) => return None,
+            Some(Some(d)) => d,
+            None => defaults.1,
+        };
+        let mut ok = true;
+        if let Some(v) = interval.filter(|_| i < MIN_INTERVAL) {
+            self.error(
+                v.span(),
+                &interval_key,
+                format!("interval ({}) must be at least 1s", show(i)),
+            );
+            ok = false;
+        }
+        if let Some(v) = timeout.filter(|_| t.is_zero()) {
+            self.error(v.span(), &timeout_key, "timeout must be greater than zero");
+            ok = false;
+        }
+        if ok && t >= i {
+            match (timeout, interval) {
+                (Some(v), _) => self.error(
+                    v.span(),
+                    &timeout_key,
+                    format!(
+                        "timeout ({}) must be shorter than interval ({})",
+                        show(t),
+                        show(i)
+                    ),
+                ),
+                (None, Some(v)) => self.error(
+                    v.span(),
+                    &interval_key,
+                    format!(
+                        "interval ({}) must be longer than the default timeout ({})",
+                        show(i),
+                        show(t)
+                    ),
+                ),
+                (None, None) => {}
+            }
+            ok = false;
+        }
+        ok.then_some((i, t))
+    }
+
+    /// Validates the names of one kind's entries, including uniqueness; `None` for an
+    /// invalid or duplicate name.
+    fn names<'r>(
+        &mut self,
+        kind: &str,
+        names: impl Iterator<Item = &'r Spanned<String>>,
+    ) -> Vec<Option<String>> {
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        let mut out = Vec::new();
+        for (i, name) in names.enumerate() {
+            let key = format!("{kind}[{i}].name");
+            let valid = self.label(name, &key, "name");
+            let valid = match valid {
+                Some(n) => match seen.get(&n) {
+                    Some(first) => {
+                        self.error(
+                            name.span(),
+                            &key,
+                            format!("duplicate name {n:?} (already used by {kind}[{first}])"),
+                        );
+                        None
+                    }
+                    None => {
+                        seen.insert(n.clone(), i);
+                        Some(n)
+                    }
+                },
+                None => None,
+            };
+            out.push(valid);
+        }
+        out
+    }
+}
+
+/// The shortest interval a target or an OTLP push may have.
+const MIN_INTERVAL: Duration = Duration::from_secs(1);
+
+/// A duration as humantime writes it (`15s`, `1m 30s`).
+fn show(d: Duration) -> String {
+    humantime::format_duration(d).to_string()
+}
+
+fn check_label(value: &str, what: &str) -> Result<(), String> {
+    if value.is_empty() {
+        return Err(format!("{what} must not be empty"));
+    }
+    if value.chars().count() > 64 {
+        return Err(format!("{what} must be at most 64 characters long"));
+    }
+    if !value
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+    {
+        return Err(format!(
+            "invalid {what} {value:?}: use only letters, digits, \"_\", \".\" and \"-\""
+        ));
+    }
+    Ok(())
+}
+
+/// Parses a URL and checks its scheme. Never quotes the URL or its scheme: it may be a
+/// secret.
+fn parse_url(value: &str, schemes: &[&str]) -> Result<url::Url, String> {
+    let url = url::Url::parse(value.trim()).map_err(|e| format!("invalid url: {e}"))?;
+    if !schemes.contains(&url.scheme()) {
+        let expected = match schemes {
+            [one] => one.to_string(),
+            [rest @ .., last] => format!("{} or {last}", rest.join(", ")),
+            [] => String::new(),
+        };
+        return Err(format!("unsupported url scheme: expected {expected}"));
+    }
+    Ok(url)
+}
+
+fn check_postgres_url(value: &str) -> Result<(), String> {
+    parse_url(value, &["postgres", "postgresql"]).map(drop)
+}
+
+fn check_redis_url(value: &str) -> Result<(), String> {
+    let url = parse_url(value, &["redis", "rediss"])?;
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err("url has no host".to_string());
+    }
+    let db = url.path().trim_start_matches('/');
+    if !db.is_empty() && db.parse::<u32>().is_err() {
+        return Err("the database in the url path must be a number".to_string());
+    }
+    Ok(())
+}
+
+fn check_store_url(value: &str) -> Result<(), String> {
+    parse_url(value, &["sqlite", "postgres", "postgresql"]).map(drop)
+}
+
+fn check_webhook_url(value: &str) -> Result<(), String> {
+    let url = parse_url(value, &["https", "http"])?;
+    let loopback = match url.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    if url.scheme() == "http" && !loopback {
+        return Err("webhook url must use https".to_string());
+    }
+    Ok(())
+}
+
+/// A URL that is shown as written (probes, the OTLP endpoint): it must hold no password.
+fn public_url(value: &str, schemes: &[&str]) -> Result<url::Url, String> {
+    let url = url::Url::parse(value.trim()).map_err(|e| format!("invalid url: {e}"))?;
+    if url.password().is_some() {
+        return Err("url must not contain a password (it would be shown unmasked)".to_string());
+    }
+    if !schemes.contains(&url.scheme()) {
+        return Err(format!(
+            "unsupported url scheme {:?}: expected {}",
+            url.scheme(),
+            schemes.join(", ")
+        ));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err("url has no host".to_string());
+    }
+    Ok(url)
+}
+
+fn check_probe_url(value: &str) -> Result<(), String> {
+    let url = public_url(value, &["http", "https", "tcp"])?;
+    if url.scheme() == "tcp" && url.port().is_none() {
+        return Err("a tcp probe needs a port, like tcp://example.social:443".to_string());
+    }
+    Ok(())
+}
+
+fn check_domain(value: &str) -> Result<(), String> {
+    let plain = !value.is_empty() && !value.contains(['/', ':', '@', ' ', '\t']);
+    if !plain || url::Host::parse(value).is_err() {
+        return Err(format!(
+            "invalid domain {value:?}: expected a host name like example.social, without scheme or path"
+        ));
+    }
+    Ok(())
+}
+
+fn check_streaming_url(value: &str) -> Result<(), String> {
+    public_url(value, &["wss", "ws", "https", "http"]).map(drop)
+}
+
+/// HTTP header names are tokens (RFC 9110).
+fn check_header_name(name: &str) -> Result<(), String> {
+    let token = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c));
+    if token {
+        Ok(())
+    } else {
+        Err(format!("invalid header name {name:?}"))
+    }
+}
+
+fn validate(raw: &RawConfig, ctx: &mut Ctx<'_>) -> Config {
+    let listen = raw
+        .listen
+        .as_ref()
+        .and_then(|v| ctx.socket_addr(v, "listen"))
+        .unwrap_or_else(raw::default_listen);
+    let metrics_listen = raw
+        .metrics_listen
+        .as_ref()
+        .and_then(|v| Some((v, ctx.socket_addr(v, "metrics_listen")?)));
+    if let Some((v, addr)) = metrics_listen.filter(|(_, addr)| *addr == listen && addr.port() != 0)
+    {
+        ctx.error(
+            v.span(),
+            "metrics_listen",
+            format!("metrics_listen must differ from listen ({addr})"),
+        );
+    }
+
+    let site = site(ctx, &raw.site);
+    let store = store(ctx, &raw.store);
+    let (mut mastodon, derived) = mastodon(ctx, &raw.mastodon);
+
+    let postgres = postgres_targets(ctx, raw, &derived.postgres, &mut mastodon);
+    let pgbouncer = pgbouncer_targets(ctx, raw);
+    let redis = redis_targets(ctx, raw, &derived.redis, &mut mastodon);
+    let probes = probe_targets(ctx, raw);
+    let discord = discord_channels(ctx, raw);
+    let otlp = raw.otlp.as_ref().and_then(|o| otlp(ctx, o));
+    let sli = sli::sli_options(ctx, &raw.sli);
+    let components = sli::components(ctx, raw, &probes);
+    let maintenance = sli::maintenance_windows(ctx, raw, &components, &mastodon, &probes);
+
+    Config {
+        source: ctx.input.path.map(Path::to_path_buf),
+        listen,
+        metrics_listen: metrics_listen.map(|(_, addr)| addr),
+        site,
+        store,
+        mastodon,
+        postgres,
+        pgbouncer,
+        redis,
+        probes,
+        discord,
+        otlp,
+        components,
+        maintenance,
+        sli,
+    }
+}
+
+fn site(ctx: &mut Ctx<'_>, raw: &RawSite) -> SiteConfig {
+    let mut site = SiteConfig::default();
+    if let Some(v) = &raw.title {
+        if let Some(title) = ctx.interpolate(v, "site.title") {
+            if title.trim().is_empty() {
+                ctx.error(v.span(), "site.title", "title must not be empty");
+            }
+            site.title = title;
+        }
+    }
+    if let Some(v) = &raw.location {
+        if let Some(location) = ctx.label(v, "site.location", "location") {
+            site.location = location;
+        }
+    }
+    site
+}
+
+fn store(ctx: &mut Ctx<'_>, raw: &RawStore) -> StoreConfig {
+    match &raw.url {
+        Some(v) => match ctx.secret_url(v, "store.url", check_store_url) {
+            Some(url) => StoreConfig { url },
+            None => StoreConfig::default(),
+        },
+        None => StoreConfig::default(),
+    }
+}
+
+/// `[mastodon]`, and what the env file (from `--mastodon-env` or `mastodon.env_file`)
+/// derives.
+fn mastodon(ctx: &mut Ctx<'_>, raw: &RawMastodon) -> (MastodonConfig, Derived) {
+    let mut config = MastodonConfig::default();
+    let derived = match env_file_path(ctx, raw) {
+        Some((path, span)) => {
+            let derived = read_env_file(ctx, &path, span);
+            config.env_file = Some(path);
+            derived
+        }
+        None => Derived::default(),
+    };
+
+    config.local_domain = mastodon_value(
+        ctx,
+        raw.domain.as_ref(),
+        "mastodon.domain",
+        derived.local_domain.as_ref(),
+        check_domain,
+    );
+    config.web_domain = mastodon_value(
+        ctx,
+        raw.web_domain.as_ref(),
+        "mastodon.web_domain",
+        derived.web_domain.as_ref(),
+        check_domain,
+    );
+    config.streaming_base_url = mastodon_value(
+        ctx,
+        raw.streaming_base_url.as_ref(),
+        "mastodon.streaming_base_url",
+        derived.streaming_base_url.as_ref(),
+        check_streaming_url,
+    );
+    (config, derived)
+}
+
+/// The env file to read: `--mastodon-env` as given, or `mastodon.env_file` relative to the
+/// config file's directory (with the span of the key, for errors).
+fn env_file_path(ctx: &mut Ctx<'_>, raw: &RawMastodon) -> Option<(PathBuf, Option<Range<usize>>)> {
+    if let Some(path) = ctx.input.mastodon_env {
+        return Some((path.to_path_buf(), None));
+    }
+    let value = raw.env_file.as_ref()?;
+    let text = ctx.interpolate(value, "mastodon.env_file")?;
+    if text.trim().is_empty() {
+        ctx.error(
+            value.span(),
+            "mastodon.env_file",
+            "env_file must not be empty",
+        );
+        return None;
+    }
+    let path = PathBuf::from(text);
+    let path = match ctx.input.path.and_then(Path::parent) {
+        Some(dir) if path.is_relative() => dir.join(path),
+        _ => path,
+    };
+    Some((path, Some(value.span())))
+}
+
+fn read_env_file(ctx: &mut Ctx<'_>, path: &Path, span: Option<Range<usize>>) -> Derived {
+    let text = match (ctx.input.read_file)(path) {
+        Ok(text) => text,
+        Err(e) => {
+            let message = format!("cannot read mastodon env file {}: {e}", path.display());
+            match span {
+                Some(span) => ctx.error(span, "mastodon.env_file", message),
+                None => ctx.file_error(path, format!("cannot read mastodon env file: {e}")),
+            }
+            return Derived::default();
+        }
+    };
+    ctx.env_file = Some(path.to_path_buf());
+    match mastodon_env::parse(&text) {
+        Ok(file) => mastodon_env::derive(&file),
+        Err(errors) => {
+            for error in &errors {
+                ctx.env_error(error);
+            }
+            Derived::default()
+        }
+    }
+}
+
+/// A `[mastodon]` value: the config's key wins over the env file's variable.
+fn mastodon_value(
+    ctx: &mut Ctx<'_>,
+    configured: Option<&Spanned<String>>,
+    key: &str,
+    derived: Option<&mastodon_env::EnvValue>,
+    check: fn(&str) -> Result<(), String>,
+) -> Option<String> {
+    if let Some(v) = configured {
+        let text = ctx.interpolate(v, key)?;
+        return match check(&text) {
+            Ok(()) => Some(text),
+            Err(message) => {
+                ctx.error(v.span(), key, message);
+                None
+            }
+        };
+    }
+    let d = derived?;
+    match check(&d.value) {
+        Ok(()) => Some(d.value.clone()),
+        Err(message) => {
+            ctx.env_error(&EnvFileError {
+                line: d.origin.line,
+                column: d.origin.column,
+                key: Some(d.origin.key.clone()),
+                message,
+            });
+            None
+        }
+    }
+}
+
+/// Which config entry (by index) and which derived target make up each resulting target:
+/// derived targets first, in derivation order, each merged with the config entry of the
+/// same name if there is one; then the other config entries in file order.
+fn merge_plan<'d>(
+    names: &[Option<String>],
+    derived: &'d [DerivedTarget],
+) -> Vec<(Option<usize>, Option<&'d DerivedTarget>)> {
+    let mut plan = Vec::new();
+    let mut used = vec![false; names.len()];
+    for d in derived {
+        let entry = names.iter().position(|n| n.as_deref() == Some(&d.name));
+        if let Some(i) = entry {
+            used[i] = true;
+        }
+        plan.push((entry, Some(d)));
+    }
+    for (i, used) in used.into_iter().enumerate() {
+        if !used {
+            plan.push((Some(i), None));
+        }
+    }
+    plan
+}
+
+fn derived_common(d: &DerivedTarget) -> TargetCommon {
+    TargetCommon {
+        name: d.name.clone(),
+        interval: raw::default_interval(),
+        timeout: raw::default_timeout(),
+    }
+}
+
+fn postgres_targets(
+    ctx: &mut Ctx<'_>,
+    raw: &RawConfig,
+    derived: &[DerivedTarget],
+    mastodon: &mut MastodonConfig,
+) -> Vec<PostgresTarget> {
+    let names = ctx.names("postgres", raw.postgres.iter().map(|e| &e.get_ref().name));
+    let mut targets = Vec::new();
+    for (entry, d) in merge_plan(&names, derived) {
+        if let Some(d) = d {
+            mastodon.derived_targets.push(("postgres", d.name.clone()));
+        }
+        let target = match entry {
+            Some(i) => postgres_entry(ctx, i, &raw.postgres[i], names[i].clone(), d),
+            None => d.and_then(|d| {
+                Some(PostgresTarget {
+                    common: derived_common(d),
+                    url: ctx.derived_url(d, "postgres", check_postgres_url)?,
+                })
+            }),
+        };
+        targets.extend(target);
+    }
+    targets
+}
+
+fn postgres_entry(
+    ctx: &mut Ctx<'_>,
+    i: usize,
+    entry: &Spanned<raw::RawPostgres>,
+    name: Option<String>,
+    derived: Option<&DerivedTarget>,
+) -> Option<PostgresTarget> {
+    let key = format!("postgres[{i}]");
+    let raw = entry.get_ref();
+    let timing = ctx.timing(
+        &key,
+        raw.interval.as_ref(),
+        raw.timeout.as_ref(),
+        (raw::default_interval(), raw::default_timeout()),
+    );
+    let url = match (&raw.url, derived) {
+        (Some(v), _) => ctx.secret_url(v, &format!("{key}.url"), check_postgres_url),
+        (None, Some(d)) => ctx.derived_url(d, "postgres", check_postgres_url),
+        (None, None) => {
+            ctx.error(entry.span(), &key, MISSING_URL);
+            None
+        }
+    };
+    let (interval, timeout) = timing?;
+    Some(PostgresTarget {
+        common: TargetCommon {
+            name: name?,
+            interval,
+            timeout,
+        },
+        url: url?,
+    })
+}
+
+const MISSING_URL: &str =
+    "missing field `url` (needed unless the name is that of a target from the mastodon env file)";
+
+fn pgbouncer_targets(ctx: &mut Ctx<'_>, raw: &RawConfig) -> Vec<PgbouncerTarget> {
+    let names = ctx.names("pgbouncer", raw.pgbouncer.iter().map(|e| &e.get_ref().name));
+    let mut targets = Vec::new();
+    for (i, (entry, name)) in raw.pgbouncer.iter().zip(names).enumerate() {
+        targets.extend(pgbouncer_entry(ctx, i, entry.get_ref(), name));
+    }
+    targets
+}
+
+fn pgbouncer_entry(
+    ctx: &mut Ctx<'_>,
+    i: usize,
+    raw: &raw::RawPgbouncer,
+    name: Option<String>,
+) -> Option<PgbouncerTarget> {
+    let key = format!("pgbouncer[{i}]");
+    let timing = ctx.timing(
+        &key,
+        raw.interval.as_ref(),
+        raw.timeout.as_ref(),
+        (raw::default_interval(), raw::default_timeout()),
+    );
+    let url = ctx.secret_url(&raw.url, &format!("{key}.url"), check_postgres_url);
+    let (interval, timeout) = timing?;
+    Some(PgbouncerTarget {
+        common: TargetCommon {
+            name: name?,
+            interval,
+            timeout,
+        },
+        url: url?,
+    })
+}
+
+fn redis_targets(
+    ctx: &mut Ctx<'_>,
+    raw: &RawConfig,
+    derived: &[DerivedTarget],
+    mastodon: &mut MastodonConfig,
+) -> Vec<RedisTarget> {
+    let names = ctx.names("redis", raw.redis.iter().map(|e| &e.get_ref().name));
+    let mut targets = Vec::new();
+    for (entry, d) in merge_plan(&names, derived) {
+        if let Some(d) = d {
+            mastodon.derived_targets.push(("redis", d.name.clone()));
+        }
+        let target = match entry {
+            Some(i) => redis_entry(ctx, i, &raw.redis[i], names[i].clone(), d),
+            None => d.and_then(|d| {
+                Some(RedisTarget {
+                    common: derived_common(d),
+                    url: ctx.derived_url(d, "redis", check_redis_url)?,
+                    sidekiq: d.sidekiq,
+                    namespace: d.namespace.clone(),
+                })
+            }),
+        };
+        targets.extend(target);
+    }
+    targets
+}
+
+fn redis_entry(
+    ctx: &mut Ctx<'_>,
+    i: usize,
+    entry: &Spanned<raw::RawRedis>,
+    name: Option<String>,
+    derived: Option<&DerivedTarget>,
+) -> Option<RedisTarget> {
+    let key = format!("redis[{i}]");
+    let raw = entry.get_ref();
+    let timing = ctx.timing(
+        &key,
+        raw.interval.as_ref(),
+        raw.timeout.as_ref(),
+        (raw::default_interval(), raw::default_timeout()),
+    );
+    let url = match (&raw.url, derived) {
+        (Some(v), _) => ctx.secret_url(v, &format!("{key}.url"), check_redis_url),
+        (None, Some(d)) => ctx.derived_url(d, "redis", check_redis_url),
+        (None, None) => {
+            ctx.error(entry.span(), &key, MISSING_URL);
+            None
+        }
+    };
+    let namespace = match &raw.namespace {
+        Some(v) => Some(redis_namespace(ctx, v, &format!("{key}.namespace"))?),
+        None => derived.and_then(|d| d.namespace.clone()),
+    };
+    let sidekiq = raw
+        .sidekiq
+        .unwrap_or_else(|| derived.is_some_and(|d| d.sidekiq));
+    let (interval, timeout) = timing?;
+    Some(RedisTarget {
+        common: TargetCommon {
+            name: name?,
+            interval,
+            timeout,
+        },
+        url: url?,
+        sidekiq,
+        namespace,
+    })
+}
+
+fn redis_namespace(ctx: &mut Ctx<'_>, value: &Spanned<String>, key: &str) -> Option<String> {
+    let namespace = ctx.interpolate(value, key)?;
+    let problem = if namespace.is_empty() {
+        Some("namespace must not be empty (leave it out instead)")
+    } else if namespace
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control())
+    {
+        Some("namespace must not contain spaces or control characters")
+    } else {
+        None
+    };
+    match problem {
+        Some(message) => {
+            ctx.error(value.span(), key, message);
+            None
+        }
+        None => Some(namespace),
+    }
+}
+
+fn probe_targets(ctx: &mut Ctx<'_>, raw: &RawConfig) -> Vec<ProbeTarget> {
+    let names = ctx.names("probe", raw.probe.iter().map(|e| &e.get_ref().name));
+    let mut targets = Vec::new();
+    for (i, (entry, name)) in raw.probe.iter().zip(names).enumerate() {
+        targets.extend(probe_entry(ctx, i, entry.get_ref(), name));
+    }
+    targets
+}
+
+fn probe_entry(
+    ctx: &mut Ctx<'_>,
+    i: usize,
+    raw: &raw::RawProbe,
+    name: Option<String>,
+) -> Option<ProbeTarget> {
+    let key = format!("probe[{i}]");
+    let timing = ctx.timing(
+        &key,
+        raw.interval.as_ref(),
+        raw.timeout.as_ref(),
+        (raw::default_probe_interval(), raw::default_probe_timeout()),
+    );
+    let url_key = format!("{key}.url");
+    let url = ctx
+        .interpolate(&raw.url, &url_key)
+        .and_then(|url| match check_probe_url(&url) {
+            Ok(()) => Some(url.trim().to_string()),
+            Err(message) => {
+                ctx.error(raw.url.span(), &url_key, message);
+                None
+            }
+        });
+    let (interval, timeout) = timing?;
+    Some(ProbeTarget {
+        common: TargetCommon {
+            name: name?,
+            interval,
+            timeout,
+        },
+        url: url?,
+    })
+}
+
+fn discord_channels(ctx: &mut Ctx<'_>, raw: &RawConfig) -> Vec<DiscordChannel> {
+    let names = ctx.names("discord", raw.discord.iter().map(|e| &e.get_ref().name));
+    let mut channels = Vec::new();
+    for (i, (entry, name)) in raw.discord.iter().zip(names).enumerate() {
+        let key = format!("discord[{i}].webhook_url");
+        let webhook = entry.get_ref().webhook_url.clone();
+        let url = ctx
+            .secret_url(&webhook, &key, check_webhook_url)
+            .map(|url| SecretUrl::opaque(url.expose().to_string()));
+        if let (Some(name), Some(webhook_url)) = (name, url) {
+            channels.push(DiscordChannel { name, webhook_url });
+        }
+    }
+    channels
+}
+
+fn otlp(ctx: &mut Ctx<'_>, entry: &Spanned<RawOtlp>) -> Option<OtlpConfig> {
+    let raw = entry.get_ref();
+    let endpoint = ctx
+        .interpolate(&raw.endpoint, "otlp.endpoint")
+        .and_then(|e| match public_url(&e, &["http", "https"]) {
+            Ok(_) => Some(e.trim().to_string()),
+            Err(message) => {
+                ctx.error(raw.endpoint.span(), "otlp.endpoint", message);
+                None
+            }
+        });
+    let protocol = match &raw.protocol {
+        None => Some(OtlpProtocol::Grpc),
+        Some(v) => match ctx.interpolate(v, "otlp.protocol").as_deref() {
+            Some("grpc") => Some(OtlpProtocol::Grpc),
+            Some("http/protobuf") => Some(OtlpProtocol::HttpProtobuf),
+            Some(other) => {
+                ctx.error(
+                    v.span(),
+                    "otlp.protocol",
+                    format!("unknown protocol {other:?}: expected \"grpc\" or \"http/protobuf\""),
+                );
+                None
+            }
+            None => None,
+        },
+    };
+    let interval = match &raw.interval {
+        None => Some(raw::default_otlp_interval()),
+        Some(v) => ctx.duration(v, "otlp.interval").and_then(|d| {
+            if d < MIN_INTERVAL {
+                ctx.error(
+                    v.span(),
+                    "otlp.interval",
+                    format!("interval ({}) must be at least 1s", show(d)),
+                );
+                None
+            } else {
+                Some(d)
+            }
+        }),
+    };
+    let mut headers = Vec::new();
+    let mut headers_ok = true;
+    let mut seen: HashMap<String, &str> = HashMap::new();
+    // In file order, so that a duplicate is reported at its second occurrence.
+    let mut entries: Vec<_> = raw.headers.iter().collect();
+    entries.sort_by_key(|(name, _)| name.span().start);
+    for (name, value) in entries {
+        let key = format!("otlp.headers.{}", raw::key_segment(name.get_ref()));
+        if let Err(message) = check_header_name(name.get_ref()) {
+            ctx.error(name.span(), &key, message);
+            headers_ok = false;
+            continue;
+        }
+        if let Some(first) = seen.insert(name.get_ref().to_ascii_lowercase(), name.get_ref()) {
+            ctx.error(
+                name.span(),
+                &key,
+                format!("duplicate header (same as {first:?}: names are case-insensitive)"),
+            );
+            headers_ok = false;
+        }
+        let Some(text) = ctx.interpolate(value, &key) else {
+            headers_ok = false;
+            continue;
+        };
+        let value_ok = text
+            .chars()
+            .all(|c| c == ' ' || c == '\t' || c.is_ascii_graphic());
+        let secret = Secret::registered(text);
+        if value_ok {
+            headers.push((name.get_ref().clone(), secret));
+        } else {
+            ctx.error(value.span(), &key, "header value must be printable ascii");
+            headers_ok = false;
+        }
+    }
+    if !headers_ok {
+        return None;
+    }
+    Some(OtlpConfig {
+        endpoint: endpoint?,
+        protocol: protocol?,
+        interval: interval?,
+        headers,
+    })
+}

@@ -1,0 +1,791 @@
+//! Config loading end to end, through the public API: the `bad-*.toml` fixtures and their
+//! exact messages, the Mastodon env fixtures, `fedimeter.example.toml`, and secrets that
+//! never show.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use fedimeter::config::{self, Config, ConfigErrors, OtlpProtocol, secret};
+
+const FIXTURES: &str = "tests/fixtures/config";
+const MASTODON: &str = "tests/fixtures/mastodon";
+
+/// The environment the `bad-*.toml` fixtures are loaded with.
+fn fixture_env() -> HashMap<&'static str, &'static str> {
+    HashMap::from([("PG_PASSWORD", "fixture-pw-Zr81")])
+}
+
+fn load(
+    path: &str,
+    mastodon_env: Option<&str>,
+    env: &HashMap<&str, &str>,
+) -> Result<Config, ConfigErrors> {
+    config::load_file(Path::new(path), mastodon_env.map(Path::new), env)
+}
+
+fn load_text(
+    text: &str,
+    mastodon_env: Option<&str>,
+    env: &HashMap<&str, &str>,
+) -> Result<Config, ConfigErrors> {
+    config::load_str(
+        text,
+        Some(Path::new("test.toml")),
+        mastodon_env.map(Path::new),
+        env,
+    )
+}
+
+fn ok(result: Result<Config, ConfigErrors>) -> Config {
+    match result {
+        Ok(config) => config,
+        Err(errors) => panic!("unexpected errors:\n{errors}"),
+    }
+}
+
+fn err(result: Result<Config, ConfigErrors>) -> String {
+    match result {
+        Ok(config) => panic!("expected errors, got {config:?}"),
+        Err(errors) => errors.to_string(),
+    }
+}
+
+/// Each `bad-*.toml` lists the exact messages it must produce as `# expect: ` lines.
+#[test]
+fn bad_fixtures_report_exactly_their_expected_errors() {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(FIXTURES)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy();
+            name.starts_with("bad-") && name.ends_with(".toml")
+        })
+        .collect();
+    paths.sort();
+    assert!(paths.len() >= 8, "fixtures missing: {paths:?}");
+    for path in paths {
+        let text = std::fs::read_to_string(&path).unwrap();
+        let expected: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# expect: "))
+            .collect();
+        assert!(
+            !expected.is_empty(),
+            "{}: no `# expect: ` lines",
+            path.display()
+        );
+        let got = err(config::load_file(&path, None, &fixture_env()));
+        assert_eq!(got, expected.join("\n"), "{}", path.display());
+        assert!(
+            !got.contains("fixture-pw-Zr81"),
+            "{}: secret in errors",
+            path.display()
+        );
+    }
+}
+
+#[test]
+fn a_missing_config_file_is_an_error_naming_it() {
+    let got = err(load(
+        "tests/fixtures/config/does-not-exist.toml",
+        None,
+        &fixture_env(),
+    ));
+    assert_eq!(
+        got,
+        "tests/fixtures/config/does-not-exist.toml: cannot read config file: No such file or directory (os error 2)"
+    );
+}
+
+#[test]
+fn a_missing_mastodon_env_from_the_cli_is_an_error_naming_it() {
+    let got = err(config::defaults_with(
+        Some(Path::new("/nonexistent/.env.production")),
+        &fixture_env(),
+    ));
+    assert_eq!(
+        got,
+        "/nonexistent/.env.production: cannot read mastodon env file: No such file or directory (os error 2)"
+    );
+}
+
+#[test]
+fn defaults_without_a_file() {
+    let c = ok(config::defaults_with(None, &HashMap::<&str, &str>::new()));
+    assert_eq!(c.source, None);
+    assert_eq!(c.listen.to_string(), "127.0.0.1:9480");
+    assert_eq!(c.metrics_listen, None);
+    assert_eq!(c.site.title, "Service status");
+    assert_eq!(c.site.location, "default");
+    assert_eq!(c.store.url.expose(), "sqlite://fedimeter.db");
+    assert_eq!(c.target_count(), 0);
+    assert!(c.otlp.is_none());
+}
+
+#[test]
+fn an_empty_file_gives_the_defaults() {
+    let c = ok(load_text("# nothing\n", None, &HashMap::new()));
+    assert_eq!(c.source.as_deref(), Some(Path::new("test.toml")));
+    assert_eq!(c.listen, config::raw::default_listen());
+}
+
+#[test]
+fn target_defaults_by_kind() {
+    let text = r#"
+        [[postgres]]
+        name = "pg"
+        url = "postgres://u@h/db"
+        [[pgbouncer]]
+        name = "pgb"
+        url = "postgresql://u@h:6432/pgbouncer"
+        [[redis]]
+        name = "r"
+        url = "rediss://h:6380"
+        [[probe]]
+        name = "tcp"
+        url = "tcp://example.social:443"
+        [otlp]
+        endpoint = "https://otel.example:4318"
+        protocol = "http/protobuf"
+    "#;
+    let c = ok(load_text(text, None, &HashMap::new()));
+    let timing = |t: &config::TargetCommon| (t.interval, t.timeout);
+    let (s15, s5, s30, s10) = (
+        Duration::from_secs(15),
+        Duration::from_secs(5),
+        Duration::from_secs(30),
+        Duration::from_secs(10),
+    );
+    assert_eq!(timing(&c.postgres[0].common), (s15, s5));
+    assert_eq!(timing(&c.pgbouncer[0].common), (s15, s5));
+    assert_eq!(timing(&c.redis[0].common), (s15, s5));
+    assert_eq!(timing(&c.probes[0].common), (s30, s10));
+    assert!(!c.redis[0].sidekiq);
+    assert_eq!(c.redis[0].namespace, None);
+    let otlp = c.otlp.unwrap();
+    assert_eq!(otlp.protocol, OtlpProtocol::HttpProtobuf);
+    assert_eq!(otlp.interval, s30);
+    assert!(otlp.headers.is_empty());
+}
+
+/// Table of single-value checks: (config text, expected message after `test.toml:`).
+#[test]
+fn value_checks() {
+    let cases: &[(&str, &str)] = &[
+        (
+            "listen = \"0.0.0.0\"",
+            "1:10: listen: invalid address \"0.0.0.0\": expected ip:port, like \"127.0.0.1:9480\" or \"[::1]:9480\"",
+        ),
+        (
+            "listen = \"[::1]:1\"\nmetrics_listen = \"[::1]:1\"",
+            "2:18: metrics_listen: metrics_listen must differ from listen ([::1]:1)",
+        ),
+        (
+            "[site]\ntitle = \"  \"",
+            "2:9: site.title: title must not be empty",
+        ),
+        (
+            "[site]\nlocation = \"eu central\"",
+            "2:12: site.location: invalid location \"eu central\": use only letters, digits, \"_\", \".\" and \"-\"",
+        ),
+        (
+            "[store]\nurl = \"not a url\"",
+            "2:7: store.url: invalid url: relative URL without a base",
+        ),
+        (
+            "[mastodon]\nweb_domain = \"example.social/path\"",
+            "2:14: mastodon.web_domain: invalid domain \"example.social/path\": expected a host name like example.social, without scheme or path",
+        ),
+        (
+            "[mastodon]\nstreaming_base_url = \"ftp://s.example\"",
+            "2:22: mastodon.streaming_base_url: unsupported url scheme \"ftp\": expected wss, ws, https, http",
+        ),
+        (
+            "[mastodon]\nenv_file = \"\"",
+            "2:12: mastodon.env_file: env_file must not be empty",
+        ),
+        (
+            "[[postgres]]\nname = \"x\"",
+            "1:1: postgres[0]: missing field `url` (needed unless the name is that of a target from the mastodon env file)",
+        ),
+        (
+            "[[redis]]\nname = \"x\"\nurl = \"redis://\"",
+            "3:7: redis[0].url: url has no host",
+        ),
+        (
+            "[[redis]]\nname = \"x\"\nurl = \"redis://h\"\nnamespace = \"\"",
+            "4:13: redis[0].namespace: namespace must not be empty (leave it out instead)",
+        ),
+        (
+            "[[redis]]\nname = \"x\"\nurl = \"unix:///tmp/redis.sock\"",
+            "3:7: redis[0].url: unsupported url scheme: expected redis or rediss",
+        ),
+        (
+            "[[probe]]\nname = \"x\"\nurl = \"tcp://example.social\"",
+            "3:7: probe[0].url: a tcp probe needs a port, like tcp://example.social:443",
+        ),
+        (
+            "[[probe]]\nname = \"x\"\nurl = \"https://\"",
+            "3:7: probe[0].url: invalid url: empty host",
+        ),
+        (
+            "[[probe]]\nname = \"x\"\nurl = \"https://e.x\"\ninterval = \"1h\"\ntimeout = \"2x\"",
+            "5:11: probe[0].timeout: invalid duration \"2x\": expected a number and a unit, like \"30s\" or \"5m\"",
+        ),
+        (
+            "[[probe]]\nname = \"abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcde\"\nurl = \"https://e.x\"",
+            "2:8: probe[0].name: name must be at most 64 characters long",
+        ),
+        (
+            "[[discord]]\nname = \"x\"\nwebhook_url = \"discord.com/api/webhooks/1/t\"",
+            "3:15: discord[0].webhook_url: invalid url: relative URL without a base",
+        ),
+        (
+            "[otlp]\nendpoint = \"grpc://h:4317\"",
+            "2:12: otlp.endpoint: unsupported url scheme \"grpc\": expected http, https",
+        ),
+        (
+            "[otlp]\nendpoint = \"http://h\"\nheaders = { a = \"x\", A = \"y\" }",
+            "3:22: otlp.headers.A: duplicate header (same as \"a\": names are case-insensitive)",
+        ),
+        (
+            "[otlp]\nendpoint = \"http://h\"\nheaders = { a = \"x\\ny\" }",
+            "3:17: otlp.headers.a: header value must be printable ascii",
+        ),
+        (
+            "[otlp]\nendpoint = \"http://h\"\ninterval = \"100ms\"",
+            "3:12: otlp.interval: interval (100ms) must be at least 1s",
+        ),
+        (
+            "[otlp]\nprotocol = \"grpc\"",
+            "1:1: otlp: missing field `endpoint`",
+        ),
+    ];
+    for (text, want) in cases {
+        let got = err(load_text(text, None, &HashMap::new()));
+        assert_eq!(got, format!("test.toml:{want}"), "{text}");
+    }
+}
+
+#[test]
+fn accepted_values() {
+    let text = r#"
+        listen = "[::]:9480"
+        metrics_listen = "127.0.0.1:9481"
+        [store]
+        url = "postgres://fedimeter:${PG_PASSWORD}@db/fedimeter?sslmode=require"
+        [mastodon]
+        domain = "${DOMAIN}"
+        web_domain = "www.example.social"
+        streaming_base_url = "wss://streaming.example.social"
+        [[probe]]
+        name = "web.main_1-a"
+        url = "https://${DOMAIN}/health?x=$${not-a-var}"
+        interval = "1m 30s"
+        timeout = "1500ms"
+        [[discord]]
+        name = "local-fake"
+        webhook_url = "http://127.0.0.1:8080/api/webhooks/1/token"
+    "#;
+    let env = HashMap::from([
+        ("PG_PASSWORD", "accepted-pw-55"),
+        ("DOMAIN", "example.social"),
+    ]);
+    let c = ok(load_text(text, None, &env));
+    assert_eq!(c.listen.to_string(), "[::]:9480");
+    assert_eq!(
+        c.store.url.redacted(),
+        "postgres://fedimeter:***@db/fedimeter?sslmode=require"
+    );
+    assert_eq!(c.mastodon.local_domain.as_deref(), Some("example.social"));
+    assert_eq!(c.mastodon.web_domain.as_deref(), Some("www.example.social"));
+    let probe = &c.probes[0];
+    assert_eq!(probe.url, "https://example.social/health?x=${not-a-var}");
+    assert_eq!(probe.common.interval, Duration::from_secs(90));
+    assert_eq!(probe.common.timeout, Duration::from_millis(1500));
+    assert_eq!(c.discord[0].webhook_url.to_string(), "***");
+}
+
+fn target_urls<'a>(names: impl Iterator<Item = (&'a str, &'a str)>) -> Vec<String> {
+    names.map(|(n, u)| format!("{n} {u}")).collect()
+}
+
+fn postgres_of(c: &Config) -> Vec<String> {
+    target_urls(
+        c.postgres
+            .iter()
+            .map(|t| (t.common.name.as_str(), t.url.redacted())),
+    )
+}
+
+fn redis_of(c: &Config) -> Vec<String> {
+    c.redis
+        .iter()
+        .map(|t| {
+            format!(
+                "{} {} sidekiq={} ns={}",
+                t.common.name,
+                t.url.redacted(),
+                t.sidekiq,
+                t.namespace.as_deref().unwrap_or("-")
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn mastodon_env_fixtures_derive_targets() {
+    struct Case {
+        file: &'static str,
+        postgres: &'static [&'static str],
+        redis: &'static [&'static str],
+        domain: Option<&'static str>,
+    }
+    let cases = [
+        Case {
+            file: "sample.env",
+            postgres: &[
+                "mastodon postgres://mastodon@localhost:5432/mastodon_production?host=%2Fvar%2Frun%2Fpostgresql",
+            ],
+            redis: &["mastodon redis://localhost:6379/0 sidekiq=true ns=-"],
+            domain: Some("example.social"),
+        },
+        Case {
+            file: "quoted.env",
+            postgres: &[
+                "mastodon postgres://mastodon_app:***@db.internal:5433/mastodon_production?sslmode=require",
+            ],
+            redis: &["mastodon redis://:***@redis.internal:6379/1 sidekiq=true ns=-"],
+            domain: Some("example.social"),
+        },
+        Case {
+            file: "separate-redis.env",
+            postgres: &[
+                "mastodon postgresql://mastodon:***@pg.internal:5432/mastodon_production",
+                "mastodon-replica postgres://mastodon@pg-replica.internal:5432/mastodon_production",
+            ],
+            redis: &[
+                "mastodon redis://redis-base.internal:6379/0 sidekiq=false ns=-",
+                "sidekiq redis://:***@redis-jobs.internal:6379/0 sidekiq=true ns=mastodon",
+                "cache redis://:***@redis-cache.internal:6379/0 sidekiq=false ns=-",
+            ],
+            domain: Some("example.social"),
+        },
+        Case {
+            file: "minimal.env",
+            postgres: &["mastodon postgres://mastodon@localhost:5432/mastodon_production"],
+            redis: &["mastodon redis://localhost:6379/0 sidekiq=true ns=-"],
+            domain: Some("tiny.example"),
+        },
+    ];
+    for case in cases {
+        let path = format!("{MASTODON}/{}", case.file);
+        let c = ok(config::defaults_with(
+            Some(Path::new(&path)),
+            &HashMap::<&str, &str>::new(),
+        ));
+        assert_eq!(postgres_of(&c), case.postgres, "{}", case.file);
+        assert_eq!(redis_of(&c), case.redis, "{}", case.file);
+        assert_eq!(
+            c.mastodon.local_domain.as_deref(),
+            case.domain,
+            "{}",
+            case.file
+        );
+        assert_eq!(c.mastodon.env_file.as_deref(), Some(Path::new(&path)));
+        for t in &c.postgres {
+            assert_eq!(t.common.interval, Duration::from_secs(15));
+            assert_eq!(t.common.timeout, Duration::from_secs(5));
+        }
+    }
+}
+
+#[test]
+fn quoted_env_values_are_read_as_mastodon_reads_them() {
+    let c = ok(config::defaults_with(
+        Some(Path::new("tests/fixtures/mastodon/quoted.env")),
+        &HashMap::<&str, &str>::new(),
+    ));
+    // Single quotes keep `#` and `$`; the password reaches the URL percent-encoded.
+    assert_eq!(
+        c.postgres[0].url.expose(),
+        "postgres://mastodon_app:pa%23ss$word%20with%20spaces@db.internal:5433/mastodon_production?sslmode=require"
+    );
+    assert_eq!(c.mastodon.web_domain.as_deref(), Some("www.example.social"));
+    assert_eq!(
+        c.mastodon.streaming_base_url.as_deref(),
+        Some("wss://streaming.example.social")
+    );
+    assert_eq!(
+        secret::redact("auth failed: pa#ss$word with spaces"),
+        "auth failed: ***"
+    );
+}
+
+#[test]
+fn config_keys_win_over_the_mastodon_env_file() {
+    let text = r#"
+        [mastodon]
+        env_file = "../mastodon/separate-redis.env"
+        domain = "override.example"
+
+        [[postgres]]
+        name = "mastodon"
+        interval = "1m"
+
+        [[postgres]]
+        name = "other"
+        url = "postgres://u@other/db"
+
+        [[redis]]
+        name = "sidekiq"
+        url = "redis://jobs-direct:6379/0"
+        namespace = "ns2"
+
+        [[redis]]
+        name = "cache"
+        sidekiq = true
+    "#;
+    let c = ok(config::load_str(
+        text,
+        Some(Path::new("tests/fixtures/config/inline.toml")),
+        None,
+        &HashMap::<&str, &str>::new(),
+    ));
+    assert_eq!(c.mastodon.local_domain.as_deref(), Some("override.example"));
+    assert_eq!(
+        postgres_of(&c),
+        [
+            "mastodon postgresql://mastodon:***@pg.internal:5432/mastodon_production",
+            "mastodon-replica postgres://mastodon@pg-replica.internal:5432/mastodon_production",
+            "other postgres://u@other/db",
+        ]
+    );
+    assert_eq!(c.postgres[0].common.interval, Duration::from_secs(60));
+    assert_eq!(c.postgres[0].common.timeout, Duration::from_secs(5));
+    assert_eq!(
+        redis_of(&c),
+        [
+            "mastodon redis://redis-base.internal:6379/0 sidekiq=false ns=-",
+            "sidekiq redis://jobs-direct:6379/0 sidekiq=true ns=ns2",
+            "cache redis://:***@redis-cache.internal:6379/0 sidekiq=true ns=-",
+        ]
+    );
+    let derived: Vec<String> = c
+        .mastodon
+        .derived_targets
+        .iter()
+        .map(|(kind, name)| format!("{kind}/{name}"))
+        .collect();
+    assert_eq!(
+        derived,
+        [
+            "postgres/mastodon",
+            "postgres/mastodon-replica",
+            "redis/mastodon",
+            "redis/sidekiq",
+            "redis/cache"
+        ]
+    );
+}
+
+#[test]
+fn the_cli_mastodon_env_replaces_env_file() {
+    let text = "[mastodon]\nenv_file = \"/nonexistent/.env.production\"\n";
+    let c = ok(load_text(
+        text,
+        Some("tests/fixtures/mastodon/minimal.env"),
+        &HashMap::new(),
+    ));
+    assert_eq!(c.mastodon.local_domain.as_deref(), Some("tiny.example"));
+}
+
+#[test]
+fn mastodon_env_errors_point_into_the_env_file() {
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "broken.env",
+            "",
+            "tests/fixtures/mastodon/broken.env:2:6: this: expected = after the variable name\n\
+             tests/fixtures/mastodon/broken.env:4:9: DB_PASS: double quote is never closed",
+        ),
+        (
+            "unix-redis.env",
+            "",
+            "tests/fixtures/mastodon/unix-redis.env:2:11: REDIS_URL: unsupported url scheme: expected redis or rediss (or override it with a [[redis]] entry named \"mastodon\")",
+        ),
+        (
+            "bad-values.env",
+            "",
+            "tests/fixtures/mastodon/bad-values.env:2:9: DB_PORT: not a port number\n\
+             tests/fixtures/mastodon/bad-values.env:3:10: REDIS_DB: not a database number",
+        ),
+        // A target whose URL the config sets is not taken from the env file: its problems
+        // do not matter.
+        (
+            "bad-values.env",
+            "[[redis]]\nname = \"mastodon\"\nurl = \"redis://127.0.0.1/0\"\n",
+            "tests/fixtures/mastodon/bad-values.env:2:9: DB_PORT: not a port number",
+        ),
+        (
+            "unix-redis.env",
+            "[[redis]]\nname = \"mastodon\"\nurl = \"redis://127.0.0.1/0\"\n[[postgres]]\nname = \"mastodon\"\nurl = \"mysql://x\"\n",
+            "test.toml:6:7: postgres[0].url: unsupported url scheme: expected postgres or postgresql",
+        ),
+    ];
+    for (file, text, want) in cases {
+        let path = format!("{MASTODON}/{file}");
+        let got = err(load_text(text, Some(&path), &HashMap::new()));
+        assert_eq!(&got, want, "{file} with {text:?}");
+    }
+}
+
+/// A distinctive password, supplied through `${VAR}`, in every secret field.
+#[test]
+fn secrets_never_show() {
+    const PW: &str = "Uq2-distinctive-Secret-7731";
+    let webhook = format!("https://discord.com/api/webhooks/42/{PW}");
+    let env = HashMap::from([
+        ("PW", PW),
+        ("WEBHOOK", webhook.as_str()),
+        ("OTLP_KEY", PW),
+        (
+            "DB_URL",
+            "postgres://fedimeter:Uq2-distinctive-Secret-7731@db/m",
+        ),
+    ]);
+    let good = r#"
+        [store]
+        url = "postgres://fedimeter:${PW}@db/fedimeter"
+        [[postgres]]
+        name = "a"
+        url = "${DB_URL}"
+        [[pgbouncer]]
+        name = "b"
+        url = "postgres://stats:${PW}@db:6432/pgbouncer"
+        [[redis]]
+        name = "c"
+        url = "redis://:${PW}@127.0.0.1:6379/0"
+        [[redis]]
+        name = "d"
+        url = "redis://127.0.0.1:6379/0?password=${PW}"
+        [[discord]]
+        name = "e"
+        webhook_url = "${WEBHOOK}"
+        [otlp]
+        endpoint = "http://127.0.0.1:4317"
+        headers = { authorization = "Bearer ${OTLP_KEY}", "x-api-key" = "${OTLP_KEY}" }
+    "#;
+    let c = ok(load_text(good, None, &env));
+    let rendered = c.render_resolved();
+    let debug = format!("{c:?}");
+    let pretty = format!("{c:#?}");
+    for (what, text) in [
+        ("render", &rendered),
+        ("debug", &debug),
+        ("pretty debug", &pretty),
+    ] {
+        assert!(!text.contains(PW), "{what} shows the password:\n{text}");
+        assert!(
+            !text.contains("42/"),
+            "{what} shows the webhook path:\n{text}"
+        );
+    }
+    assert!(
+        rendered.contains("url = \"postgres://stats:***@db:6432/pgbouncer\""),
+        "{rendered}"
+    );
+    assert!(rendered.contains("webhook_url = \"***\""), "{rendered}");
+    assert!(
+        rendered.contains("headers = { \"authorization\" = \"***\", \"x-api-key\" = \"***\" }"),
+        "{rendered}"
+    );
+    // Registered with the redactor, for logs and error chains from other crates.
+    assert_eq!(secret::redact(&format!("x {PW} y")), "x *** y");
+    assert_eq!(
+        secret::redact(&format!("posting to {webhook}")),
+        "posting to ***"
+    );
+
+    // The same fields made invalid in other ways: the messages never quote them.
+    let bad = r#"
+        [store]
+        url = "mysql://fedimeter:${PW}@db/fedimeter"
+        [[postgres]]
+        name = "a"
+        url = "${PW}"
+        [[pgbouncer]]
+        name = "b"
+        url = "${PW}:${PW}@db"
+        [[redis]]
+        name = "c"
+        url = "redis://:${PW}@127.0.0.1:6379/x${PW}"
+        [[discord]]
+        name = "e"
+        webhook_url = "http://discord.com/api/webhooks/42/${PW}"
+        [otlp]
+        endpoint = "http://127.0.0.1:4317"
+        headers = { "x api" = "${OTLP_KEY}", ok = "${OTLP_KEY}\u0001" }
+    "#;
+    let errors = err(load_text(bad, None, &env));
+    assert_eq!(errors.lines().count(), 7, "{errors}");
+    assert!(!errors.contains(PW), "{errors}");
+    assert!(!errors.contains("42/"), "{errors}");
+    let debug = format!("{:?}", load_text(bad, None, &env).unwrap_err());
+    assert!(!debug.contains(PW), "{debug}");
+}
+
+/// `fedimeter.example.toml` loads, with the variables it names.
+#[test]
+fn the_example_config_loads() {
+    let env = HashMap::from([
+        ("PG_PASSWORD", "example-pg-pw"),
+        ("PGB_PASSWORD", "example-pgb-pw"),
+        (
+            "DISCORD_WEBHOOK_URL",
+            "https://discord.com/api/webhooks/1/example-token",
+        ),
+        ("OTLP_KEY", "example-otlp-key"),
+    ]);
+    // Its env_file is an absolute production path; the CLI option replaces it here.
+    let c = ok(load(
+        "fedimeter.example.toml",
+        Some("tests/fixtures/mastodon/sample.env"),
+        &env,
+    ));
+    assert_eq!(c.listen.to_string(), "127.0.0.1:9480");
+    assert_eq!(
+        c.metrics_listen.map(|a| a.to_string()).as_deref(),
+        Some("127.0.0.1:9481")
+    );
+    assert_eq!(c.site.title, "example.social status");
+    assert_eq!(c.site.location, "eu-central");
+    assert_eq!(c.mastodon.local_domain.as_deref(), Some("example.social"));
+    let names = |v: Vec<&str>| v.join(",");
+    assert_eq!(
+        names(c.postgres.iter().map(|t| t.common.name.as_str()).collect()),
+        "mastodon,primary"
+    );
+    assert_eq!(
+        names(c.redis.iter().map(|t| t.common.name.as_str()).collect()),
+        "mastodon,sidekiq"
+    );
+    assert_eq!(
+        names(c.probes.iter().map(|t| t.common.name.as_str()).collect()),
+        "web,streaming"
+    );
+    assert_eq!(
+        c.pgbouncer[0].url.redacted(),
+        "postgres://stats:***@127.0.0.1:6432/pgbouncer"
+    );
+    assert_eq!(c.discord[0].name, "infra");
+    let otlp = c.otlp.as_ref().unwrap();
+    assert_eq!(otlp.protocol, OtlpProtocol::Grpc);
+    assert_eq!(otlp.headers[0].0, "x-api-key");
+    assert_eq!(otlp.headers[0].1.expose(), "example-otlp-key");
+}
+
+/// The keys serde knows for the table in `text` (from its "unknown field" message).
+fn known_keys(text: &str) -> Vec<String> {
+    let errors = err(load_text(text, None, &HashMap::new()));
+    let line = errors
+        .lines()
+        .find(|l| l.contains("unknown field `zz_unknown`"))
+        .unwrap_or_else(|| panic!("no unknown-field error in {errors}"));
+    let expected = line.split_once(", expected ").unwrap().1;
+    expected
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_string)
+        .collect()
+}
+
+/// Every key of every section is documented in the example (so a new key cannot be added
+/// without a line there), and the rendered config uses only keys the loader knows.
+#[test]
+fn the_example_documents_every_key() {
+    let example = std::fs::read_to_string("fedimeter.example.toml").unwrap();
+    let sections = [
+        ("", "zz_unknown = 1\n"),
+        ("site", "[site]\nzz_unknown = 1\n"),
+        ("store", "[store]\nzz_unknown = 1\n"),
+        ("mastodon", "[mastodon]\nzz_unknown = 1\n"),
+        ("postgres", "[[postgres]]\nname = \"a\"\nzz_unknown = 1\n"),
+        ("pgbouncer", "[[pgbouncer]]\nname = \"a\"\nzz_unknown = 1\n"),
+        ("redis", "[[redis]]\nname = \"a\"\nzz_unknown = 1\n"),
+        ("probe", "[[probe]]\nname = \"a\"\nzz_unknown = 1\n"),
+        ("discord", "[[discord]]\nname = \"a\"\nzz_unknown = 1\n"),
+        ("otlp", "[otlp]\nzz_unknown = 1\n"),
+    ];
+    for (section, text) in sections {
+        let keys = known_keys(text);
+        assert!(!keys.is_empty(), "{section}");
+        for key in keys {
+            let documented = example.lines().any(|l| {
+                let l = l.trim_start_matches(['#', ' ']);
+                l.starts_with(&format!("{key} = "))
+                    || l.starts_with(&format!("[{key}]"))
+                    || l.starts_with(&format!("[[{key}]]"))
+            });
+            assert!(
+                documented,
+                "{section}: key `{key}` is not in fedimeter.example.toml"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_resolved_config_reads_back() {
+    // Everything but [[discord]], whose `webhook_url = "***"` is (rightly) not a URL.
+    let text = r#"
+        listen = "127.0.0.1:9500"
+        [site]
+        title = "a \"quoted\" title"
+        location = "eu"
+        [mastodon]
+        env_file = "../mastodon/separate-redis.env"
+        [[postgres]]
+        name = "mastodon"
+        interval = "1m 30s"
+        [[pgbouncer]]
+        name = "pgb"
+        url = "postgres://stats:${PW}@127.0.0.1:6432/pgbouncer"
+        [[redis]]
+        name = "extra"
+        url = "redis://127.0.0.1:6379/3"
+        namespace = "ns"
+        [[probe]]
+        name = "web"
+        url = "https://example.social/health"
+        [otlp]
+        endpoint = "http://127.0.0.1:4318"
+        protocol = "http/protobuf"
+        headers = { "x-api-key" = "${PW}" }
+    "#;
+    let env = HashMap::from([("PW", "readback-pw-901")]);
+    let c = ok(config::load_str(
+        text,
+        Some(Path::new("tests/fixtures/config/inline.toml")),
+        None,
+        &env,
+    ));
+    let rendered = c.render_resolved();
+    assert!(
+        rendered.contains("# from the Mastodon env file"),
+        "{rendered}"
+    );
+    assert!(!rendered.contains("readback-pw-901"), "{rendered}");
+    // The rendered text is a config file that gives the same config (with `***` where the
+    // secrets were, which render the same).
+    let again = ok(config::load_str(
+        &rendered,
+        None,
+        None,
+        &HashMap::<&str, &str>::new(),
+    ));
+    let header = |s: &str| s.lines().skip(1).collect::<Vec<_>>().join("\n");
+    assert_eq!(header(&again.render_resolved()), header(&rendered));
+}
