@@ -32,7 +32,7 @@ pub(super) fn sli_options(ctx: &mut Ctx<'_>, raw: &RawSli) -> SliOptions {
                 ctx.error(
                     v.span(),
                     &key,
-                    format!("must be at least {}", humantime::format_duration(min)),
+                    format!("must be at least {}", show_min(min)),
                 );
             } else {
                 *target = d;
@@ -86,6 +86,18 @@ pub(super) fn sli_options(ctx: &mut Ctx<'_>, raw: &RawSli) -> SliOptions {
         &mut options.history_retention,
     );
     options
+}
+
+/// `1s`, `1h`, `91d`: the minimums above, as written in the config.
+fn show_min(d: Duration) -> String {
+    let secs = d.as_secs();
+    if secs % 86_400 == 0 {
+        format!("{}d", secs / 86_400)
+    } else if secs % 3600 == 0 {
+        format!("{}h", secs / 3600)
+    } else {
+        format!("{secs}s")
+    }
 }
 
 pub(super) fn components(
