@@ -604,7 +604,7 @@ mod tests {
         check(
             "foo = 1\n[site]\ntitel = \"x\"\n",
             &[
-                "0: foo: unknown field `foo`, expected one of `listen`, `metrics_listen`, `site`, `store`, `mastodon`, `postgres`, `pgbouncer`, `redis`, `probe`, `discord`, `otlp`",
+                "0: foo: unknown field `foo`, expected one of `listen`, `metrics_listen`, `site`, `store`, `mastodon`, `postgres`, `pgbouncer`, `redis`, `probe`, `discord`, `otlp`, `sli`, `component`, `maintenance`",
                 "15: site.titel: unknown field `titel`, expected `title` or `location`",
             ],
             true,
