@@ -193,6 +193,19 @@ async fn check_windows_match_minutes(store: &Store) {
             "window [{from}, {to})"
         );
     }
+    // All windows in one statement give the same counts as one window at a time.
+    let windows = fedimeter::sli::recorder::COMPUTED_WINDOWS;
+    let together = store
+        .sli_window_counts(end, &windows)
+        .await
+        .expect("window counts");
+    for w in windows {
+        let alone = store
+            .sli_counts(end - w.minutes, end)
+            .await
+            .expect("counts");
+        assert_eq!(together[w.label], alone, "window {}", w.label);
+    }
     assert_eq!(
         store
             .sli_minutes("website", end - 2, end - 1)
@@ -686,7 +699,9 @@ fn postgres() -> (support::postgres::PgServer, String) {
 }
 
 async fn pg_store(url: &str) -> Store {
-    Store::open(&SecretUrl::new(url.to_string())).await.expect("opening postgres store")
+    Store::open(&SecretUrl::new(url.to_string()))
+        .await
+        .expect("opening postgres store")
 }
 
 #[tokio::test]
