@@ -61,6 +61,15 @@ pub async fn run(
     for job in jobs {
         tasks.spawn(runner::run_job(job, snapshots.clone(), shutdown.clone()));
     }
+    if let Some(otlp) = config.otlp.clone() {
+        tracing::info!(endpoint = %otlp.endpoint, "pushing metrics by OTLP");
+        tasks.spawn(crate::export::otlp::run(
+            otlp,
+            config.site.location.clone(),
+            snapshots.clone(),
+            shutdown.clone(),
+        ));
+    }
     tasks.spawn(state::run_recorder(
         store.clone(),
         snapshots.clone(),

@@ -19,6 +19,21 @@ pub fn init() {
         .with_target(false)
         .with_ansi(io::stderr().is_terminal())
         .try_init();
+    // Panics (contained by the runner) go through the same redacting writer instead of the
+    // default hook's raw stderr.
+    std::panic::set_hook(Box::new(|info| {
+        let location = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let payload = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "non-string panic payload".to_string());
+        tracing::error!("panic{location}: {payload}");
+    }));
 }
 
 /// A `MakeWriter` whose writers redact secrets from each formatted event.

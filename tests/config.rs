@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use fedimeter::collect::pgbouncer::PgbouncerOptions;
 use fedimeter::config::{self, Config, ConfigErrors, OtlpProtocol, secret};
 
 const FIXTURES: &str = "tests/fixtures/config";
@@ -169,10 +170,43 @@ fn target_defaults_by_kind() {
     assert!(otlp.headers.is_empty());
 }
 
+#[test]
+fn pgbouncer_options_are_read_with_their_defaults() {
+    let text = r#"
+        [[pgbouncer]]
+        name = "defaults"
+        url = "postgres://stats@127.0.0.1:6432/pgbouncer"
+        [[pgbouncer]]
+        name = "set"
+        url = "postgres://stats@127.0.0.1:6433/pgbouncer"
+        client_connections = true
+        client_connections_max_application_names = 5
+        max_pools = 200
+    "#;
+    let c = ok(load_text(text, None, &HashMap::new()));
+    assert_eq!(c.pgbouncer[0].options, PgbouncerOptions::default());
+    assert_eq!(
+        c.pgbouncer[1].options,
+        PgbouncerOptions {
+            client_connections: true,
+            client_connections_max_application_names: 5,
+            max_pools: 200,
+        }
+    );
+}
+
 /// Table of single-value checks: (config text, expected message after `test.toml:`).
 #[test]
 fn value_checks() {
     let cases: &[(&str, &str)] = &[
+        (
+            "[[redis]]\nname = \"r\"\nurl = \"redis://h\"\nsidekiq_queue_limit = 0",
+            "4:23: redis[0].sidekiq_queue_limit: sidekiq_queue_limit must be between 1 and 10000",
+        ),
+        (
+            "[[redis]]\nname = \"r\"\nurl = \"redis://h\"\nmastodon_gauges_interval = \"0s\"",
+            "4:28: redis[0].mastodon_gauges_interval: mastodon_gauges_interval must be at least 1s",
+        ),
         (
             "listen = \"0.0.0.0\"",
             "1:10: listen: invalid address \"0.0.0.0\": expected ip:port, like \"127.0.0.1:9480\" or \"[::1]:9480\"",
@@ -757,6 +791,16 @@ fn the_resolved_config_reads_back() {
         name = "extra"
         url = "redis://127.0.0.1:6379/3"
         namespace = "ns"
+        sidekiq = true
+        sidekiq_queue_limit = 20
+        mastodon_queues = ["default", "push"]
+        mastodon_gauges = false
+        mastodon_gauges_interval = "15m"
+        delivery_scan_count = 500
+        delivery_scan_steps_per_run = 10
+        sidekiq_heartbeat_series = true
+        sidekiq_yabeda_aliases = true
+        tls_ca_file = "/etc/ssl/redis-ca.pem"
         [[probe]]
         name = "web"
         url = "https://example.social/health"
@@ -788,6 +832,95 @@ fn the_resolved_config_reads_back() {
     ));
     let header = |s: &str| s.lines().skip(1).collect::<Vec<_>>().join("\n");
     assert_eq!(header(&again.render_resolved()), header(&rendered));
+}
+
+#[test]
+fn postgres_collector_options_are_read_and_default() {
+    let text = r#"
+        [[postgres]]
+        name = "tuned"
+        url = "postgres://fedimeter@127.0.0.1/mastodon_production"
+        statement_timeout = "1500ms"
+        lock_timeout = "500ms"
+        size_interval = "15m"
+        settings_interval = "1h"
+        table_limit = 3
+        mastodon_gauges = false
+        mastodon_fast_interval = "2m"
+        mastodon_interval = "10m"
+        mastodon_slow_interval = "30m"
+        [[postgres]]
+        name = "plain"
+        url = "postgres://fedimeter@127.0.0.1/other"
+    "#;
+    let c = ok(load_text(text, None, &HashMap::new()));
+    let tuned = &c.postgres[0].options;
+    assert_eq!(tuned.statement_timeout, Duration::from_millis(1500));
+    assert_eq!(tuned.lock_timeout, Duration::from_millis(500));
+    assert_eq!(tuned.size_interval, Duration::from_secs(900));
+    assert_eq!(tuned.settings_interval, Duration::from_secs(3600));
+    assert_eq!(tuned.table_limit, 3);
+    assert!(!tuned.mastodon);
+    assert_eq!(tuned.mastodon_fast_interval, Duration::from_secs(120));
+    assert_eq!(tuned.mastodon_interval, Duration::from_secs(600));
+    assert_eq!(tuned.mastodon_slow_interval, Duration::from_secs(1800));
+    assert_eq!(
+        c.postgres[1].options,
+        fedimeter::collect::postgres::PostgresOptions::default()
+    );
+    let rendered = c.render_resolved();
+    assert!(
+        rendered.contains("statement_timeout = \"1s 500ms\""),
+        "{rendered}"
+    );
+    assert!(rendered.contains("table_limit = 3"), "{rendered}");
+}
+
+#[test]
+fn redis_tuning_keys_reach_the_collector_options() {
+    let text = r#"
+        [[redis]]
+        name = "sidekiq"
+        url = "redis://127.0.0.1:6379/0"
+        sidekiq = true
+        sidekiq_queue_limit = 20
+        mastodon_queues = ["default", "push"]
+        mastodon_gauges = false
+        mastodon_gauges_interval = "15m"
+        delivery_scan_count = 500
+        delivery_scan_steps_per_run = 10
+        sidekiq_heartbeat_series = true
+        sidekiq_yabeda_aliases = true
+        tls_ca_file = "certs/redis-ca.pem"
+        [[redis]]
+        name = "cache"
+        url = "redis://127.0.0.1:6380/0"
+    "#;
+    let c = ok(load_text(text, None, &HashMap::new()));
+    let o = &c.redis[0].options;
+    assert_eq!(o.sidekiq_queue_limit, 20);
+    assert_eq!(o.mastodon_queues, ["default", "push"]);
+    assert_eq!(o.mastodon_gauges, Some(false));
+    assert_eq!(o.mastodon_gauges_interval, Duration::from_secs(900));
+    assert_eq!(o.delivery_scan_count, 500);
+    assert_eq!(o.delivery_scan_steps_per_run, 10);
+    assert!(o.sidekiq_heartbeat_series);
+    assert!(o.sidekiq_yabeda_aliases);
+    // Relative to the config file's directory (test.toml is in the working directory).
+    assert_eq!(
+        o.tls_ca_file.as_deref(),
+        Some(Path::new("certs/redis-ca.pem"))
+    );
+    assert_eq!(
+        c.redis[1].options,
+        fedimeter::collect::redis::RedisOptions::default()
+    );
+    let rendered = c.render_resolved();
+    assert!(rendered.contains("sidekiq_queue_limit = 20"), "{rendered}");
+    assert!(
+        rendered.contains("mastodon_queues = [\"default\", \"push\"]"),
+        "{rendered}"
+    );
 }
 
 #[test]

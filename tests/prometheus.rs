@@ -4,6 +4,7 @@
 //! the series names fedimeter exposes — no `_total` added or lost — in both formats.
 
 mod binary;
+mod support;
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -24,11 +25,78 @@ fn allowlisted(finding: &str) -> bool {
         .any(|allowed| finding.trim() == allowed)
 }
 
-/// Config for a fedimeter that monitors something real: itself is enough to exercise the
-/// pipeline here; collector-specific families are covered by each collector's tests, which
-/// also run promtool on their output.
-fn config() -> String {
-    "listen = \"127.0.0.1:0\"\n".to_string()
+/// Config for a fedimeter that monitors real servers of every kind, so the exposition holds
+/// every collector's families: two PostgreSQL targets (one stopped, so both label styles and
+/// `pg_up 0` appear), PgBouncer, and Redis with Sidekiq data.
+struct Targets {
+    pg: support::PgServer,
+    _pgbouncer: support::PgBouncer,
+    _redis: support::RedisServer,
+    config: String,
+}
+
+fn targets() -> Targets {
+    let pg = support::PgServer::start();
+    let pgbouncer = support::PgBouncer::start(&pg, support::PgBouncerOptions::default());
+    pg.exec("CREATE TABLE statuses (id bigint PRIMARY KEY, text text); INSERT INTO statuses SELECT g, 'x' FROM generate_series(1, 100) g; ANALYZE statuses;");
+    let redis = support::RedisServer::start();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs_f64();
+    redis.cmd(&["SADD", "queues", "default", "ingress"]);
+    let job = format!(
+        r#"{{"class":"ActivityPub::ProcessingWorker","queue":"ingress","jid":"a1","created_at":{t},"enqueued_at":{t}}}"#,
+        t = now - 5.0
+    );
+    redis.cmd(&["LPUSH", "queue:ingress", job.as_str()]);
+    redis.cmd(&["SET", "stat:processed", "42"]);
+    let config = format!(
+        r#"listen = "127.0.0.1:0"
+[[postgres]]
+name = "primary"
+url = "{pg}"
+interval = "2s"
+timeout = "1s"
+[[postgres]]
+name = "stopped"
+url = "postgres://nobody:nothing@127.0.0.1:1/postgres"
+interval = "2s"
+timeout = "1s"
+[[pgbouncer]]
+name = "pgbouncer"
+url = "{pgb}"
+interval = "2s"
+timeout = "1s"
+[[redis]]
+name = "sidekiq"
+url = "{redis}"
+sidekiq = true
+interval = "2s"
+timeout = "1s"
+"#,
+        pg = pg.url("postgres"),
+        pgb = pgbouncer.admin_url(),
+        redis = redis.url(),
+    );
+    Targets {
+        pg,
+        _pgbouncer: pgbouncer,
+        _redis: redis,
+        config,
+    }
+}
+
+/// Waits until every target has been collected once.
+async fn ready(server: &binary::Server) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if get(&server.url("/readyz"), None).await.0 == 200 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("fedimeter never became ready:\n{}", server.log());
 }
 
 fn metric_names(exposition: &str) -> BTreeSet<String> {
@@ -72,19 +140,42 @@ pub fn promtool_findings(exposition: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn promtool_accepts_metrics_with_only_allowlisted_findings() {
-    let work = Workdir::new(&config());
+    let targets = targets();
+    let work = Workdir::new(&targets.config);
     let server = work.serve(&[]);
+    ready(&server).await;
     let (_, _, text, _) = get(&server.url("/metrics"), None).await;
-    for finding in promtool_findings(&text) {
-        assert!(
-            allowlisted(&finding),
-            "unexpected promtool finding: {finding}"
-        );
-        assert!(
-            !finding.starts_with("fedimeter_"),
-            "fedimeter's own family has a finding: {finding}"
-        );
+    for family in [
+        "pg_up",
+        "pg_stat_database_xact_commit",
+        "pgbouncer_pools_client_active_connections",
+        "redis_connected_clients",
+        "sidekiq_queue_latency_seconds",
+    ] {
+        let present =
+            text.contains(&format!("\n{family}{{")) || text.contains(&format!("\n{family} "));
+        assert!(present, "{family} missing from\n{text}");
     }
+    assert!(targets.pg.port() > 0);
+    let findings = promtool_findings(&text);
+    let own: Vec<&String> = findings
+        .iter()
+        .filter(|f| f.starts_with("fedimeter_"))
+        .collect();
+    assert!(
+        own.is_empty(),
+        "fedimeter's own families have findings: {own:#?}"
+    );
+    let unexpected: Vec<&str> = findings
+        .iter()
+        .map(String::as_str)
+        .filter(|f| !allowlisted(f))
+        .collect();
+    assert!(
+        unexpected.is_empty(),
+        "unexpected promtool findings:\n{}",
+        unexpected.join("\n")
+    );
 }
 
 #[test]
@@ -198,8 +289,10 @@ impl Prometheus {
 
 #[tokio::test]
 async fn a_real_prometheus_stores_exactly_the_names_fedimeter_exposes() {
-    let work = Workdir::new(&config());
+    let targets = targets();
+    let work = Workdir::new(&targets.config);
     let server = work.serve(&[]);
+    ready(&server).await;
     let (_, _, text, _) = get(&server.url("/metrics"), None).await;
     let exposed = metric_names(&text);
     assert!(!exposed.is_empty());

@@ -1,6 +1,9 @@
 //! The only place that maps config sections to collectors: [`build`] turns a [`Config`] into
 //! one [`Job`] per configured target.
 
+use crate::collect::pgbouncer;
+use crate::collect::postgres;
+use crate::collect::redis;
 use crate::collect::runner::Job;
 use crate::config::Config;
 use crate::model::{Kind, TargetId};
@@ -37,7 +40,9 @@ pub fn target_ids(config: &Config) -> Vec<TargetId> {
 
 /// One job per configured target.
 pub fn build(config: &Config) -> Vec<Job> {
-    let jobs = Vec::new();
-    let _ = config;
+    let mut jobs = Vec::new();
+    jobs.extend(config.postgres.iter().map(postgres::job));
+    jobs.extend(config.pgbouncer.iter().map(pgbouncer::job));
+    jobs.extend(config.redis.iter().map(redis::job));
     jobs
 }

@@ -59,12 +59,15 @@ pub static COLLECTOR_PARTIAL_ERRORS: MetricDesc = MetricDesc::counter(
 );
 
 /// Running totals the runner keeps for one target.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone)]
 struct Totals {
     runs: u64,
     timeouts: u64,
     partial_errors: u64,
     last_success: Option<SystemTime>,
+    /// The last failure logged, so a target that stays down logs once per new error and
+    /// once when it recovers, not on every run.
+    last_failure: Option<String>,
 }
 
 /// Runs `job` until `shutdown` is cancelled, publishing a snapshot after every run.
@@ -144,20 +147,27 @@ async fn run_once(
             (outcome, families)
         }
         Ok(Ok((Err(error), sink))) => {
-            tracing::warn!(target: "fedimeter::collect", %id, "collection failed: {}", redact(&format!("{error:#}")));
+            let message = format!("collection failed: {}", redact(&format!("{error:#}")));
+            log_failure(id, totals, message);
             // Whatever the collector recorded before failing is kept: partial data is data.
             (Outcome::Failed, sink.into_parts().0)
         }
         Ok(Err(join_error)) => {
             if join_error.is_panic() {
-                tracing::error!(target: "fedimeter::collect", %id, "collector panicked; the panic was contained and the target marked down");
+                let message =
+                    "collector panicked; the panic was contained and the target marked down";
+                log_failure(id, totals, message.to_string());
             }
             (Outcome::Panicked, Vec::new())
         }
         Err(_elapsed) => {
             abort.abort();
             totals.timeouts += 1;
-            tracing::warn!(target: "fedimeter::collect", %id, timeout = %humantime::format_duration(timeout), "collection timed out and was cancelled");
+            let message = format!(
+                "collection timed out after {} and was cancelled",
+                humantime::format_duration(timeout)
+            );
+            log_failure(id, totals, message);
             (Outcome::TimedOut, Vec::new())
         }
     };
@@ -166,6 +176,9 @@ async fn run_once(
     totals.runs += 1;
     if outcome.is_up() {
         totals.last_success = Some(finished_at);
+        if totals.last_failure.take().is_some() {
+            tracing::info!(target: "fedimeter::collect", %id, "collection recovered");
+        }
     }
     Snapshot {
         target: id.clone(),
@@ -173,6 +186,17 @@ async fn run_once(
         duration,
         outcome,
         families: with_runner_families(id, families, outcome, duration, totals),
+    }
+}
+
+/// Logs a failure when it differs from the previous one (a target that stays down with the
+/// same error logs once, at debug level afterwards).
+fn log_failure(id: &TargetId, totals: &mut Totals, message: String) {
+    if totals.last_failure.as_deref() == Some(message.as_str()) {
+        tracing::debug!(target: "fedimeter::collect", %id, "{message}");
+    } else {
+        tracing::warn!(target: "fedimeter::collect", %id, "{message}");
+        totals.last_failure = Some(message);
     }
 }
 

@@ -185,12 +185,17 @@ pub struct MastodonConfig {
 pub struct PostgresTarget {
     pub common: TargetCommon,
     pub url: SecretUrl,
+    /// Timeouts, cadences and caps of the collector (see `docs/postgres.md`).
+    pub options: crate::collect::postgres::PostgresOptions,
 }
 
 #[derive(Debug, Clone)]
 pub struct PgbouncerTarget {
     pub common: TargetCommon,
+    /// The admin console: `postgres://user:password@host:6432/pgbouncer` (the user must be in
+    /// `stats_users` or `admin_users`).
     pub url: SecretUrl,
+    pub options: crate::collect::pgbouncer::PgbouncerOptions,
 }
 
 #[derive(Debug, Clone)]
@@ -201,6 +206,8 @@ pub struct RedisTarget {
     pub sidekiq: bool,
     /// Mastodon 4.2/4.3 `REDIS_NAMESPACE`: every Sidekiq key is prefixed `<namespace>:`.
     pub namespace: Option<String>,
+    /// Queue cap, Mastodon queue list, slow-cadence scan budget (see the type's fields).
+    pub options: crate::collect::redis::RedisOptions,
 }
 
 #[derive(Debug, Clone)]

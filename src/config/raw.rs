@@ -119,6 +119,28 @@ pub struct RawPostgres {
     pub interval: Option<Spanned<String>>,
     /// Time a collection may take; shorter than `interval`. Default: [`default_timeout`].
     pub timeout: Option<Spanned<String>>,
+    /// `statement_timeout` of fedimeter's session: no query runs longer; more than 0.
+    /// Default: 2s (`PostgresOptions::default`).
+    pub statement_timeout: Option<Spanned<String>>,
+    /// `lock_timeout` of fedimeter's session: no query waits longer for a lock (behind a
+    /// migration's `ACCESS EXCLUSIVE`); more than 0. Default: 1s.
+    pub lock_timeout: Option<Spanned<String>>,
+    /// How often database and table sizes are measured (cached in between). Default: 5m.
+    pub size_interval: Option<Spanned<String>>,
+    /// How often `pg_settings` is read (cached in between). Default: 5m.
+    pub settings_interval: Option<Spanned<String>>,
+    /// Per-table series only for this many tables, the largest first; 0 turns them off.
+    /// Default: 50.
+    pub table_limit: Option<Spanned<i64>>,
+    /// Collect the `mastodon_*` gauges when the database holds Mastodon's schema.
+    /// Default: true.
+    pub mastodon_gauges: Option<bool>,
+    /// Cadence of open reports, pending sign-ups and status freshness. Default: 1m.
+    pub mastodon_fast_interval: Option<Spanned<String>>,
+    /// Cadence of user counts, unavailable domains and row estimates. Default: 5m.
+    pub mastodon_interval: Option<Spanned<String>>,
+    /// Cadence of pending software updates. Default: 15m.
+    pub mastodon_slow_interval: Option<Spanned<String>>,
 }
 
 /// `[[pgbouncer]]`
@@ -134,7 +156,23 @@ pub struct RawPgbouncer {
     pub interval: Option<Spanned<String>>,
     /// Time a collection may take; shorter than `interval`. Default: [`default_timeout`].
     pub timeout: Option<Spanned<String>>,
+    /// Export `pgbouncer_client_connections` from `SHOW CLIENTS`. Default:
+    /// [`crate::collect::pgbouncer::DEFAULT_CLIENT_CONNECTIONS`] (off).
+    pub client_connections: Option<bool>,
+    /// With `client_connections`: how many distinct `application_name` values are
+    /// exported (the rest count as `other`), 1 to [`MAX_PGBOUNCER_APPLICATION_NAMES`].
+    /// Default: [`crate::collect::pgbouncer::DEFAULT_CLIENT_CONNECTIONS_MAX_APPLICATION_NAMES`].
+    pub client_connections_max_application_names: Option<Spanned<i64>>,
+    /// How many rows of `SHOW POOLS`, `SHOW DATABASES` and `SHOW STATS_TOTALS` each are
+    /// exported, 1 to [`MAX_PGBOUNCER_POOLS`]. Default:
+    /// [`crate::collect::pgbouncer::DEFAULT_MAX_POOLS`].
+    pub max_pools: Option<Spanned<i64>>,
 }
+
+/// Upper bound of `[[pgbouncer]] client_connections_max_application_names`.
+pub const MAX_PGBOUNCER_APPLICATION_NAMES: i64 = 1000;
+/// Upper bound of `[[pgbouncer]] max_pools`.
+pub const MAX_PGBOUNCER_POOLS: i64 = 100_000;
 
 /// `[[redis]]`
 #[derive(Debug, Deserialize)]
@@ -155,6 +193,29 @@ pub struct RawRedis {
     pub interval: Option<Spanned<String>>,
     /// Time a collection may take; shorter than `interval`. Default: [`default_timeout`].
     pub timeout: Option<Spanned<String>>,
+    /// Most Sidekiq queues read and given per-queue series, Mastodon's first. Default: 100
+    /// (`RedisOptions::default`).
+    pub sidekiq_queue_limit: Option<Spanned<i64>>,
+    /// Queues that must be served by a live Sidekiq process (`sidekiq_queue_uncovered`);
+    /// `[]` turns the check off. Default: Mastodon 4.4+'s seven queues.
+    pub mastodon_queues: Option<Spanned<Vec<String>>>,
+    /// Export `mastodon_monthly_active_users` and `mastodon_delivery_failing_domains` from
+    /// this Redis. Default: the value of `sidekiq`.
+    pub mastodon_gauges: Option<bool>,
+    /// How often the Mastodon gauges are recomputed. Default: 10 minutes.
+    pub mastodon_gauges_interval: Option<Spanned<String>>,
+    /// `COUNT` of each `SCAN MATCH exhausted_deliveries:*` step. Default: 1000.
+    pub delivery_scan_count: Option<Spanned<i64>>,
+    /// Most `SCAN` steps per collection run (a longer walk resumes next run). Default: 50.
+    pub delivery_scan_steps_per_run: Option<Spanned<i64>>,
+    /// Export `sidekiq_process_last_heartbeat_age_seconds{host,identity}`. Default: false.
+    pub sidekiq_heartbeat_series: Option<bool>,
+    /// Also export yabeda-sidekiq's `sidekiq_jobs_waiting_count` and `sidekiq_queue_latency`.
+    /// Default: false.
+    pub sidekiq_yabeda_aliases: Option<bool>,
+    /// PEM file of the CA that signed a `rediss://` server's certificate (relative to this
+    /// file); default: the system trust store.
+    pub tls_ca_file: Option<Spanned<String>>,
 }
 
 /// `[[probe]]`

@@ -63,10 +63,41 @@ impl Config {
         for t in &self.postgres {
             target_header(&mut out, "postgres", derived("postgres", &t.common.name));
             common(&mut out, &t.common, t.url.redacted());
+            let o = &t.options;
+            for (key, value) in [
+                ("statement_timeout", o.statement_timeout),
+                ("lock_timeout", o.lock_timeout),
+                ("size_interval", o.size_interval),
+                ("settings_interval", o.settings_interval),
+            ] {
+                line(&mut out, &kv(key, &quote(&duration(value))));
+            }
+            line(&mut out, &kv("table_limit", &o.table_limit.to_string()));
+            line(&mut out, &kv("mastodon_gauges", &o.mastodon.to_string()));
+            for (key, value) in [
+                ("mastodon_fast_interval", o.mastodon_fast_interval),
+                ("mastodon_interval", o.mastodon_interval),
+                ("mastodon_slow_interval", o.mastodon_slow_interval),
+            ] {
+                line(&mut out, &kv(key, &quote(&duration(value))));
+            }
         }
         for t in &self.pgbouncer {
             target_header(&mut out, "pgbouncer", false);
             common(&mut out, &t.common, t.url.redacted());
+            let o = &t.options;
+            line(
+                &mut out,
+                &kv("client_connections", &o.client_connections.to_string()),
+            );
+            line(
+                &mut out,
+                &kv(
+                    "client_connections_max_application_names",
+                    &o.client_connections_max_application_names.to_string(),
+                ),
+            );
+            line(&mut out, &kv("max_pools", &o.max_pools.to_string()));
         }
         for t in &self.redis {
             target_header(&mut out, "redis", derived("redis", &t.common.name));
@@ -75,6 +106,7 @@ impl Config {
             if let Some(ns) = &t.namespace {
                 line(&mut out, &kv("namespace", &quote(ns)));
             }
+            redis_options(&mut out, &t.options);
         }
         for t in &self.probes {
             target_header(&mut out, "probe", false);
@@ -108,6 +140,50 @@ impl Config {
             );
         }
         out
+    }
+}
+
+/// The `[[redis]]` tuning keys that differ from their defaults.
+fn redis_options(out: &mut String, o: &crate::collect::redis::RedisOptions) {
+    let d = crate::collect::redis::RedisOptions::default();
+    if o.sidekiq_queue_limit != d.sidekiq_queue_limit {
+        line(
+            out,
+            &kv("sidekiq_queue_limit", &o.sidekiq_queue_limit.to_string()),
+        );
+    }
+    if o.mastodon_queues != d.mastodon_queues {
+        let queues: Vec<String> = o.mastodon_queues.iter().map(|q| quote(q)).collect();
+        line(
+            out,
+            &kv("mastodon_queues", &format!("[{}]", queues.join(", "))),
+        );
+    }
+    if let Some(on) = o.mastodon_gauges {
+        line(out, &kv("mastodon_gauges", &on.to_string()));
+    }
+    if o.mastodon_gauges_interval != d.mastodon_gauges_interval {
+        let shown = humantime::format_duration(o.mastodon_gauges_interval).to_string();
+        line(out, &kv("mastodon_gauges_interval", &quote(&shown)));
+    }
+    if o.delivery_scan_count != d.delivery_scan_count {
+        line(
+            out,
+            &kv("delivery_scan_count", &o.delivery_scan_count.to_string()),
+        );
+    }
+    if o.delivery_scan_steps_per_run != d.delivery_scan_steps_per_run {
+        let steps = o.delivery_scan_steps_per_run.to_string();
+        line(out, &kv("delivery_scan_steps_per_run", &steps));
+    }
+    if o.sidekiq_heartbeat_series {
+        line(out, &kv("sidekiq_heartbeat_series", "true"));
+    }
+    if o.sidekiq_yabeda_aliases {
+        line(out, &kv("sidekiq_yabeda_aliases", "true"));
+    }
+    if let Some(path) = &o.tls_ca_file {
+        line(out, &kv("tls_ca_file", &quote(&path.display().to_string())));
     }
 }
 

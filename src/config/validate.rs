@@ -26,10 +26,14 @@ use super::error::{ConfigError, ConfigErrors, Position};
 use super::mastodon_env::{self, Derived, DerivedTarget, EnvFileError};
 use super::raw::{self, RawConfig, RawMastodon, RawOtlp, RawSite, RawStore};
 use super::secret::{self, Secret, SecretUrl};
+use crate::collect::pgbouncer::PgbouncerOptions;
+
 use super::{
     Config, DiscordChannel, MastodonConfig, OtlpConfig, OtlpProtocol, PgbouncerTarget,
     PostgresTarget, ProbeTarget, RedisTarget, SiteConfig, StoreConfig, TargetCommon,
 };
+use crate::collect::postgres::PostgresOptions;
+use crate::collect::redis::RedisOptions;
 
 /// What validation needs besides the TOML text.
 pub struct Input<'a> {
@@ -284,6 +288,35 @@ impl<'a> Ctx<'a> {
                         target.name
                     ),
                 });
+                None
+            }
+        }
+    }
+
+    /// A count option: `default` when unset, else a value within `range`.
+    fn count_in_range(
+        &mut self,
+        value: Option<&Spanned<i64>>,
+        key: &str,
+        range: std::ops::RangeInclusive<i64>,
+        default: usize,
+    ) -> Option<usize> {
+        let Some(value) = value else {
+            return Some(default);
+        };
+        let n = *value.get_ref();
+        match usize::try_from(n) {
+            Ok(count) if range.contains(&n) => Some(count),
+            _ => {
+                self.error(
+                    value.span(),
+                    key,
+                    format!(
+                        "{n} is out of range: expected {} to {}",
+                        range.start(),
+                        range.end()
+                    ),
+                );
                 None
             }
         }
@@ -765,6 +798,7 @@ fn postgres_targets(
                 Some(PostgresTarget {
                     common: derived_common(d),
                     url: ctx.derived_url(d, "postgres", check_postgres_url)?,
+                    options: PostgresOptions::default(),
                 })
             }),
         };
@@ -796,6 +830,7 @@ fn postgres_entry(
             None
         }
     };
+    let options = postgres_options(ctx, &key, raw);
     let (interval, timeout) = timing?;
     Some(PostgresTarget {
         common: TargetCommon {
@@ -804,6 +839,119 @@ fn postgres_entry(
             timeout,
         },
         url: url?,
+        options: options?,
+    })
+}
+
+/// The collector options of `[[postgres]]` entry `key`; every error reported.
+fn postgres_options(
+    ctx: &mut Ctx<'_>,
+    key: &str,
+    raw: &raw::RawPostgres,
+) -> Option<PostgresOptions> {
+    let defaults = PostgresOptions::default();
+    let mut ok = true;
+    let mut duration = |ctx: &mut Ctx<'_>,
+                        value: &Option<Spanned<String>>,
+                        name: &str,
+                        default: Duration,
+                        positive: bool| {
+        let Some(value) = value else {
+            return default;
+        };
+        let key = format!("{key}.{name}");
+        match ctx.duration(value, &key) {
+            Some(d) if positive && d.is_zero() => {
+                // 0 would turn the server-side timeout off.
+                ctx.error(
+                    value.span(),
+                    &key,
+                    format!("{name} must be greater than zero"),
+                );
+                ok = false;
+                default
+            }
+            Some(d) => d,
+            None => {
+                ok = false;
+                default
+            }
+        }
+    };
+    let statement_timeout = duration(
+        ctx,
+        &raw.statement_timeout,
+        "statement_timeout",
+        defaults.statement_timeout,
+        true,
+    );
+    let lock_timeout = duration(
+        ctx,
+        &raw.lock_timeout,
+        "lock_timeout",
+        defaults.lock_timeout,
+        true,
+    );
+    let size_interval = duration(
+        ctx,
+        &raw.size_interval,
+        "size_interval",
+        defaults.size_interval,
+        false,
+    );
+    let settings_interval = duration(
+        ctx,
+        &raw.settings_interval,
+        "settings_interval",
+        defaults.settings_interval,
+        false,
+    );
+    let mastodon_fast_interval = duration(
+        ctx,
+        &raw.mastodon_fast_interval,
+        "mastodon_fast_interval",
+        defaults.mastodon_fast_interval,
+        false,
+    );
+    let mastodon_interval = duration(
+        ctx,
+        &raw.mastodon_interval,
+        "mastodon_interval",
+        defaults.mastodon_interval,
+        false,
+    );
+    let mastodon_slow_interval = duration(
+        ctx,
+        &raw.mastodon_slow_interval,
+        "mastodon_slow_interval",
+        defaults.mastodon_slow_interval,
+        false,
+    );
+    let table_limit = match &raw.table_limit {
+        None => defaults.table_limit,
+        Some(value) => match usize::try_from(*value.get_ref()) {
+            Ok(n) => n,
+            Err(_) => {
+                ctx.error(
+                    value.span(),
+                    &format!("{key}.table_limit"),
+                    "table_limit must be 0 or more",
+                );
+                ok = false;
+                defaults.table_limit
+            }
+        },
+    };
+    ok.then_some(PostgresOptions {
+        statement_timeout,
+        lock_timeout,
+        size_interval,
+        settings_interval,
+        table_limit,
+        mastodon: raw.mastodon_gauges.unwrap_or(defaults.mastodon),
+        mastodon_fast_interval,
+        mastodon_interval,
+        mastodon_slow_interval,
     })
 }
 
@@ -833,6 +981,19 @@ fn pgbouncer_entry(
         (raw::default_interval(), raw::default_timeout()),
     );
     let url = ctx.secret_url(&raw.url, &format!("{key}.url"), check_postgres_url);
+    let defaults = PgbouncerOptions::default();
+    let max_application_names = ctx.count_in_range(
+        raw.client_connections_max_application_names.as_ref(),
+        &format!("{key}.client_connections_max_application_names"),
+        1..=raw::MAX_PGBOUNCER_APPLICATION_NAMES,
+        defaults.client_connections_max_application_names,
+    );
+    let max_pools = ctx.count_in_range(
+        raw.max_pools.as_ref(),
+        &format!("{key}.max_pools"),
+        1..=raw::MAX_PGBOUNCER_POOLS,
+        defaults.max_pools,
+    );
     let (interval, timeout) = timing?;
     Some(PgbouncerTarget {
         common: TargetCommon {
@@ -841,6 +1002,13 @@ fn pgbouncer_entry(
             timeout,
         },
         url: url?,
+        options: PgbouncerOptions {
+            client_connections: raw
+                .client_connections
+                .unwrap_or(defaults.client_connections),
+            client_connections_max_application_names: max_application_names?,
+            max_pools: max_pools?,
+        },
     })
 }
 
@@ -864,6 +1032,7 @@ fn redis_targets(
                     url: ctx.derived_url(d, "redis", check_redis_url)?,
                     sidekiq: d.sidekiq,
                     namespace: d.namespace.clone(),
+                    options: RedisOptions::default(),
                 })
             }),
         };
@@ -902,6 +1071,7 @@ fn redis_entry(
     let sidekiq = raw
         .sidekiq
         .unwrap_or_else(|| derived.is_some_and(|d| d.sidekiq));
+    let options = redis_options(ctx, raw, &key);
     let (interval, timeout) = timing?;
     Some(RedisTarget {
         common: TargetCommon {
@@ -912,7 +1082,95 @@ fn redis_entry(
         url: url?,
         sidekiq,
         namespace,
+        options: options?,
     })
+}
+
+/// The tuning keys of one `[[redis]]` entry (see `RedisOptions` for the meaning).
+fn redis_options(ctx: &mut Ctx<'_>, raw: &raw::RawRedis, key: &str) -> Option<RedisOptions> {
+    let mut options = RedisOptions::default();
+    let mut ok = true;
+    let mut positive = |ctx: &mut Ctx<'_>, value: &Option<Spanned<i64>>, name: &str, max: i64| {
+        let value = value.as_ref()?;
+        let n = *value.get_ref();
+        if (1..=max).contains(&n) {
+            Some(n)
+        } else {
+            ctx.error(
+                value.span(),
+                &format!("{key}.{name}"),
+                format!("{name} must be between 1 and {max}"),
+            );
+            ok = false;
+            None
+        }
+    };
+    if let Some(n) = positive(ctx, &raw.sidekiq_queue_limit, "sidekiq_queue_limit", 10_000) {
+        options.sidekiq_queue_limit = usize::try_from(n).unwrap_or(usize::MAX);
+    }
+    if let Some(n) = positive(
+        ctx,
+        &raw.delivery_scan_count,
+        "delivery_scan_count",
+        100_000,
+    ) {
+        options.delivery_scan_count = u32::try_from(n).unwrap_or(u32::MAX);
+    }
+    if let Some(n) = positive(
+        ctx,
+        &raw.delivery_scan_steps_per_run,
+        "delivery_scan_steps_per_run",
+        100_000,
+    ) {
+        options.delivery_scan_steps_per_run = u32::try_from(n).unwrap_or(u32::MAX);
+    }
+    if let Some(queues) = &raw.mastodon_queues {
+        if queues.get_ref().iter().any(|q| q.trim().is_empty()) {
+            ctx.error(
+                queues.span(),
+                &format!("{key}.mastodon_queues"),
+                "queue names must not be empty",
+            );
+            ok = false;
+        }
+        options.mastodon_queues = queues.get_ref().clone();
+    }
+    options.mastodon_gauges = raw.mastodon_gauges;
+    if let Some(value) = &raw.mastodon_gauges_interval {
+        let name = format!("{key}.mastodon_gauges_interval");
+        match ctx.duration(value, &name) {
+            Some(d) if d >= Duration::from_secs(1) => options.mastodon_gauges_interval = d,
+            Some(_) => {
+                ctx.error(
+                    value.span(),
+                    &name,
+                    "mastodon_gauges_interval must be at least 1s",
+                );
+                ok = false;
+            }
+            None => ok = false,
+        }
+    }
+    options.sidekiq_heartbeat_series = raw.sidekiq_heartbeat_series.unwrap_or(false);
+    options.sidekiq_yabeda_aliases = raw.sidekiq_yabeda_aliases.unwrap_or(false);
+    if let Some(value) = &raw.tls_ca_file {
+        let name = format!("{key}.tls_ca_file");
+        match ctx.interpolate(value, &name) {
+            Some(text) if !text.trim().is_empty() => {
+                let path = PathBuf::from(text);
+                options.tls_ca_file = Some(match ctx.input.path.and_then(Path::parent) {
+                    Some(dir) if path.is_relative() => dir.join(path),
+                    _ => path,
+                });
+            }
+            Some(_) => {
+                ctx.error(value.span(), &name, "tls_ca_file must not be empty");
+                ok = false;
+            }
+            None => ok = false,
+        }
+    }
+    ok.then_some(options)
 }
 
 fn redis_namespace(ctx: &mut Ctx<'_>, value: &Spanned<String>, key: &str) -> Option<String> {

@@ -187,13 +187,17 @@ fn label(out: &mut String, first: &mut bool, name: &str, value: &str) {
     *first = false;
     out.push_str(name);
     out.push_str("=\"");
-    for c in value.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
+    if value.bytes().any(|b| matches!(b, b'\\' | b'"' | b'\n')) {
+        for c in value.chars() {
+            match c {
+                '\\' => out.push_str("\\\\"),
+                '"' => out.push_str("\\\""),
+                '\n' => out.push_str("\\n"),
+                c => out.push(c),
+            }
         }
+    } else {
+        out.push_str(value);
     }
     out.push('"');
 }
@@ -216,11 +220,9 @@ pub fn write_value(out: &mut String, value: f64) {
     } else if value.is_infinite() {
         out.push_str(if value > 0.0 { "+Inf" } else { "-Inf" });
     } else if value.fract() == 0.0 && value.abs() < 1e15 {
-        let _ = write!(out, "{}", value as i64);
-    } else if value != 0.0 && (value.abs() >= 1e15 || value.abs() < 1e-4) {
-        let _ = write!(out, "{value:e}");
+        out.push_str(itoa::Buffer::new().format(value as i64));
     } else {
-        let _ = write!(out, "{value}");
+        out.push_str(ryu::Buffer::new().format_finite(value));
     }
 }
 

@@ -3,4 +3,5 @@
 //! periodic OTLP push.
 
 pub mod exposition;
+pub mod otlp;
 pub mod self_metrics;

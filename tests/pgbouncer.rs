@@ -1,0 +1,454 @@
+//! The PgBouncer collector against a real PgBouncer in front of a real PostgreSQL (test kit):
+//! pool exhaustion seen within one interval, and the faults (stopped, frozen, wrong password,
+//! restart) turning into `pgbouncer_up 0` and back without restarting anything.
+
+mod support;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use fedimeter::collect::pgbouncer::{self, PgbouncerOptions};
+use fedimeter::collect::runner;
+use fedimeter::config::{PgbouncerTarget, SecretUrl, TargetCommon};
+use fedimeter::export::exposition::{Format, render_families};
+use fedimeter::model::{Kind, Snapshot, SnapshotStore, TargetId};
+use support::pgbouncer::{PgBouncer, PgBouncerOptions, STATS_PASSWORD};
+use support::postgres::PgServer;
+use tokio_util::sync::CancellationToken;
+
+const INTERVAL: Duration = Duration::from_secs(1);
+const TIMEOUT: Duration = Duration::from_millis(500);
+/// Scheduling slack on a busy 2-core machine, on top of what the contract allows.
+const SLACK: Duration = Duration::from_millis(500);
+
+fn target(url: String, options: PgbouncerOptions) -> PgbouncerTarget {
+    PgbouncerTarget {
+        common: TargetCommon {
+            name: "main".to_owned(),
+            interval: INTERVAL,
+            timeout: TIMEOUT,
+        },
+        url: SecretUrl::new(url),
+        options,
+    }
+}
+
+/// A running collector job publishing into its own store; stops when dropped.
+struct RunningJob {
+    store: Arc<SnapshotStore>,
+    id: TargetId,
+    shutdown: CancellationToken,
+}
+
+impl RunningJob {
+    fn start(target: &PgbouncerTarget) -> RunningJob {
+        let job = pgbouncer::job(target);
+        let id = job.id.clone();
+        let store = Arc::new(SnapshotStore::new([id.clone()]));
+        let shutdown = CancellationToken::new();
+        tokio::spawn(runner::run_job(job, store.clone(), shutdown.clone()));
+        RunningJob {
+            store,
+            id,
+            shutdown,
+        }
+    }
+
+    fn latest(&self) -> Option<Arc<Snapshot>> {
+        self.store.get(&self.id)
+    }
+
+    /// Waits until the latest snapshot satisfies `condition`; panics after `within`.
+    async fn wait_for(
+        &self,
+        what: &str,
+        within: Duration,
+        condition: impl Fn(&Snapshot) -> bool,
+    ) -> Arc<Snapshot> {
+        let started = Instant::now();
+        loop {
+            if let Some(snapshot) = self.latest() {
+                if condition(&snapshot) {
+                    return snapshot;
+                }
+            }
+            assert!(
+                started.elapsed() < within,
+                "no snapshot with {what} within {within:?}; latest:\n{}",
+                self.latest().map(|s| render(&s)).unwrap_or_default()
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+}
+
+impl Drop for RunningJob {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+fn render(snapshot: &Snapshot) -> String {
+    render_families(snapshot.families.iter().map(|f| (f, None)), Format::Text)
+}
+
+fn up(snapshot: &Snapshot) -> Option<f64> {
+    snapshot.value("pgbouncer_up", &[])
+}
+
+const POOL: [&str; 2] = ["postgres", "postgres"];
+
+/// An admin console connection of the test itself (not the collector's).
+async fn admin_client(bouncer: &PgBouncer) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(&bouncer.admin_url(), tokio_postgres::NoTls)
+        .await
+        .expect("test's own admin connection");
+    tokio::spawn(connection);
+    client
+}
+
+/// `column` of the `postgres/postgres` row of SHOW POOLS, read by name.
+async fn pool_column(admin: &tokio_postgres::Client, column: &str) -> u32 {
+    admin
+        .simple_query("SHOW POOLS")
+        .await
+        .expect("SHOW POOLS")
+        .iter()
+        .find_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) if r.get("database") == Some("postgres") => {
+                r.get(column).and_then(|v| v.parse().ok())
+            }
+            _ => None,
+        })
+        .unwrap_or(0)
+}
+
+/// A client through PgBouncer that opens a transaction (and so holds a server connection in
+/// transaction mode) until `release` is cancelled.
+async fn hold_transaction(url: String, release: CancellationToken) {
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .expect("client connects through pgbouncer");
+    tokio::spawn(connection);
+    client
+        .simple_query("BEGIN; SELECT 1")
+        .await
+        .expect("begin through pgbouncer");
+    release.cancelled().await;
+    client.simple_query("COMMIT").await.expect("commit");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_waiting_for_an_exhausted_pool_show_within_one_interval_and_clear_after() {
+    let pg = PgServer::start();
+    let bouncer = PgBouncer::start(
+        &pg,
+        PgBouncerOptions {
+            pool_size: 2,
+            ..PgBouncerOptions::default()
+        },
+    );
+    let job = RunningJob::start(&target(bouncer.admin_url(), PgbouncerOptions::default()));
+    job.wait_for("pgbouncer_up 1", INTERVAL + TIMEOUT + SLACK, |s| {
+        up(s) == Some(1.0)
+    })
+    .await;
+
+    let release = CancellationToken::new();
+    let holders: Vec<_> = (0..5)
+        .map(|_| tokio::spawn(hold_transaction(bouncer.url("postgres"), release.clone())))
+        .collect();
+    // An observer independent of fedimeter: from the first waiting client on, the collector
+    // has one interval (plus its own run time) to show it.
+    let observer = admin_client(&bouncer).await;
+    let waiting_since = loop {
+        if pool_column(&observer, "cl_waiting").await > 0 {
+            break Instant::now();
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    job.wait_for(
+        "waiting clients and a non-zero maxwait",
+        INTERVAL + TIMEOUT + SLACK,
+        |s| {
+            s.value("pgbouncer_pools_client_waiting_connections", &POOL)
+                .is_some_and(|v| v > 0.0)
+                && s.value("pgbouncer_pools_client_maxwait_seconds", &POOL)
+                    .is_some_and(|v| v > 0.0)
+        },
+    )
+    .await;
+    let seen_after = waiting_since.elapsed();
+    assert!(
+        seen_after <= INTERVAL + TIMEOUT + SLACK,
+        "seen after {seen_after:?}"
+    );
+    // PgBouncer opens the two server connections one after the other; once both are busy,
+    // three clients wait and the pool is saturated.
+    let steady = job
+        .wait_for(
+            "two active servers and three waiting clients",
+            5 * INTERVAL,
+            |s| {
+                s.value("pgbouncer_pools_server_active_connections", &POOL) == Some(2.0)
+                    && s.value("pgbouncer_pools_client_waiting_connections", &POOL) == Some(3.0)
+            },
+        )
+        .await;
+    assert_eq!(
+        steady.value("pgbouncer_pools_saturation_ratio", &POOL),
+        Some(1.0)
+    );
+    // Sub-second precision: pgbouncer_exporter shows 0 for waits under a second.
+    let maxwait = steady
+        .value("pgbouncer_pools_client_maxwait_seconds", &POOL)
+        .unwrap_or_default();
+    assert!(maxwait > 0.0 && maxwait < 10.0, "maxwait {maxwait}");
+
+    release.cancel();
+    for holder in holders {
+        if holder.await.is_err() {
+            panic!("a holder failed; pgbouncer log:\n{}", bouncer.log_tail(40));
+        }
+    }
+    let cleared_since = Instant::now();
+    job.wait_for(
+        "no waiting clients and maxwait 0",
+        INTERVAL + TIMEOUT + SLACK,
+        |s| {
+            s.value("pgbouncer_pools_client_waiting_connections", &POOL) == Some(0.0)
+                && s.value("pgbouncer_pools_client_maxwait_seconds", &POOL) == Some(0.0)
+        },
+    )
+    .await;
+    assert!(cleared_since.elapsed() <= INTERVAL + TIMEOUT + SLACK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_pgbouncer_gives_its_families_over_one_connection() {
+    let pg = PgServer::start();
+    let bouncer = PgBouncer::start(&pg, PgBouncerOptions::default());
+    let options = PgbouncerOptions {
+        client_connections: true,
+        ..PgbouncerOptions::default()
+    };
+    let job = RunningJob::start(&target(bouncer.admin_url(), options));
+    // Three runs.
+    let snapshot = job
+        .wait_for("three runs", 3 * INTERVAL + TIMEOUT + SLACK, |s| {
+            s.value("fedimeter_collector_runs_total", &["pgbouncer", "main"]) >= Some(3.0)
+        })
+        .await;
+    let text = render(&snapshot);
+    assert_eq!(up(&snapshot), Some(1.0), "{text}");
+    assert_eq!(snapshot.outcome.as_str(), "success", "{text}");
+    let version_line = text
+        .lines()
+        .find(|l| l.starts_with("pgbouncer_version_info{version=\"PgBouncer "))
+        .unwrap_or_else(|| panic!("no version line in\n{text}"));
+    for expected in [
+        "pgbouncer_config_max_client_connections 100\n",
+        "pgbouncer_databases_pool_size{name=\"postgres\",host=\"127.0.0.1\",",
+        // The console's own pool is `pgbouncer/pgbouncer`, whoever logs in.
+        "pgbouncer_pools_client_active_connections{database=\"pgbouncer\",user=\"pgbouncer\"} 1\n",
+        // No client used the `postgres` database yet, so only the console has a pool.
+        "pgbouncer_pools_saturation_ratio{database=\"pgbouncer\",user=\"pgbouncer\"} 0\n",
+        "pgbouncer_stats_totals_queries_pooled_total{database=\"pgbouncer\"}",
+        "pgbouncer_used_clients 1\n",
+        // Our own admin connection, named so operators can tell it apart.
+        "pgbouncer_client_connections{database=\"pgbouncer\",user=\"stats\",application_name=\"fedimeter\",state=\"active\"} 1\n",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in\n{text}");
+    }
+    if version_line.contains("PgBouncer 1.18.") {
+        // 1.18 has no prepared-statement or assignment columns: omitted, not 0.
+        for absent in ["_parses_total", "_binds_total", "_server_assignments_total"] {
+            assert!(!text.contains(absent), "{absent} present in\n{text}");
+        }
+    }
+    // One long-lived connection: a single admin login for all runs.
+    let logins = std::fs::read_to_string(bouncer.log_path())
+        .expect("pgbouncer log")
+        .lines()
+        .filter(|l| l.contains("login attempt: db=pgbouncer user=stats"))
+        .count();
+    assert_eq!(logins, 1, "{}", bouncer.log_tail(30));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopped_pgbouncer_is_down_within_the_timeout_and_recovers_after_restart() {
+    let pg = PgServer::start();
+    let mut bouncer = PgBouncer::start(&pg, PgBouncerOptions::default());
+    let job = RunningJob::start(&target(bouncer.admin_url(), PgbouncerOptions::default()));
+    job.wait_for("pgbouncer_up 1", INTERVAL + TIMEOUT + SLACK, |s| {
+        up(s) == Some(1.0)
+    })
+    .await;
+
+    bouncer.stop();
+    let stopped_at = std::time::SystemTime::now();
+    let down = job
+        .wait_for("pgbouncer_up 0", INTERVAL + TIMEOUT + SLACK, |s| {
+            s.finished_at > stopped_at && up(s) == Some(0.0)
+        })
+        .await;
+    assert!(
+        down.duration <= TIMEOUT + SLACK,
+        "run took {:?}",
+        down.duration
+    );
+    assert!(
+        down.family("pgbouncer_pools_client_active_connections")
+            .is_none(),
+        "no stale pool series when down:\n{}",
+        render(&down)
+    );
+
+    bouncer.start_again();
+    let restarted_at = std::time::SystemTime::now();
+    job.wait_for(
+        "pgbouncer_up 1 after restart",
+        INTERVAL + TIMEOUT + SLACK,
+        |s| s.finished_at > restarted_at && up(s) == Some(1.0),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_run_after_a_restart_between_runs_is_up() {
+    let pg = PgServer::start();
+    let mut bouncer = PgBouncer::start(&pg, PgBouncerOptions::default());
+    let job = RunningJob::start(&target(bouncer.admin_url(), PgbouncerOptions::default()));
+    let first = job
+        .wait_for("pgbouncer_up 1", INTERVAL + TIMEOUT + SLACK, |s| {
+            up(s) == Some(1.0)
+        })
+        .await;
+    // Restart right after a run, so the next run finds its kept connection dead.
+    bouncer.stop();
+    bouncer.start_again();
+    let restarted_at = std::time::SystemTime::now();
+    let next = job
+        .wait_for("a run after the restart", 2 * INTERVAL + SLACK, |s| {
+            s.finished_at > restarted_at
+        })
+        .await;
+    assert_eq!(up(&next), Some(1.0), "{}", render(&next));
+    assert!(next.finished_at > first.finished_at);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frozen_pgbouncer_is_down_within_the_timeout_and_recovers_after_sigcont() {
+    let pg = PgServer::start();
+    let bouncer = PgBouncer::start(&pg, PgBouncerOptions::default());
+    let job = RunningJob::start(&target(bouncer.admin_url(), PgbouncerOptions::default()));
+    job.wait_for("pgbouncer_up 1", INTERVAL + TIMEOUT + SLACK, |s| {
+        up(s) == Some(1.0)
+    })
+    .await;
+
+    bouncer.sigstop();
+    let stopped_at = std::time::SystemTime::now();
+    let down = job
+        .wait_for("pgbouncer_up 0", INTERVAL + TIMEOUT + SLACK, |s| {
+            s.finished_at > stopped_at && up(s) == Some(0.0)
+        })
+        .await;
+    assert_eq!(down.outcome.as_str(), "timeout");
+    assert!(down.value("fedimeter_collector_timeouts_total", &["pgbouncer", "main"]) >= Some(1.0));
+    // A second frozen run: the collector starts over on a new connection and times out again.
+    job.wait_for("a second timed-out run", INTERVAL + TIMEOUT + SLACK, |s| {
+        s.value("fedimeter_collector_timeouts_total", &["pgbouncer", "main"]) >= Some(2.0)
+    })
+    .await;
+
+    bouncer.sigcont();
+    let resumed_at = std::time::SystemTime::now();
+    job.wait_for(
+        "pgbouncer_up 1 after SIGCONT",
+        INTERVAL + TIMEOUT + SLACK,
+        |s| s.finished_at > resumed_at && up(s) == Some(1.0),
+    )
+    .await;
+}
+
+/// A `tracing` writer that keeps everything written, for asserting on log lines.
+#[derive(Clone, Default)]
+struct CapturedLog(Arc<Mutex<Vec<u8>>>);
+
+impl CapturedLog {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
+    }
+}
+
+impl Write for CapturedLog {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for CapturedLog {
+    type Writer = CapturedLog;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn wrong_password_is_down_with_one_clear_log_line_without_the_password() {
+    let pg = PgServer::start();
+    let bouncer = PgBouncer::start(&pg, PgBouncerOptions::default());
+    let wrong_password = "Wr0ng-Secret-9417";
+    assert_ne!(wrong_password, STATS_PASSWORD);
+    let url = format!(
+        "postgres://stats:{wrong_password}@127.0.0.1:{}/pgbouncer",
+        bouncer.port()
+    );
+    let log = CapturedLog::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(log.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let job = pgbouncer::job(&target(url, PgbouncerOptions::default()));
+    let snapshot = runner::collect_once(&job.id, job.timeout, job.collector).await;
+
+    assert_eq!(up(&snapshot), Some(0.0));
+    assert_eq!(snapshot.outcome.as_str(), "failed");
+    let text = log.text();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 1, "expected one log line, got:\n{text}");
+    assert!(
+        lines[0].contains(
+            "cannot connect to the pgbouncer admin console postgres://stats:***@127.0.0.1:"
+        ) && lines[0].contains("authentication failed")
+            && lines[0].contains("check the user and password"),
+        "unclear log line: {text}"
+    );
+    assert!(!text.contains(wrong_password), "password leaked: {text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn id_and_kind_are_those_of_the_target() {
+    let job = pgbouncer::job(&target(
+        "postgres://stats@127.0.0.1:1/pgbouncer".to_owned(),
+        PgbouncerOptions::default(),
+    ));
+    assert_eq!(job.id, TargetId::new(Kind::Pgbouncer, "main"));
+    assert_eq!((job.interval, job.timeout), (INTERVAL, TIMEOUT));
+    // Nothing listens on port 1: down, quickly, with the port in the message.
+    let snapshot = runner::collect_once(&job.id, job.timeout, job.collector).await;
+    assert_eq!(up(&snapshot), Some(0.0));
+    assert_eq!(snapshot.outcome.as_str(), "failed");
+}
