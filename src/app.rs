@@ -55,6 +55,9 @@ pub async fn run(
         .context("opening the store")?;
     tracing::info!(backend = store.backend(), "store ready");
 
+    let components = crate::sli::components::resolve(&config)
+        .map_err(|e| anyhow::anyhow!("invalid components: {}", e.join("; ")))?;
+
     let mut tasks = JoinSet::new();
     let jobs = registry::build(&config);
     tracing::info!(targets = jobs.len(), "starting collectors");
@@ -70,6 +73,18 @@ pub async fn run(
             shutdown.clone(),
         ));
     }
+    tracing::info!(
+        components = components.len(),
+        "evaluating components and SLIs"
+    );
+    tasks.spawn(crate::sli::run(
+        store.clone(),
+        snapshots.clone(),
+        components,
+        config.maintenance.clone(),
+        config.sli.clone(),
+        shutdown.clone(),
+    ));
     tasks.spawn(state::run_recorder(
         store.clone(),
         snapshots.clone(),

@@ -8,6 +8,7 @@ pub mod config;
 pub mod export;
 pub mod model;
 pub mod shutdown;
+pub mod sli;
 pub mod store;
 pub mod telemetry;
 pub mod web;

@@ -922,3 +922,188 @@ fn redis_tuning_keys_reach_the_collector_options() {
         "{rendered}"
     );
 }
+
+#[test]
+fn sli_components_and_maintenance_load() {
+    use fedimeter::config::{MaintenanceSchedule, SignalConfig};
+    let text = r#"
+        [mastodon]
+        domain = "example.social"
+        [[probe]]
+        name = "web"
+        url = "https://example.social/health"
+        [sli]
+        evaluate_every = "10s"
+        raw_retention = "7d"
+        [[component]]
+        name = "Website & API"
+        probes = ["web"]
+        objective = 0.999
+        failures_to_down = 2
+        [[component]]
+        id = "federation_incoming"
+        name = "Incoming federation"
+        [[component.threshold]]
+        metric = "sidekiq_queue_latency_seconds"
+        labels = { name = "ingress" }
+        target_kind = "redis"
+        degraded_above = 60
+        major_outage_above = 900
+        [[maintenance]]
+        title = "upgrade"
+        components = ["website_api"]
+        start = "2026-11-29T02:00:00Z"
+        end = "2026-11-29T03:00:00Z"
+        [[maintenance]]
+        title = "backup"
+        weekdays = ["sun", "wed"]
+        at = "03:30"
+        duration = "20m"
+    "#;
+    let c = ok(load_text(text, None, &HashMap::new()));
+    assert_eq!(c.sli.evaluate_every, Duration::from_secs(10));
+    assert_eq!(c.sli.raw_retention, Duration::from_secs(7 * 86_400));
+    assert_eq!(c.sli.flush_every, Duration::from_secs(60));
+    let ids: Vec<&str> = c.components.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(ids, vec!["website_api", "federation_incoming"]);
+    assert_eq!(c.components[0].options.objective, 0.999);
+    assert_eq!(c.components[0].options.failures_to_down, 2);
+    assert_eq!(c.components[0].options.successes_to_up, 2);
+    match &c.components[1].signals[0] {
+        SignalConfig::Threshold(t) => {
+            assert_eq!(t.labels, vec![("name".to_string(), "ingress".to_string())]);
+            assert_eq!(
+                (t.degraded_above, t.major_outage_above),
+                (Some(60.0), Some(900.0))
+            );
+        }
+        other => panic!("unexpected signal {other:?}"),
+    }
+    assert_eq!(c.maintenance.len(), 2);
+    assert_eq!(
+        c.maintenance[1].schedule,
+        MaintenanceSchedule::Recurring {
+            weekdays: vec![6, 2],
+            start_minute_of_day: 210,
+            duration: Duration::from_secs(1200)
+        }
+    );
+    // Without [[component]], maintenance names the preset's ids.
+    let preset = "[mastodon]\ndomain = \"example.social\"\n[[maintenance]]\ntitle = \"x\"\ncomponents = [\"timelines\"]\nat = \"01:00\"\nduration = \"1h\"";
+    assert_eq!(
+        ok(load_text(preset, None, &HashMap::new()))
+            .maintenance
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn sli_value_checks() {
+    let probe = "[[probe]]\nname = \"web\"\nurl = \"https://e.x\"\n";
+    let cases: &[(&str, &str)] = &[
+        (
+            "[sli]\nbucket_retention = \"30d\"",
+            "2:20: sli.bucket_retention: must be at least 91d",
+        ),
+        (
+            "[[component]]\nname = \"A\"\nprobes = [\"nope\"]",
+            "3:11: component[0].probes[0]: unknown probe \"nope\": no [[probe]] has this name",
+        ),
+        (
+            "[[component]]\nname = \"A\"",
+            "2:8: component[0]: a component needs probes or at least one [[component.threshold]]",
+        ),
+        (
+            "[[component]]\nname = \"A\"\nid = \"Bad Id\"\nprobes = [\"web\"]",
+            "3:6: component[0].id: invalid id \"Bad Id\": use 1 to 64 lowercase letters, digits, \"_\" and \"-\"",
+        ),
+        (
+            "[[component]]\nname = \"A\"\nprobes = [\"web\"]\n[[component]]\nname = \"a\"\nprobes = [\"web\"]",
+            "5:8: component[1].id: duplicate component id \"a\" (already used by component[0])",
+        ),
+        (
+            "[[component]]\nname = \"A\"\nprobes = [\"web\"]\nobjective = 1.0",
+            "4:13: component[0].objective: objective 1 must be between 0 and 1, like 0.995",
+        ),
+        (
+            "[[component]]\nname = \"A\"\nprobes = [\"web\"]\nfailures_to_down = 0",
+            "4:20: component[0].failures_to_down: failures_to_down must be between 1 and 100",
+        ),
+        (
+            "[[component]]\nname = \"A\"\n[[component.threshold]]\nmetric = \"m\"\ndegraded_above = 900\nmajor_outage_above = 60",
+            "6:22: component[0].threshold[0].major_outage_above: major_outage_above must be greater than degraded_above",
+        ),
+        (
+            "[[component]]\nname = \"A\"\n[[component.threshold]]\nmetric = \"m\"\ntarget_kind = \"mysql\"\ndegraded_above = 1",
+            "5:15: component[0].threshold[0].target_kind: unknown target kind \"mysql\": expected postgres, pgbouncer, redis or probe",
+        ),
+        (
+            "[[maintenance]]\ntitle = \"x\"\nstart = \"tomorrow\"\nend = \"2026-11-29T03:00:00Z\"",
+            "3:9: maintenance[0].start: invalid time \"tomorrow\": expected RFC 3339 in UTC, like \"2026-11-29T02:00:00Z\"",
+        ),
+        (
+            "[[maintenance]]\ntitle = \"x\"\nstart = \"2026-11-29T03:00:00Z\"\nend = \"2026-11-29T02:00:00Z\"",
+            "4:7: maintenance[0].end: end must be after start",
+        ),
+        (
+            "[[maintenance]]\ntitle = \"x\"\nat = \"25:00\"\nduration = \"1h\"",
+            "3:6: maintenance[0].at: invalid time of day \"25:00\": expected HH:MM in UTC, like \"03:00\"",
+        ),
+        (
+            "[[maintenance]]\ntitle = \"x\"\nweekdays = [\"someday\"]\nat = \"01:00\"\nduration = \"1h\"",
+            "3:13: maintenance[0].weekdays[0]: invalid weekday \"someday\": expected mon, tue, wed, thu, fri, sat or sun",
+        ),
+        (
+            "[[maintenance]]\ntitle = \"x\"",
+            "1:1: maintenance[0]: use either start and end (one-off) or at and duration (recurring)",
+        ),
+        (
+            "[[component]]\nname = \"A\"\nprobes = [\"web\"]\n[[maintenance]]\ntitle = \"x\"\ncomponents = [\"b\"]\nat = \"01:00\"\nduration = \"1h\"",
+            "6:15: maintenance[0].components[0]: unknown component \"b\"",
+        ),
+    ];
+    for (text, expected) in cases {
+        let errors = err(load_text(&format!("{probe}{text}"), None, &HashMap::new()));
+        let expected = shift_lines(expected, 3);
+        assert!(
+            errors.contains(&expected),
+            "{text}\nexpected: {expected}\ngot: {errors}"
+        );
+    }
+}
+
+/// `line:col: …` with `line` moved down by `by` lines.
+fn shift_lines(message: &str, by: usize) -> String {
+    let (line, rest) = message.split_once(':').expect("line:col");
+    format!("{}:{rest}", line.parse::<usize>().expect("line") + by)
+}
+
+#[test]
+fn the_example_documents_every_sli_key() {
+    let example = std::fs::read_to_string("fedimeter.example.toml").unwrap();
+    for (section, text) in [
+        ("sli", "[sli]\nzz_unknown = 1\n"),
+        ("component", "[[component]]\nname = \"a\"\nzz_unknown = 1\n"),
+        (
+            "component.threshold",
+            "[[component]]\nname = \"a\"\n[[component.threshold]]\nmetric = \"m\"\nzz_unknown = 1\n",
+        ),
+        (
+            "maintenance",
+            "[[maintenance]]\ntitle = \"a\"\nzz_unknown = 1\n",
+        ),
+    ] {
+        for key in known_keys(text) {
+            let documented = example.lines().any(|l| {
+                let l = l.trim_start_matches(['#', ' ']);
+                l.starts_with(&format!("{key} = "))
+                    || l.starts_with(&format!("[[component.{key}]]"))
+            });
+            assert!(
+                documented,
+                "{section}: key `{key}` is not in fedimeter.example.toml"
+            );
+        }
+    }
+}

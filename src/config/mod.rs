@@ -87,6 +87,13 @@ pub struct Config {
     pub probes: Vec<ProbeTarget>,
     pub discord: Vec<DiscordChannel>,
     pub otlp: Option<OtlpConfig>,
+    /// `[[component]]`: what the status page shows. Empty with `[mastodon]` set: the
+    /// Mastodon preset (`sli::preset::mastodon_components`).
+    pub components: Vec<ComponentConfig>,
+    /// `[[maintenance]]` windows.
+    pub maintenance: Vec<MaintenanceWindow>,
+    /// `[sli]`: evaluation cadence and retention.
+    pub sli: SliOptions,
 }
 
 impl Default for Config {
@@ -104,6 +111,9 @@ impl Default for Config {
             probes: Vec::new(),
             discord: Vec::new(),
             otlp: None,
+            components: Vec::new(),
+            maintenance: Vec::new(),
+            sli: SliOptions::default(),
         }
     }
 }
@@ -234,4 +244,85 @@ pub struct OtlpConfig {
     pub interval: Duration,
     /// Extra request headers (e.g. an API key): values are secrets.
     pub headers: Vec<(String, Secret<String>)>,
+}
+
+// ---------------------------------------------------------------------------------------
+// Components, maintenance windows and SLI settings (`[[component]]`, `[[maintenance]]`,
+// `[sli]`). The semantics live in `crate::sli`; these are the validated config shapes.
+// ---------------------------------------------------------------------------------------
+
+pub use crate::sli::{ComponentOptions, SliOptions};
+
+/// One component of the public status page (`[[component]]`): what the public understands
+/// ("Website & API", "Incoming federation"), and the signals that define its state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ComponentConfig {
+    /// Stable key: the `component` and `sli` label values and the store key. Lowercase
+    /// letters, digits, `-` and `_`. Defaults to a slug of `name`.
+    pub id: String,
+    /// Shown on the page, e.g. "Website & API".
+    pub name: String,
+    /// One line under the name on the page.
+    pub description: String,
+    /// The signals whose worst state is the component's state (see `docs/sli.md`).
+    pub signals: Vec<SignalConfig>,
+    pub options: ComponentOptions,
+}
+
+/// One signal of a component.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SignalConfig {
+    /// A `[[probe]]` by name: down after `ComponentOptions::failures_to_down` consecutive
+    /// failed attempts, degraded after as many consecutive attempts over its latency
+    /// threshold (`probe_degraded 1`).
+    Probe { probe: String },
+    /// A threshold on a collected gauge.
+    Threshold(ThresholdSignal),
+}
+
+/// A threshold on a collected gauge, e.g. `sidekiq_queue_latency_seconds{name="ingress"}`:
+/// above `degraded_above` the component is `degraded_performance`, above
+/// `partial_outage_above` `partial_outage`, above `major_outage_above` `major_outage`.
+/// When several series match, the largest value counts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ThresholdSignal {
+    /// Metric family name as exposed on `/metrics`.
+    pub metric: String,
+    /// Label equality matchers (`name = "ingress"`); a series matches when all match.
+    pub labels: Vec<(String, String)>,
+    /// Only series from targets of this kind (`postgres`, `redis`, …); `None` = any.
+    pub target_kind: Option<crate::model::Kind>,
+    /// Only series from the target of this name; `None` = any.
+    pub target_name: Option<String>,
+    pub degraded_above: Option<f64>,
+    pub partial_outage_above: Option<f64>,
+    pub major_outage_above: Option<f64>,
+}
+
+/// A maintenance window (`[[maintenance]]`): during it the listed components (all when
+/// empty) show `under_maintenance` and its minutes are excluded from availability.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MaintenanceWindow {
+    /// Shown on the page, e.g. "PostgreSQL 17 upgrade".
+    pub title: String,
+    /// Component ids; empty = every component.
+    pub components: Vec<String>,
+    pub schedule: MaintenanceSchedule,
+}
+
+/// When a maintenance window applies. Times are UTC.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MaintenanceSchedule {
+    /// `start`/`end` as RFC 3339 timestamps; `[start, end)`.
+    Once {
+        start: std::time::SystemTime,
+        end: std::time::SystemTime,
+    },
+    /// Every week on each of `weekdays` (0 = Monday … 6 = Sunday; empty = every day) at
+    /// `start_minute_of_day` (UTC, 0..1440) for `duration`.
+    Recurring {
+        weekdays: Vec<u8>,
+        start_minute_of_day: u32,
+        duration: Duration,
+    },
 }

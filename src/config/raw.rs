@@ -55,6 +55,16 @@ pub struct RawConfig {
     pub discord: Vec<Spanned<RawDiscord>>,
     /// `[otlp]`: push metrics to an OpenTelemetry collector; unset: no push.
     pub otlp: Option<Spanned<RawOtlp>>,
+    /// `[sli]`: how often components are evaluated, and how long history is kept.
+    #[serde(default)]
+    pub sli: RawSli,
+    /// `[[component]]`: what the status page shows; none and `[mastodon]` set: the
+    /// Mastodon preset (see `docs/sli.md`).
+    #[serde(default)]
+    pub component: Vec<Spanned<RawComponent>>,
+    /// `[[maintenance]]`: maintenance windows, one-off or recurring.
+    #[serde(default)]
+    pub maintenance: Vec<Spanned<RawMaintenance>>,
 }
 
 /// `[site]`
@@ -300,6 +310,93 @@ pub struct RawOtlp {
     /// Extra request headers (an API key, …); the values are secrets.
     #[serde(default)]
     pub headers: BTreeMap<Spanned<String>, Spanned<String>>,
+}
+
+/// `[sli]`; every key is a duration, defaults in `sli::SliOptions::default()`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub struct RawSli {
+    /// How often components are evaluated. Default 15s.
+    pub evaluate_every: Option<Spanned<String>>,
+    /// How often history is written to the store. Default 60s.
+    pub flush_every: Option<Spanned<String>>,
+    /// How often availability, budgets and burn rates are recomputed. Default 60s.
+    pub recompute_every: Option<Spanned<String>>,
+    /// How long every probe attempt is kept. Default 14d.
+    pub raw_retention: Option<Spanned<String>>,
+    /// How long per-minute and per-hour buckets are kept. Default 400d.
+    pub bucket_retention: Option<Spanned<String>>,
+    /// How long daily figures and component state intervals are kept. Default 400d.
+    pub history_retention: Option<Spanned<String>>,
+}
+
+/// `[[component]]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub struct RawComponent {
+    /// Shown on the page, e.g. "Website & API".
+    pub name: Spanned<String>,
+    /// The `component`/`sli` label value and store key; default: a slug of `name`.
+    pub id: Option<Spanned<String>>,
+    /// One line under the name on the page. Default: empty.
+    pub description: Option<Spanned<String>>,
+    /// `[[probe]]` names whose state defines the component.
+    #[serde(default)]
+    pub probes: Vec<Spanned<String>>,
+    /// `[[component.threshold]]`: limits on collected gauges.
+    #[serde(default)]
+    pub threshold: Vec<Spanned<RawThreshold>>,
+    /// Availability objective, between 0 and 1. Default 0.995.
+    pub objective: Option<Spanned<f64>>,
+    /// Consecutive failed probe attempts before a probe counts as down. Default 3.
+    pub failures_to_down: Option<Spanned<i64>>,
+    /// Consecutive good attempts before a down probe counts as up again. Default 2.
+    pub successes_to_up: Option<Spanned<i64>>,
+    /// Threshold series older than this are ignored (no data). Default 5m.
+    pub stale_after: Option<Spanned<String>>,
+}
+
+/// `[[component.threshold]]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub struct RawThreshold {
+    /// Metric family name as on `/metrics`, e.g. `sidekiq_queue_latency_seconds`.
+    pub metric: Spanned<String>,
+    /// Label equality matchers, e.g. `{ name = "ingress" }`.
+    #[serde(default)]
+    pub labels: BTreeMap<Spanned<String>, Spanned<String>>,
+    /// Only series of targets of this kind (`postgres`, `pgbouncer`, `redis`, `probe`).
+    pub target_kind: Option<Spanned<String>>,
+    /// Only series of the target with this name.
+    pub target: Option<Spanned<String>>,
+    /// Above this value: `degraded_performance`.
+    pub degraded_above: Option<Spanned<f64>>,
+    /// Above this value: `partial_outage`.
+    pub partial_outage_above: Option<Spanned<f64>>,
+    /// Above this value: `major_outage`.
+    pub major_outage_above: Option<Spanned<f64>>,
+}
+
+/// `[[maintenance]]`: either `start` + `end`, or `at` + `duration` (+ `weekdays`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub struct RawMaintenance {
+    /// Shown on the page.
+    pub title: Spanned<String>,
+    /// Component ids; default: every component.
+    #[serde(default)]
+    pub components: Vec<Spanned<String>>,
+    /// One-off: RFC 3339 start, e.g. "2026-11-29T02:00:00Z".
+    pub start: Option<Spanned<String>>,
+    /// One-off: RFC 3339 end.
+    pub end: Option<Spanned<String>>,
+    /// Recurring: `mon` … `sun`; default: every day.
+    #[serde(default)]
+    pub weekdays: Vec<Spanned<String>>,
+    /// Recurring: UTC time of day, `HH:MM`.
+    pub at: Option<Spanned<String>>,
+    /// Recurring: how long, e.g. "30m".
+    pub duration: Option<Spanned<String>>,
 }
 
 /// `listen`: loopback only, port 9480.
@@ -621,7 +718,7 @@ mod tests {
         check(
             "foo = 1\n[site]\ntitel = \"x\"\n",
             &[
-                "0: foo: unknown field `foo`, expected one of `listen`, `metrics_listen`, `site`, `store`, `mastodon`, `postgres`, `pgbouncer`, `redis`, `probe`, `discord`, `otlp`",
+                "0: foo: unknown field `foo`, expected one of `listen`, `metrics_listen`, `site`, `store`, `mastodon`, `postgres`, `pgbouncer`, `redis`, `probe`, `discord`, `otlp`, `sli`, `component`, `maintenance`",
                 "15: site.titel: unknown field `titel`, expected `title` or `location`",
             ],
             true,

@@ -11,6 +11,8 @@
 //! invalid it is registered as a whole. Messages about secret fields never quote the value,
 //! nor any part of it.
 
+mod sli;
+
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::ops::Range;
@@ -579,6 +581,9 @@ fn validate(raw: &RawConfig, ctx: &mut Ctx<'_>) -> Config {
     let probes = probe_targets(ctx, raw);
     let discord = discord_channels(ctx, raw);
     let otlp = raw.otlp.as_ref().and_then(|o| otlp(ctx, o));
+    let sli = sli::sli_options(ctx, &raw.sli);
+    let components = sli::components(ctx, raw, &probes);
+    let maintenance = sli::maintenance_windows(ctx, raw, &components, &mastodon, &probes);
 
     Config {
         source: ctx.input.path.map(Path::to_path_buf),
@@ -593,6 +598,9 @@ fn validate(raw: &RawConfig, ctx: &mut Ctx<'_>) -> Config {
         probes,
         discord,
         otlp,
+        components,
+        maintenance,
+        sli,
     }
 }
 
