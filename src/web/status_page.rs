@@ -14,53 +14,32 @@ use serde::Serialize;
 
 use super::WebState;
 use crate::model::{Kind, SnapshotStore};
+use crate::sli::{ComponentStatus, Indicator};
 
-/// Statuspage's component vocabulary (the subset a target's up/down state can produce).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ComponentStatus {
-    Operational,
-    MajorOutage,
-    /// Not collected yet.
-    NoData,
-}
-
-impl ComponentStatus {
-    fn class(self) -> &'static str {
-        match self {
-            ComponentStatus::Operational => "operational",
-            ComponentStatus::MajorOutage => "major_outage",
-            ComponentStatus::NoData => "no_data",
-        }
-    }
-    fn label(self) -> &'static str {
-        match self {
-            ComponentStatus::Operational => "Operational",
-            ComponentStatus::MajorOutage => "Major outage",
-            ComponentStatus::NoData => "No data yet",
-        }
-    }
-}
-
+/// One row of the page: a public name and its state in Statuspage's vocabulary
+/// (`operational`, `degraded_performance`, `partial_outage`, `major_outage`,
+/// `under_maintenance`), or `no_data` before the first evaluation.
 #[derive(Debug, Clone, Serialize)]
 pub struct ComponentView {
     pub name: String,
-    pub status: ComponentStatus,
+    pub status: &'static str,
 }
 
-/// The page indicator, as Statuspage's `status.indicator`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Indicator {
-    None,
-    Minor,
-    Major,
-    Critical,
+fn status_label(status: &str) -> &'static str {
+    match status {
+        "operational" => "Operational",
+        "degraded_performance" => "Degraded performance",
+        "partial_outage" => "Partial outage",
+        "major_outage" => "Major outage",
+        "under_maintenance" => "Under maintenance",
+        _ => "No data yet",
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct StatusView {
     pub title: String,
+    /// Statuspage's page indicator: `none`, `minor`, `major`, `critical`.
     pub indicator: Indicator,
     pub description: &'static str,
     pub components: Vec<ComponentView>,
@@ -77,57 +56,61 @@ fn kind_label(kind: Kind) -> &'static str {
     }
 }
 
-/// Builds the public view from the latest snapshots (pure; tested without HTTP).
+/// Builds the public view (pure; tested without HTTP). When components are configured
+/// (or the Mastodon preset applies), the page shows them as the SLI engine evaluated them;
+/// otherwise it shows each target as up (`operational`) or down (`major_outage`).
 pub fn build_view(title: &str, store: &SnapshotStore) -> StatusView {
-    let mut components = Vec::new();
     let mut newest: Option<SystemTime> = None;
+    let mut target_rows = Vec::new();
     for (id, snapshot) in store.latest() {
         let status = match &snapshot {
-            None => ComponentStatus::NoData,
+            None => None,
             Some(s) => {
                 newest = newest.max(Some(s.finished_at));
                 let up = match id.kind {
                     Kind::Probe => crate::collect::probe::summary(s).is_some_and(|p| p.success),
                     _ => s.outcome.is_up(),
                 };
-                if up {
+                Some(if up {
                     ComponentStatus::Operational
                 } else {
                     ComponentStatus::MajorOutage
-                }
+                })
             }
         };
-        components.push(ComponentView {
-            name: format!("{} {}", kind_label(id.kind), id.name),
-            status,
-        });
+        target_rows.push((format!("{} {}", kind_label(id.kind), id.name), status));
     }
-    let down = components
-        .iter()
-        .filter(|c| c.status == ComponentStatus::MajorOutage)
-        .count();
-    let (indicator, description) = match down {
-        _ if components.is_empty() => (Indicator::None, "No targets are configured yet"),
-        0 => (Indicator::None, "All systems operational"),
-        n if n == components.len() => (Indicator::Critical, "Major outage"),
-        _ => (Indicator::Major, "Partial outage"),
+    let component_rows = crate::sli::recorder::published_statuses(store);
+    let rows = if component_rows.is_empty() {
+        target_rows
+    } else {
+        component_rows
+    };
+    let indicator = Indicator::of(rows.iter().map(|(_, s)| *s));
+    let description = if rows.is_empty() {
+        "No targets are configured yet"
+    } else if rows.iter().all(|(_, s)| s.is_none()) {
+        "Waiting for the first checks"
+    } else {
+        indicator.description()
     };
     StatusView {
         title: title.to_string(),
         indicator,
         description,
-        components,
+        components: rows
+            .into_iter()
+            .map(|(name, status)| ComponentView {
+                name,
+                status: status.map_or("no_data", ComponentStatus::as_str),
+            })
+            .collect(),
         updated_at: newest.map(|t| humantime::format_rfc3339_seconds(t).to_string()),
     }
 }
 
 pub fn render(view: &StatusView) -> Markup {
-    let banner_class = match view.indicator {
-        Indicator::None => "none",
-        Indicator::Minor => "minor",
-        Indicator::Major => "major",
-        Indicator::Critical => "critical",
-    };
+    let banner_class = view.indicator.as_str();
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -153,7 +136,7 @@ pub fn render(view: &StatusView) -> Markup {
                             @for c in &view.components {
                                 li {
                                     span { (c.name) }
-                                    span class={ "status " (c.status.class()) } { (c.status.label()) }
+                                    span class={ "status " (c.status) } { (status_label(c.status)) }
                                 }
                             }
                         }
@@ -186,4 +169,91 @@ pub async fn status_json(State(state): State<WebState>) -> Response {
         axum::Json(view),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Family, Outcome, Sample, Snapshot, TargetId};
+    use crate::sli::COMPONENT_STATUS;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    fn publish_target(store: &SnapshotStore, id: &TargetId, outcome: Outcome) {
+        store.publish(Arc::new(Snapshot {
+            target: id.clone(),
+            finished_at: SystemTime::now(),
+            duration: Duration::from_millis(3),
+            outcome,
+            families: Vec::new(),
+        }));
+    }
+
+    #[test]
+    fn targets_are_shown_when_no_components_are_configured() {
+        let up = TargetId::new(Kind::Postgres, "primary");
+        let down = TargetId::new(Kind::Redis, "sidekiq");
+        let pending = TargetId::new(Kind::Pgbouncer, "pool");
+        let store = SnapshotStore::new([up.clone(), down.clone(), pending]);
+        publish_target(&store, &up, Outcome::Success);
+        publish_target(&store, &down, Outcome::TimedOut);
+        let view = build_view("example.social status", &store);
+        let rows: Vec<(&str, &str)> = view
+            .components
+            .iter()
+            .map(|c| (c.name.as_str(), c.status))
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                ("Database primary", "operational"),
+                ("Redis sidekiq", "major_outage"),
+                ("Database pool pool", "no_data")
+            ]
+        );
+        assert_eq!(view.indicator, Indicator::Critical);
+        assert_eq!(view.description, "Major Service Outage");
+    }
+
+    #[test]
+    fn components_replace_targets_and_everything_is_escaped() {
+        let id = TargetId::new(Kind::Redis, "sidekiq");
+        let store = SnapshotStore::new([id.clone()]);
+        publish_target(&store, &id, Outcome::Failed);
+        let evil = "<img src=x onerror=alert(1)>";
+        let mut family = Family::new(&COMPONENT_STATUS);
+        for (component, status, value) in [
+            (evil, "degraded_performance", 1.0),
+            (evil, "operational", 0.0),
+            ("Streaming", "operational", 1.0),
+        ] {
+            family.samples.push(Sample {
+                labels: Box::new([component.into(), status.into()]),
+                value,
+            });
+        }
+        store.publish_internal("sli", vec![family]);
+        let view = build_view("<b>title</b>", &store);
+        assert_eq!(
+            view.components.len(),
+            2,
+            "components, not targets: {view:?}"
+        );
+        assert_eq!(view.indicator, Indicator::Minor);
+        let html = render(&view).into_string();
+        assert!(
+            !html.contains(evil) && !html.contains("<b>title</b>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("&lt;img src=x onerror=alert(1)&gt;"),
+            "{html}"
+        );
+        assert!(html.contains("Degraded performance"), "{html}");
+        assert!(
+            !html.contains("sidekiq"),
+            "targets are not shown when components are: {html}"
+        );
+        assert!(!html.contains("<script"), "no JavaScript: {html}");
+    }
 }
