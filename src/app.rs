@@ -16,7 +16,7 @@ use crate::config::Config;
 use crate::export::self_metrics;
 use crate::model::SnapshotStore;
 use crate::store::{Store, state};
-use crate::web::{self, SiteInfo, Surface, WebState};
+use crate::web::{self, PublicComponent, SiteInfo, Surface, WebState};
 
 /// How long tasks get to finish after shutdown is requested.
 pub const DRAIN_DEADLINE: Duration = Duration::from_secs(4);
@@ -80,7 +80,7 @@ pub async fn run(
     tasks.spawn(crate::sli::run(
         store.clone(),
         snapshots.clone(),
-        components,
+        components.clone(),
         config.maintenance.clone(),
         config.sli.clone(),
         shutdown.clone(),
@@ -94,6 +94,14 @@ pub async fn run(
 
     let site = Arc::new(SiteInfo {
         title: config.site.title.clone(),
+        components: components
+            .iter()
+            .map(|c| PublicComponent {
+                id: c.id().to_string(),
+                name: c.name().to_string(),
+                description: c.config.description.clone(),
+            })
+            .collect(),
     });
     let web_state = WebState {
         snapshots: snapshots.clone(),

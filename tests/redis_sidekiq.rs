@@ -867,6 +867,7 @@ async fn sigstopped_redis_under_the_runner_keeps_metrics_answering() {
         snapshots: store.clone(),
         site: Arc::new(SiteInfo {
             title: "test".to_string(),
+            components: Vec::new(),
         }),
     };
     let shutdown = CancellationToken::new();

@@ -117,7 +117,10 @@ async fn error_hang_and_panic_only_mark_their_own_target_down() {
     }
     let state = WebState {
         snapshots: store.clone(),
-        site: Arc::new(SiteInfo { title: "t".into() }),
+        site: Arc::new(SiteInfo {
+            title: "t".into(),
+            components: Vec::new(),
+        }),
     };
     let (took, text) = get_metrics(&state).await;
     // The strict 100 ms bound is checked against the real binary in tests/faults.rs; here
@@ -248,4 +251,68 @@ async fn runs_follow_the_interval_without_overlap() {
     assert_eq!(runs.load(Ordering::SeqCst), 5);
     shutdown.cancel();
     handle.await.expect("runner exits on shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probe_endpoint_returns_one_target_without_the_target_label() {
+    let ids = [
+        TargetId::new(Kind::Redis, "a"),
+        TargetId::new(Kind::Redis, "b"),
+    ];
+    let store = Arc::new(SnapshotStore::new(ids.iter().cloned()));
+    for id in &ids {
+        let snapshot = fedimeter::collect::runner::collect_once(
+            id,
+            Duration::from_secs(1),
+            Box::new(TestCollector {
+                behaviour: Behaviour::Works,
+                runs: Arc::new(AtomicU32::new(0)),
+            }),
+        )
+        .await;
+        store.publish(Arc::new(snapshot));
+    }
+    let state = WebState {
+        snapshots: store,
+        site: Arc::new(SiteInfo {
+            title: "t".into(),
+            components: Vec::new(),
+        }),
+    };
+    let fetch = |uri: &'static str| {
+        let router = web::router(state.clone(), Surface::All);
+        async move {
+            let response = router
+                .oneshot(Request::get(uri).body(Body::empty()).expect("request"))
+                .await
+                .expect("response");
+            let status = response.status().as_u16();
+            let body = response
+                .into_body()
+                .collect()
+                .await
+                .expect("body")
+                .to_bytes();
+            (status, String::from_utf8(body.to_vec()).expect("utf-8"))
+        }
+    };
+    let (status, body) = fetch("/probe?target=b").await;
+    assert_eq!(status, 200);
+    assert!(
+        body.contains("\nredis_up 1\n") && body.contains("\nredis_connected_clients 7\n"),
+        "{body}"
+    );
+    assert!(
+        !body.contains("target="),
+        "no target label and no self-metrics: {body}"
+    );
+    assert_eq!(fetch("/probe?target=zzz").await.0, 404);
+    assert_eq!(fetch("/probe").await.0, 400);
+    assert_eq!(fetch("/probe?target=b&kind=nope").await.0, 400);
+    assert_eq!(fetch("/probe?target=b&kind=redis").await.0, 200);
+    let (_, all) = fetch("/metrics").await;
+    assert!(
+        all.contains("redis_up{target=\"a\"} 1") && all.contains("redis_up{target=\"b\"} 1"),
+        "{all}"
+    );
 }

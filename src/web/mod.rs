@@ -33,6 +33,16 @@ pub struct WebState {
 #[derive(Debug, Clone)]
 pub struct SiteInfo {
     pub title: String,
+    /// The components' public names and descriptions by id, in page order.
+    pub components: Vec<PublicComponent>,
+}
+
+/// What the page shows of a component besides its state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicComponent {
+    pub id: String,
+    pub name: String,
+    pub description: String,
 }
 
 /// Which routes a listener serves.

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use maud::{DOCTYPE, Markup, html};
 use serde::Serialize;
 
-use super::WebState;
+use super::{SiteInfo, WebState};
 use crate::model::{Kind, SnapshotStore};
 use crate::sli::{ComponentStatus, Indicator};
 
@@ -22,6 +22,8 @@ use crate::sli::{ComponentStatus, Indicator};
 #[derive(Debug, Clone, Serialize)]
 pub struct ComponentView {
     pub name: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub description: String,
     pub status: &'static str,
 }
 
@@ -59,7 +61,7 @@ fn kind_label(kind: Kind) -> &'static str {
 /// Builds the public view (pure; tested without HTTP). When components are configured
 /// (or the Mastodon preset applies), the page shows them as the SLI engine evaluated them;
 /// otherwise it shows each target as up (`operational`) or down (`major_outage`).
-pub fn build_view(title: &str, store: &SnapshotStore) -> StatusView {
+pub fn build_view(site: &SiteInfo, store: &SnapshotStore) -> StatusView {
     let mut newest: Option<SystemTime> = None;
     let mut target_rows = Vec::new();
     for (id, snapshot) in store.latest() {
@@ -80,11 +82,22 @@ pub fn build_view(title: &str, store: &SnapshotStore) -> StatusView {
         };
         target_rows.push((format!("{} {}", kind_label(id.kind), id.name), status));
     }
-    let component_rows = crate::sli::recorder::published_statuses(store);
-    let rows = if component_rows.is_empty() {
+    let published = crate::sli::recorder::published_statuses(store);
+    let rows: Vec<(String, Option<ComponentStatus>)> = if site.components.is_empty() {
         target_rows
     } else {
-        component_rows
+        // Configured components in config order, by their public names; a component the
+        // SLI engine has not evaluated yet is "no data".
+        site.components
+            .iter()
+            .map(|c| {
+                let status = published
+                    .iter()
+                    .find(|(id, _)| *id == c.id)
+                    .and_then(|(_, s)| *s);
+                (c.id.clone(), status)
+            })
+            .collect()
     };
     let indicator = Indicator::of(rows.iter().map(|(_, s)| *s));
     let description = if rows.is_empty() {
@@ -95,14 +108,18 @@ pub fn build_view(title: &str, store: &SnapshotStore) -> StatusView {
         indicator.description()
     };
     StatusView {
-        title: title.to_string(),
+        title: site.title.clone(),
         indicator,
         description,
         components: rows
             .into_iter()
-            .map(|(name, status)| ComponentView {
-                name,
-                status: status.map_or("no_data", ComponentStatus::as_str),
+            .map(|(key, status)| {
+                let public = site.components.iter().find(|c| c.id == key);
+                ComponentView {
+                    name: public.map_or(key.clone(), |c| c.name.clone()),
+                    description: public.map(|c| c.description.clone()).unwrap_or_default(),
+                    status: status.map_or("no_data", ComponentStatus::as_str),
+                }
             })
             .collect(),
         updated_at: newest.map(|t| humantime::format_rfc3339_seconds(t).to_string()),
@@ -135,7 +152,12 @@ pub fn render(view: &StatusView) -> Markup {
                         ul.components {
                             @for c in &view.components {
                                 li {
-                                    span { (c.name) }
+                                    span {
+                                        (c.name)
+                                        @if !c.description.is_empty() {
+                                            br; span.muted { (c.description) }
+                                        }
+                                    }
                                     span class={ "status " (c.status) } { (status_label(c.status)) }
                                 }
                             }
@@ -154,7 +176,7 @@ pub fn render(view: &StatusView) -> Markup {
 }
 
 pub async fn page(State(state): State<WebState>) -> Response {
-    let view = build_view(&state.site.title, &state.snapshots);
+    let view = build_view(&state.site, &state.snapshots);
     (
         [(header::CACHE_CONTROL, "public, max-age=10")],
         render(&view),
@@ -163,7 +185,7 @@ pub async fn page(State(state): State<WebState>) -> Response {
 }
 
 pub async fn status_json(State(state): State<WebState>) -> Response {
-    let view = build_view(&state.site.title, &state.snapshots);
+    let view = build_view(&state.site, &state.snapshots);
     (
         [(header::CACHE_CONTROL, "public, max-age=10")],
         axum::Json(view),
@@ -176,6 +198,7 @@ mod tests {
     use super::*;
     use crate::model::{Family, Outcome, Sample, Snapshot, TargetId};
     use crate::sli::COMPONENT_STATUS;
+    use crate::web::PublicComponent;
     use std::sync::Arc;
     use std::time::Duration;
 
@@ -197,7 +220,11 @@ mod tests {
         let store = SnapshotStore::new([up.clone(), down.clone(), pending]);
         publish_target(&store, &up, Outcome::Success);
         publish_target(&store, &down, Outcome::TimedOut);
-        let view = build_view("example.social status", &store);
+        let site = SiteInfo {
+            title: "example.social status".into(),
+            components: Vec::new(),
+        };
+        let view = build_view(&site, &store);
         let rows: Vec<(&str, &str)> = view
             .components
             .iter()
@@ -233,12 +260,33 @@ mod tests {
             });
         }
         store.publish_internal("sli", vec![family]);
-        let view = build_view("<b>title</b>", &store);
+        let site = SiteInfo {
+            title: "<b>title</b>".into(),
+            components: vec![
+                PublicComponent {
+                    id: evil.into(),
+                    name: format!("{evil} & co"),
+                    description: "<i>d</i>".into(),
+                },
+                PublicComponent {
+                    id: "Streaming".into(),
+                    name: "Streaming".into(),
+                    description: String::new(),
+                },
+                PublicComponent {
+                    id: "media".into(),
+                    name: "Media".into(),
+                    description: String::new(),
+                },
+            ],
+        };
+        let view = build_view(&site, &store);
         assert_eq!(
             view.components.len(),
-            2,
+            3,
             "components, not targets: {view:?}"
         );
+        assert_eq!(view.components[2].status, "no_data", "not evaluated yet");
         assert_eq!(view.indicator, Indicator::Minor);
         let html = render(&view).into_string();
         assert!(
@@ -246,9 +294,10 @@ mod tests {
             "{html}"
         );
         assert!(
-            html.contains("&lt;img src=x onerror=alert(1)&gt;"),
+            html.contains("&lt;img src=x onerror=alert(1)&gt; &amp; co"),
             "{html}"
         );
+        assert!(html.contains("&lt;i&gt;d&lt;/i&gt;"), "{html}");
         assert!(html.contains("Degraded performance"), "{html}");
         assert!(
             !html.contains("sidekiq"),
