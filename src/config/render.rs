@@ -8,7 +8,7 @@
 use std::fmt::Write;
 use std::time::Duration;
 
-use super::{Config, OtlpProtocol, TargetCommon};
+use super::{Config, MaintenanceSchedule, OtlpProtocol, SignalConfig, TargetCommon};
 
 impl Config {
     /// The resolved configuration as TOML-like text; passwords in URLs, webhook URLs and
@@ -171,7 +171,129 @@ impl Config {
                 &kv("headers", &format!("{{ {} }}", headers.join(", "))),
             );
         }
+        sli_sections(&mut out, self);
         out
+    }
+}
+
+/// `[sli]`, `[[component]]` (with `[[component.threshold]]`) and `[[maintenance]]`.
+fn sli_sections(out: &mut String, config: &Config) {
+    let s = &config.sli;
+    section(out, "[sli]");
+    for (key, value) in [
+        ("evaluate_every", s.evaluate_every),
+        ("flush_every", s.flush_every),
+        ("recompute_every", s.recompute_every),
+        ("raw_retention", s.raw_retention),
+        ("bucket_retention", s.bucket_retention),
+        ("history_retention", s.history_retention),
+    ] {
+        line(out, &kv(key, &quote(&duration(value))));
+    }
+    if config.components.is_empty() {
+        line(
+            out,
+            "# no [[component]]: the Mastodon preset applies when a domain is known",
+        );
+    }
+    for c in &config.components {
+        section(out, "[[component]]");
+        line(out, &kv("name", &quote(&c.name)));
+        line(out, &kv("id", &quote(&c.id)));
+        if !c.description.is_empty() {
+            line(out, &kv("description", &quote(&c.description)));
+        }
+        let probes: Vec<String> = c
+            .signals
+            .iter()
+            .filter_map(|signal| match signal {
+                SignalConfig::Probe { probe } => Some(quote(probe)),
+                SignalConfig::Threshold(_) => None,
+            })
+            .collect();
+        if !probes.is_empty() {
+            line(out, &kv("probes", &format!("[{}]", probes.join(", "))));
+        }
+        line(out, &kv("objective", &c.options.objective.to_string()));
+        line(
+            out,
+            &kv("failures_to_down", &c.options.failures_to_down.to_string()),
+        );
+        line(
+            out,
+            &kv("successes_to_up", &c.options.successes_to_up.to_string()),
+        );
+        line(
+            out,
+            &kv("stale_after", &quote(&duration(c.options.stale_after))),
+        );
+        for signal in &c.signals {
+            let SignalConfig::Threshold(t) = signal else {
+                continue;
+            };
+            section(out, "[[component.threshold]]");
+            line(out, &kv("metric", &quote(&t.metric)));
+            if !t.labels.is_empty() {
+                let labels: Vec<String> = t
+                    .labels
+                    .iter()
+                    .map(|(k, v)| format!("{} = {}", quote(k), quote(v)))
+                    .collect();
+                line(out, &kv("labels", &format!("{{ {} }}", labels.join(", "))));
+            }
+            if let Some(kind) = t.target_kind {
+                line(out, &kv("target_kind", &quote(kind.name())));
+            }
+            if let Some(name) = &t.target_name {
+                line(out, &kv("target", &quote(name)));
+            }
+            for (key, value) in [
+                ("degraded_above", t.degraded_above),
+                ("partial_outage_above", t.partial_outage_above),
+                ("major_outage_above", t.major_outage_above),
+            ] {
+                if let Some(v) = value {
+                    line(out, &kv(key, &v.to_string()));
+                }
+            }
+        }
+    }
+    for m in &config.maintenance {
+        section(out, "[[maintenance]]");
+        line(out, &kv("title", &quote(&m.title)));
+        if !m.components.is_empty() {
+            let ids: Vec<String> = m.components.iter().map(|c| quote(c)).collect();
+            line(out, &kv("components", &format!("[{}]", ids.join(", "))));
+        }
+        match &m.schedule {
+            MaintenanceSchedule::Once { start, end } => {
+                let start = humantime::format_rfc3339_seconds(*start).to_string();
+                let end = humantime::format_rfc3339_seconds(*end).to_string();
+                line(out, &kv("start", &quote(&start)));
+                line(out, &kv("end", &quote(&end)));
+            }
+            MaintenanceSchedule::Recurring {
+                weekdays,
+                start_minute_of_day,
+                duration: length,
+            } => {
+                const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+                if !weekdays.is_empty() {
+                    let days: Vec<String> = weekdays
+                        .iter()
+                        .filter_map(|d| DAYS.get(usize::from(*d)).map(|d| quote(d)))
+                        .collect();
+                    line(out, &kv("weekdays", &format!("[{}]", days.join(", "))));
+                }
+                let at = format!(
+                    "{:02}:{:02}",
+                    start_minute_of_day / 60,
+                    start_minute_of_day % 60
+                );
+                line(out, &kv("at", &quote(&at)));
+                line(out, &kv("duration", &quote(&duration(*length))));
+            }
+        }
     }
 }
 
@@ -356,6 +478,52 @@ mod tests {
             let parsed: toml::Table = toml::from_str(&format!("k = {want}")).unwrap();
             assert_eq!(parsed["k"].as_str(), Some(input));
         }
+    }
+
+    #[test]
+    fn components_and_maintenance_render_as_loadable_toml() {
+        let text = r#"
+[[probe]]
+name = "web"
+url = "https://example.social/health"
+[[component]]
+name = "Website & API"
+description = "The site \"and\" the apps"
+probes = ["web"]
+[[component.threshold]]
+metric = "sidekiq_queue_latency_seconds"
+labels = { name = "ingress" }
+target_kind = "redis"
+degraded_above = 60
+major_outage_above = 900
+[[maintenance]]
+title = "Upgrade"
+start = "2026-11-29T02:00:00Z"
+end = "2026-11-29T03:00:00Z"
+[[maintenance]]
+title = "Backup"
+weekdays = ["sun"]
+at = "03:30"
+duration = "30m"
+"#;
+        let env = std::collections::HashMap::<String, String>::new();
+        let config = super::super::load_str(text, None, None, &env).expect("valid");
+        let rendered = config.render_resolved();
+        for want in [
+            "[[component]]\nname = \"Website & API\"\nid = \"website_api\"",
+            "probes = [\"web\"]",
+            "labels = { \"name\" = \"ingress\" }",
+            "target_kind = \"redis\"",
+            "major_outage_above = 900",
+            "start = \"2026-11-29T02:00:00Z\"",
+            "weekdays = [\"sun\"]\nat = \"03:30\"\nduration = \"30m\"",
+        ] {
+            assert!(rendered.contains(want), "missing {want:?} in\n{rendered}");
+        }
+        let again =
+            super::super::load_str(&rendered, None, None, &env).expect("rendered config loads");
+        assert_eq!(again.components, config.components);
+        assert_eq!(again.maintenance, config.maintenance);
     }
 
     #[test]
