@@ -87,7 +87,7 @@ fn check_config_accepts_the_example_and_masks_secrets() {
     .iter()
     .map(|k| {
         let v: &str = if *k == "DISCORD_WEBHOOK_URL" {
-            "https://discord.com/api/webhooks/123/Xq7-distinctive-PASSWORD-41"
+            "https://discord.invalid/api/webhooks/123/Xq7-distinctive-PASSWORD-41"
         } else {
             secret
         };
