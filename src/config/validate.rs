@@ -261,6 +261,27 @@ impl<'a> Ctx<'a> {
     }
 
     /// The URL of a target derived from the env file, checked by `check`.
+    /// The URL of a `[[postgres]]`/`[[redis]]` entry: its own `url`, else the one derived
+    /// from the Mastodon env file for a target of the same name; neither is an error.
+    fn entry_url(
+        &mut self,
+        own: Option<&Spanned<String>>,
+        derived: Option<&DerivedTarget>,
+        key: &str,
+        span: Range<usize>,
+        kind: &str,
+        check: fn(&str) -> Result<(), String>,
+    ) -> Option<SecretUrl> {
+        match (own, derived) {
+            (Some(v), _) => self.secret_url(v, &format!("{key}.url"), check),
+            (None, Some(d)) => self.derived_url(d, kind, check),
+            (None, None) => {
+                self.error(span, key, MISSING_URL);
+                None
+            }
+        }
+    }
+
     fn derived_url(
         &mut self,
         target: &DerivedTarget,
@@ -869,14 +890,14 @@ fn postgres_entry(
         raw.timeout.as_ref(),
         (raw::default_interval(), raw::default_timeout()),
     );
-    let url = match (&raw.url, derived) {
-        (Some(v), _) => ctx.secret_url(v, &format!("{key}.url"), check_postgres_url),
-        (None, Some(d)) => ctx.derived_url(d, "postgres", check_postgres_url),
-        (None, None) => {
-            ctx.error(entry.span(), &key, MISSING_URL);
-            None
-        }
-    };
+    let url = ctx.entry_url(
+        raw.url.as_ref(),
+        derived,
+        &key,
+        entry.span(),
+        "postgres",
+        check_postgres_url,
+    );
     let options = postgres_options(ctx, &key, raw);
     let (interval, timeout) = timing?;
     Some(PostgresTarget {
@@ -1103,14 +1124,14 @@ fn redis_entry(
         raw.timeout.as_ref(),
         (raw::default_interval(), raw::default_timeout()),
     );
-    let url = match (&raw.url, derived) {
-        (Some(v), _) => ctx.secret_url(v, &format!("{key}.url"), check_redis_url),
-        (None, Some(d)) => ctx.derived_url(d, "redis", check_redis_url),
-        (None, None) => {
-            ctx.error(entry.span(), &key, MISSING_URL);
-            None
-        }
-    };
+    let url = ctx.entry_url(
+        raw.url.as_ref(),
+        derived,
+        &key,
+        entry.span(),
+        "redis",
+        check_redis_url,
+    );
     let namespace = match &raw.namespace {
         Some(v) => Some(redis_namespace(ctx, v, &format!("{key}.namespace"))?),
         None => derived.and_then(|d| d.namespace.clone()),
