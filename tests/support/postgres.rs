@@ -1,8 +1,12 @@
 //! A real PostgreSQL server (and streaming replicas of it) for integration tests.
 //!
 //! The binaries come from `$FEDIMETER_TEST_PG_BINDIR` when set, otherwise from the highest
-//! version among `/usr/lib/postgresql/*/bin` and the `postgres` found on `PATH`. One
-//! `initdb` per test process makes a template cluster that every server copies (about 0.1 s
+//! version among `/usr/lib/postgresql/*/bin` and the `postgres` found on `PATH`
+//! ([`PgInstall::get`], with client tools). Other majors run from a server-only bin dir
+//! ([`PgInstall::server_only`]: `initdb` and `postgres`, e.g. the builds
+//! `scripts/fetch-postgres` caches and lists in `$FEDIMETER_PG_MATRIX`, see
+//! [`version_matrix`]); SQL always goes through the main install's `psql`. One `initdb` per
+//! install and test process makes a template cluster that every server copies (about 0.1 s
 //! instead of about 0.7 s).
 //!
 //! Each server: listens on 127.0.0.1 only (a free port), unix socket inside its temp dir,
@@ -14,7 +18,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use super::{
     ManagedServer, Probe, ServerDir, ServerProcess, ServiceUser, Started, chown, is_executable,
@@ -56,21 +60,77 @@ host    all          all   127.0.0.1/32     scram-sha-256
 host    replication  all   127.0.0.1/32     scram-sha-256
 ";
 
-/// The PostgreSQL installation used by the tests.
-#[derive(Debug)]
+/// A PostgreSQL installation the tests start servers from.
 pub struct PgInstall {
-    /// Directory with `postgres`, `initdb`, `psql`, `pg_isready`, `pg_basebackup`.
+    /// Directory with `postgres` and `initdb` (and, for [`PgInstall::get`], `psql`,
+    /// `pg_isready`, `pg_basebackup`).
     pub bin_dir: PathBuf,
     /// Major version, e.g. 15.
     pub major_version: u32,
+    /// The version `postgres --version` prints, e.g. `15.18` or `18.4`.
+    pub version: String,
     /// Whether `pg_stat_statements` is installed (Debian's `postgresql` package has it).
     pub has_pg_stat_statements: bool,
+    /// The template cluster of this install (made on first use).
+    template: OnceLock<(ServerDir, PathBuf)>,
+}
+
+impl std::fmt::Debug for PgInstall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgInstall")
+            .field("bin_dir", &self.bin_dir)
+            .field("version", &self.version)
+            .field("has_pg_stat_statements", &self.has_pg_stat_statements)
+            .finish_non_exhaustive()
+    }
 }
 
 impl PgInstall {
+    /// The main installation, with client tools: Debian's (see the module docs).
     pub fn get() -> &'static PgInstall {
-        static INSTALL: OnceLock<PgInstall> = OnceLock::new();
-        INSTALL.get_or_init(PgInstall::find)
+        static INSTALL: OnceLock<&'static PgInstall> = OnceLock::new();
+        INSTALL.get_or_init(|| Box::leak(Box::new(PgInstall::find())))
+    }
+
+    /// A server-only installation in `bin_dir` (`initdb`, `postgres`; `lib/` and `share/`
+    /// beside it), e.g. one of [`version_matrix`]. One per directory and test process.
+    /// Panics with the cause when it is unusable.
+    pub fn server_only(bin_dir: &Path) -> &'static PgInstall {
+        static INSTALLS: Mutex<Vec<&'static PgInstall>> = Mutex::new(Vec::new());
+        let mut installs = INSTALLS
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(install) = installs.iter().find(|i| i.bin_dir == bin_dir) {
+            return install;
+        }
+        for tool in ["initdb", "postgres"] {
+            assert!(
+                is_executable(&bin_dir.join(tool)),
+                "{} is missing or not executable (run scripts/fetch-postgres)",
+                bin_dir.join(tool).display()
+            );
+        }
+        let version = server_version(bin_dir).unwrap_or_else(|e| {
+            panic!(
+                "cannot run {} --version: {e}",
+                bin_dir.join("postgres").display()
+            )
+        });
+        // The relocatable layout of a server-only build: <prefix>/{bin,lib,share}.
+        let prefix = bin_dir.parent().unwrap_or(bin_dir);
+        let has_pg_stat_statements = prefix.join("lib/postgresql/pg_stat_statements.so").exists()
+            && prefix
+                .join("share/postgresql/extension/pg_stat_statements.control")
+                .exists();
+        let install: &'static PgInstall = Box::leak(Box::new(PgInstall {
+            bin_dir: bin_dir.to_owned(),
+            major_version: major_of(&version),
+            version,
+            has_pg_stat_statements,
+            template: OnceLock::new(),
+        }));
+        installs.push(install);
+        install
     }
 
     fn find() -> PgInstall {
@@ -104,9 +164,9 @@ impl PgInstall {
                     })
             }
         };
-        let major_version = server_major_version(&bin_dir).unwrap_or_else(|| {
+        let version = server_version(&bin_dir).unwrap_or_else(|e| {
             panic!(
-                "cannot read the version of {}",
+                "cannot read the version of {}: {e}",
                 bin_dir.join("postgres").display()
             )
         });
@@ -134,8 +194,10 @@ impl PgInstall {
                 .exists();
         PgInstall {
             bin_dir,
-            major_version,
+            major_version: major_of(&version),
+            version,
             has_pg_stat_statements,
+            template: OnceLock::new(),
         }
     }
 
@@ -144,25 +206,73 @@ impl PgInstall {
     }
 }
 
-/// `postgres --version` → major version ("postgres (PostgreSQL) 15.18 (Debian …)" → 15).
-fn server_major_version(bin_dir: &Path) -> Option<u32> {
+/// The PostgreSQL majors to test besides the main install, from `$FEDIMETER_PG_MATRIX`
+/// (`scripts/test` sets it from `scripts/fetch-postgres`): `"13=/path/bin 14=/path/bin …"`.
+/// `None` when the variable is unset or empty. Panics on a malformed entry.
+pub fn version_matrix() -> Option<Vec<(u32, PathBuf)>> {
+    let value = std::env::var("FEDIMETER_PG_MATRIX").ok()?;
+    if value.trim().is_empty() {
+        return None;
+    }
+    let entries = value
+        .split_whitespace()
+        .map(|entry| {
+            let parsed = entry
+                .split_once('=')
+                .and_then(|(major, dir)| Some((major.parse().ok()?, PathBuf::from(dir))));
+            parsed.unwrap_or_else(|| {
+                panic!(
+                    "FEDIMETER_PG_MATRIX: {entry:?} is not MAJOR=/path/to/bin \
+                     (expected e.g. \"13=/var/cache/fedimeter/postgres/13.23.0-beta.16/bin\")"
+                )
+            })
+        })
+        .collect();
+    Some(entries)
+}
+
+/// `postgres --version` → the version it prints ("postgres (PostgreSQL) 15.18 (Debian …)" →
+/// "15.18").
+fn server_version(bin_dir: &Path) -> Result<String, String> {
     let output = Command::new(bin_dir.join("postgres"))
         .arg("--version")
         .output()
-        .ok()?;
+        .map_err(|e| e.to_string())?;
     let text = String::from_utf8_lossy(&output.stdout);
-    let version = text
-        .split_whitespace()
-        .find(|w| w.starts_with(|c: char| c.is_ascii_digit()))?;
-    version.split('.').next()?.parse().ok()
+    if !output.status.success() {
+        return Err(format!(
+            "{}: {}{}",
+            output.status,
+            text.trim(),
+            String::from_utf8_lossy(&output.stderr).trim()
+        ));
+    }
+    text.split_whitespace()
+        .find(|w| w.starts_with(|c: char| c.is_ascii_digit()))
+        .map(str::to_owned)
+        .ok_or_else(|| format!("no version in {text:?}"))
 }
 
-/// The per-process template cluster (initdb'd once, copied by every server). It lives until
-/// the test process exits; its watchdog then removes it.
-fn template_data_dir() -> &'static Path {
-    static TEMPLATE: OnceLock<(ServerDir, PathBuf)> = OnceLock::new();
-    let (_, data) = TEMPLATE.get_or_init(|| {
-        let install = PgInstall::get();
+/// "15.18" → 15, "18beta1" → 18.
+fn major_of(version: &str) -> u32 {
+    let digits: String = version.chars().take_while(char::is_ascii_digit).collect();
+    digits
+        .parse()
+        .unwrap_or_else(|_| panic!("no major version in {version:?}"))
+}
+
+/// `postgres --version` → major version ("postgres (PostgreSQL) 15.18 (Debian …)" → 15).
+fn server_major_version(bin_dir: &Path) -> Option<u32> {
+    let version = server_version(bin_dir).ok()?;
+    version
+        .starts_with(|c: char| c.is_ascii_digit())
+        .then(|| major_of(&version))
+}
+
+/// The per-process template cluster of `install` (initdb'd once, copied by every server).
+/// It lives until the test process exits; its watchdog then removes it.
+fn template_data_dir(install: &'static PgInstall) -> &'static Path {
+    let (_, data) = install.template.get_or_init(|| {
         let user = service_user();
         let dir = ServerDir::new("pg-template", user);
         let pwfile = dir.path().join("pwfile");
@@ -176,17 +286,22 @@ fn template_data_dir() -> &'static Path {
             .args(["--username", SUPERUSER, "--pwfile"])
             .arg(&pwfile)
             .args(["--auth-local=trust", "--auth-host=scram-sha-256"])
-            .args([
-                "--encoding=UTF8",
-                "--no-locale",
-                "--no-sync",
-                "--no-instructions",
-            ])
+            .args(["--encoding=UTF8", "--no-locale", "--no-sync"])
             // 1 MB WAL segments instead of 16: a third of the bytes to copy per server.
             .arg("--wal-segsize=1")
             .current_dir(dir.path());
+        if install.major_version >= 14 {
+            // Not that it matters in a test log; 13's initdb has no such option.
+            initdb.arg("--no-instructions");
+        }
         run_as(&mut initdb, user);
-        run_checked("initdb of the template cluster", &mut initdb);
+        run_checked(
+            &format!(
+                "initdb of the template cluster (PostgreSQL {})",
+                install.version
+            ),
+            &mut initdb,
+        );
         let mut conf = BASE_SETTINGS.to_owned();
         if install.has_pg_stat_statements {
             conf.push_str("shared_preload_libraries = 'pg_stat_statements'\n");
@@ -214,6 +329,7 @@ pub struct PgServer {
     server: ManagedServer,
     replica_of: Option<u16>,
     user: Option<&'static ServiceUser>,
+    install: &'static PgInstall,
 }
 
 impl PgServer {
@@ -225,10 +341,16 @@ impl PgServer {
     /// A fresh primary with extra `postgresql.conf` lines, e.g. `"max_connections = 5"`
     /// (a later line overrides an earlier one).
     pub fn start_with(settings: &[&str]) -> PgServer {
+        PgServer::start_from(PgInstall::get(), settings)
+    }
+
+    /// A fresh primary of another installation (e.g. [`PgInstall::server_only`]) with extra
+    /// `postgresql.conf` lines. [`PgServer::exec`] still uses the main install's `psql`.
+    pub fn start_from(install: &'static PgInstall, settings: &[&str]) -> PgServer {
         let user = service_user();
-        let dir = ServerDir::new("pg", user);
+        let dir = ServerDir::new(&format!("pg{}", install.major_version), user);
         let data = dir.path().join("data");
-        let template = template_data_dir();
+        let template = template_data_dir(install);
         let copy_started = std::time::Instant::now();
         run_checked(
             "copying the template cluster",
@@ -248,12 +370,13 @@ impl PgServer {
                 &format!("{}\n", settings.join("\n")),
             );
         }
-        PgServer::boot(dir, None, user)
+        PgServer::boot(dir, None, user, install)
     }
 
     /// A streaming replica of `primary` made with `pg_basebackup -R` (hot standby, so it
     /// answers read-only queries). Creates the [`REPLICATION_USER`] role on `primary` when
-    /// missing. `primary` may itself be a replica made here (cascading replication).
+    /// missing. `primary` may itself be a replica made here (cascading replication). Only
+    /// for servers of the main install (`pg_basebackup` is its own).
     pub fn start_replica_of(primary: &PgServer) -> PgServer {
         primary.exec(&format!(
             "DO $$ BEGIN
@@ -281,24 +404,26 @@ impl PgServer {
             .current_dir(dir.path());
         run_as(&mut basebackup, user);
         run_checked("pg_basebackup from the primary", &mut basebackup);
-        PgServer::boot(dir, Some(primary.port()), user)
+        PgServer::boot(dir, Some(primary.port()), user, primary.install)
     }
 
     fn boot(
         dir: ServerDir,
         replica_of: Option<u16>,
         user: Option<&'static ServiceUser>,
+        install: &'static PgInstall,
     ) -> PgServer {
         let name = server_name(replica_of);
         // Clean stop: "fast" shutdown (SIGINT). Drop: "immediate" shutdown (SIGQUIT), which
         // waits for no checkpoint, client or walsender.
         let server = ManagedServer::start(name, dir, libc::SIGINT, libc::SIGQUIT, |dir, port| {
-            spawn_postgres(name, dir, port, user)
+            spawn_postgres(name, dir, port, user, install)
         });
         PgServer {
             server,
             replica_of,
             user,
+            install,
         }
     }
 
@@ -350,8 +475,9 @@ impl PgServer {
         log_tail(&self.log_path(), lines)
     }
 
+    /// The installation this server runs from.
     pub fn install(&self) -> &'static PgInstall {
-        PgInstall::get()
+        self.install
     }
 
     /// `CREATE DATABASE "name"`.
@@ -448,9 +574,9 @@ impl PgServer {
     /// Starts the server again on the same port with the same data dir. Panics if it is
     /// running, or if the port was taken meanwhile.
     pub fn start_again(&mut self) {
-        let (name, user) = (server_name(self.replica_of), self.user);
+        let (name, user, install) = (server_name(self.replica_of), self.user, self.install);
         self.server
-            .start_again(|dir, port| spawn_postgres(name, dir, port, user));
+            .start_again(|dir, port| spawn_postgres(name, dir, port, user, install));
     }
 }
 
@@ -462,8 +588,13 @@ fn server_name(replica_of: Option<u16>) -> &'static str {
     }
 }
 
-fn spawn_postgres(name: &str, dir: &ServerDir, port: u16, user: Option<&ServiceUser>) -> Started {
-    let install = PgInstall::get();
+fn spawn_postgres(
+    name: &str,
+    dir: &ServerDir,
+    port: u16,
+    user: Option<&ServiceUser>,
+    install: &PgInstall,
+) -> Started {
     let socket_dir = dir.path().join("socket");
     if !socket_dir.exists() {
         fs::create_dir(&socket_dir).expect("creating the socket dir");
