@@ -653,6 +653,41 @@ async fn check_major(major: u32) {
         "oldest report {report_age}"
     );
 
+    // The role docs/postgres.md recommends (pg_monitor, SELECT on Mastodon's tables) sees
+    // the same families, with every group succeeding.
+    server.exec_in(
+        db,
+        "CREATE ROLE monitor LOGIN PASSWORD 'monitor-pw' IN ROLE pg_monitor; \
+         GRANT SELECT ON ALL TABLES IN SCHEMA public TO monitor;",
+    );
+    let monitor_url = SecretUrl::new(server.url_for("monitor", "monitor-pw", db));
+    let mut as_monitor = PostgresCollector::new(&monitor_url, PostgresOptions::default());
+    let mut sink = Sink::new();
+    as_monitor
+        .collect(&mut sink)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL {}: as pg_monitor: {e:#}", install.version));
+    let (monitor_families, errors) = sink.into_parts();
+    assert_eq!(
+        errors,
+        Vec::<String>::new(),
+        "PostgreSQL {}: partial errors as pg_monitor",
+        install.version
+    );
+    let names = |families: &[Family]| -> BTreeSet<String> {
+        families.iter().map(|f| f.desc.name.to_owned()).collect()
+    };
+    assert_eq!(
+        names(&monitor_families),
+        names(&families),
+        "PostgreSQL {}: families as pg_monitor",
+        install.version
+    );
+    assert_eq!(
+        value_of(&monitor_families, "pg_exporter_last_scrape_error", &[]),
+        Some(0.0)
+    );
+
     // Through the runner: pg_up 1 and no scrape error.
     let snapshot = runner::collect_once(
         &TargetId::new(Kind::Postgres, "versions"),
