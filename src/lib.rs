@@ -6,6 +6,7 @@ pub mod app;
 pub mod collect;
 pub mod config;
 pub mod export;
+pub mod metrics;
 pub mod model;
 pub mod shutdown;
 pub mod sli;

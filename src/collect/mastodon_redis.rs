@@ -32,6 +32,10 @@ pub static DELIVERY_FAILING_DOMAINS: MetricDesc = MetricDesc::gauge(
     &[],
 );
 
+/// Every family this module can export, in declaration order (`crate::metrics`
+/// collects them; `tests/docs_tables.rs` checks them against the docs).
+pub static DESCRIPTORS: &[&MetricDesc] = &[&MONTHLY_ACTIVE_USERS, &DELIVERY_FAILING_DOMAINS];
+
 /// Number of daily keys in Mastodon's monthly active users.
 const MAU_DAYS: i64 = 28;
 

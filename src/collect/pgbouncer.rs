@@ -314,6 +314,57 @@ pub static CLIENT_CONNECTIONS: MetricDesc = MetricDesc::gauge(
     CLIENT_LABELS,
 );
 
+/// Every family this module can export, in declaration order (`crate::metrics`
+/// collects them; `tests/docs_tables.rs` checks them against the docs).
+pub static DESCRIPTORS: &[&MetricDesc] = &[
+    &crate::model::PGBOUNCER_UP,
+    &VERSION_INFO,
+    &POOLS_CLIENT_ACTIVE,
+    &POOLS_CLIENT_WAITING,
+    &POOLS_CLIENT_ACTIVE_CANCEL,
+    &POOLS_CLIENT_WAITING_CANCEL,
+    &POOLS_SERVER_ACTIVE,
+    &POOLS_SERVER_ACTIVE_CANCEL,
+    &POOLS_SERVER_BEING_CANCELED,
+    &POOLS_SERVER_IDLE,
+    &POOLS_SERVER_USED,
+    &POOLS_SERVER_TESTING,
+    &POOLS_SERVER_LOGIN,
+    &POOLS_CLIENT_MAXWAIT,
+    &POOLS_SATURATION,
+    &STATS_QUERIES_POOLED,
+    &STATS_QUERIES_DURATION,
+    &STATS_RECEIVED_BYTES,
+    &STATS_SENT_BYTES,
+    &STATS_CLIENT_WAIT,
+    &STATS_TRANSACTIONS_POOLED,
+    &STATS_SERVER_IN_TRANSACTION,
+    &STATS_CLIENT_PARSES,
+    &STATS_SERVER_PARSES,
+    &STATS_BINDS,
+    &STATS_SERVER_ASSIGNMENTS,
+    &DATABASES_POOL_SIZE,
+    &DATABASES_RESERVE_POOL,
+    &DATABASES_MAX_CONNECTIONS,
+    &DATABASES_CURRENT_CONNECTIONS,
+    &DATABASES_PAUSED,
+    &DATABASES_DISABLED,
+    &CONFIG_MAX_CLIENT_CONNECTIONS,
+    &CONFIG_MAX_USER_CONNECTIONS,
+    &LISTS_DATABASES,
+    &LISTS_USERS,
+    &LISTS_POOLS,
+    &LISTS_FREE_CLIENTS,
+    &LISTS_USED_CLIENTS,
+    &LISTS_LOGIN_CLIENTS,
+    &LISTS_FREE_SERVERS,
+    &LISTS_USED_SERVERS,
+    &LISTS_DNS_NAMES,
+    &LISTS_DNS_ZONES,
+    &LISTS_DNS_QUERIES,
+    &CLIENT_CONNECTIONS,
+];
+
 /// A numeric column exported as one family: the first of `columns` that the result has is
 /// read (PgBouncer renamed some columns), its value divided by `divisor`.
 struct ColumnMetric {

@@ -187,6 +187,28 @@ pub static PROBE_TLS_VERSION: MetricDesc = MetricDesc::gauge(
     &["version", "module"],
 );
 
+/// Every family this module can export, in declaration order (`crate::metrics`
+/// collects them; `tests/docs_tables.rs` checks them against the docs).
+pub static DESCRIPTORS: &[&MetricDesc] = &[
+    &PROBE_SUCCESS,
+    &PROBE_DURATION,
+    &PROBE_DEGRADED,
+    &PROBE_ATTEMPTS,
+    &PROBE_DNS_LOOKUP,
+    &PROBE_IP_PROTOCOL,
+    &PROBE_HTTP_DURATION,
+    &PROBE_HTTP_STATUS,
+    &PROBE_HTTP_VERSION,
+    &PROBE_HTTP_SSL,
+    &PROBE_HTTP_REDIRECTS,
+    &PROBE_HTTP_CONTENT_LENGTH,
+    &PROBE_HTTP_BODY_LENGTH,
+    &PROBE_SSL_EARLIEST_EXPIRY,
+    &PROBE_SSL_LAST_CHAIN_EXPIRY,
+    &PROBE_SSL_NOT_BEFORE,
+    &PROBE_TLS_VERSION,
+];
+
 /// What a probe attempt checks, derived from the URL scheme.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Module {

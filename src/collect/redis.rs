@@ -677,6 +677,41 @@ pub static EXPORTER_LAST_SCRAPE_DURATION: MetricDesc = MetricDesc::gauge(
     &[],
 );
 
+/// Every family this module can export, in declaration order (`crate::metrics`
+/// collects them; `tests/docs_tables.rs` checks them against the docs).
+pub static DESCRIPTORS: &[&MetricDesc] = &[
+    &crate::model::REDIS_UP,
+    &INSTANCE_INFO,
+    &UPTIME,
+    &CONNECTED_CLIENTS,
+    &BLOCKED_CLIENTS,
+    &MAX_CLIENTS,
+    &MEMORY_USED,
+    &MEMORY_USED_RSS,
+    &MEMORY_MAX,
+    &MEM_FRAGMENTATION_RATIO,
+    &COMMANDS_PROCESSED,
+    &CONNECTIONS_RECEIVED,
+    &REJECTED_CONNECTIONS,
+    &KEYSPACE_HITS,
+    &KEYSPACE_MISSES,
+    &EVICTED_KEYS,
+    &EXPIRED_KEYS,
+    &NET_INPUT,
+    &NET_OUTPUT,
+    &COMMANDS,
+    &COMMANDS_DURATION,
+    &DB_KEYS,
+    &DB_KEYS_EXPIRING,
+    &RDB_LAST_SAVE,
+    &RDB_CHANGES_SINCE_LAST_SAVE,
+    &RDB_LAST_BGSAVE_STATUS,
+    &CONNECTED_SLAVES,
+    &MASTER_LINK_UP,
+    &EXPORTER_LAST_SCRAPE_ERROR,
+    &EXPORTER_LAST_SCRAPE_DURATION,
+];
+
 /// Plain numeric INFO fields and the families they fill.
 const NUMERIC_FIELDS: &[(&str, &MetricDesc)] = &[
     ("uptime_in_seconds", &UPTIME),

@@ -724,6 +724,39 @@ pub static KEY_SIZE: MetricDesc = MetricDesc::gauge(
     &["db", "key"],
 );
 
+/// Every family this module can export, in declaration order (`crate::metrics`
+/// collects them; `tests/docs_tables.rs` checks them against the docs).
+pub static DESCRIPTORS: &[&MetricDesc] = &[
+    &PROCESSED,
+    &FAILED,
+    &ENQUEUED,
+    &SCHEDULED,
+    &RETRY,
+    &DEAD,
+    &PROCESSES,
+    &WORKERS,
+    &BUSY_WORKERS,
+    &HOST_PROCESSES,
+    &HOST_MEMORY,
+    &QUEUE_ENQUEUED,
+    &QUEUE_LATENCY,
+    &QUEUE_MAX_PROCESSING_TIME,
+    &QUEUE_WORKERS,
+    &QUEUE_PROCESSES,
+    &QUEUE_BUSY_WORKERS,
+    &QUEUE_PAUSED,
+    &QUEUE_UNPARSABLE,
+    &QUEUE_UNCOVERED,
+    &SCHEDULER_PROCESSES,
+    &SCHEDULE_OVERDUE,
+    &RETRY_OVERDUE,
+    &PROCESSED_DAILY,
+    &HEARTBEAT_AGE,
+    &YABEDA_WAITING,
+    &YABEDA_LATENCY,
+    &KEY_SIZE,
+];
+
 fn bool_value(b: bool) -> f64 {
     if b { 1.0 } else { 0.0 }
 }
