@@ -25,18 +25,20 @@ struct Documented {
 fn cells(line: &str) -> Vec<String> {
     let inner = line.trim().trim_start_matches('|');
     let inner = inner.strip_suffix('|').unwrap_or(inner);
-    let mut out = vec![String::new()];
+    let mut out = Vec::new();
+    let mut cell = String::new();
     let mut chars = inner.chars().peekable();
     while let Some(c) = chars.next() {
         match c {
             '\\' if chars.peek() == Some(&'|') => {
-                out.last_mut().map(|s| s.push('|'));
+                cell.push('|');
                 chars.next();
             }
-            '|' => out.push(String::new()),
-            c => out.last_mut().map(|s| s.push(c)).unwrap_or(()),
+            '|' => out.push(std::mem::take(&mut cell)),
+            c => cell.push(c),
         }
     }
+    out.push(cell);
     out.into_iter().map(|c| c.trim().to_owned()).collect()
 }
 
