@@ -8,6 +8,7 @@ pub mod config;
 pub mod export;
 pub mod metrics;
 pub mod model;
+pub mod secret;
 pub mod shutdown;
 pub mod sli;
 pub mod store;

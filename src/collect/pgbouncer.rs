@@ -32,41 +32,10 @@ use crate::model::{Kind, MetricDesc, TargetId};
 // Options
 // ---------------------------------------------------------------------------------------
 
-/// Per-target options of the PgBouncer collector (`[[pgbouncer]]` keys besides `url`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PgbouncerOptions {
-    /// Export `pgbouncer_client_connections{database,user,application_name,state}`, the
-    /// number of client connections from `SHOW CLIENTS`. Off by default: `SHOW CLIENTS` lists
-    /// every client (its cost grows with the number of clients), and `application_name` is
-    /// chosen by the clients, so it can add many series.
-    pub client_connections: bool,
-    /// With `client_connections`: at most this many distinct `application_name` values are
-    /// exported (those with the most connections, ties by name); the connections of all
-    /// other applications are counted under `application_name="other"`.
-    pub client_connections_max_application_names: usize,
-    /// At most this many rows of `SHOW POOLS`, `SHOW DATABASES` and `SHOW STATS_TOTALS` each
-    /// are exported; further rows are dropped (and a warning is logged once). Protects the
-    /// time-series database when `auto-database` (`*`) lets clients create pools at will.
-    pub max_pools: usize,
-}
-
-/// Default of [`PgbouncerOptions::client_connections`].
-pub const DEFAULT_CLIENT_CONNECTIONS: bool = false;
-/// Default of [`PgbouncerOptions::client_connections_max_application_names`].
-pub const DEFAULT_CLIENT_CONNECTIONS_MAX_APPLICATION_NAMES: usize = 20;
-/// Default of [`PgbouncerOptions::max_pools`].
-pub const DEFAULT_MAX_POOLS: usize = 1000;
-
-impl Default for PgbouncerOptions {
-    fn default() -> Self {
-        PgbouncerOptions {
-            client_connections: DEFAULT_CLIENT_CONNECTIONS,
-            client_connections_max_application_names:
-                DEFAULT_CLIENT_CONNECTIONS_MAX_APPLICATION_NAMES,
-            max_pools: DEFAULT_MAX_POOLS,
-        }
-    }
-}
+pub use crate::config::options::{
+    DEFAULT_CLIENT_CONNECTIONS, DEFAULT_CLIENT_CONNECTIONS_MAX_APPLICATION_NAMES,
+    DEFAULT_MAX_POOLS, PgbouncerOptions,
+};
 
 /// The application name under which connections beyond
 /// [`PgbouncerOptions::client_connections_max_application_names`] are counted.

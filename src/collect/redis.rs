@@ -14,7 +14,6 @@
 //! `tests/fixtures/redis/`.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
@@ -29,70 +28,7 @@ use super::{Collector, Sink};
 use crate::config::{RedisTarget, SecretUrl};
 use crate::model::{Kind, MetricDesc, TargetId};
 
-/// Tuning of a `[[redis]]` target; every field has a default.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RedisOptions {
-    /// Most Sidekiq queues that are read and get per-queue series (`sidekiq_queue_*{name}`,
-    /// `redis_key_size{key="queue:…"}`). Mastodon's own queues come first, the rest in name
-    /// order; queues beyond the cap are left out of every family, including the
-    /// `sidekiq_enqueued_jobs` total, and a warning is logged. Default 100.
-    pub sidekiq_queue_limit: usize,
-    /// Queues that must be served by at least one live Sidekiq process
-    /// (`sidekiq_queue_uncovered{name}`); Mastodon's admin check. Default: `default, push,
-    /// ingress, mailers, pull, scheduler, fasp` (drop `fasp` before Mastodon 4.4; an empty
-    /// list turns the family off).
-    pub mastodon_queues: Vec<String>,
-    /// Export `mastodon_monthly_active_users` and `mastodon_delivery_failing_domains` from
-    /// this Redis (Mastodon's base Redis). Default (`None`): when `sidekiq = true`.
-    pub mastodon_gauges: Option<bool>,
-    /// How often the Mastodon gauges are recomputed; between, the last values are exported.
-    /// Default 10 minutes.
-    pub mastodon_gauges_interval: Duration,
-    /// `COUNT` hint of each `SCAN MATCH exhausted_deliveries:*` step. Default 1000.
-    pub delivery_scan_count: u32,
-    /// Most `SCAN` steps per collection run; a longer walk resumes in the next run and
-    /// the gauge keeps its previous value until a walk completes. Default 50.
-    pub delivery_scan_steps_per_run: u32,
-    /// Export `sidekiq_process_last_heartbeat_age_seconds{host,identity}` (one series per
-    /// process, so off by default).
-    pub sidekiq_heartbeat_series: bool,
-    /// Also export yabeda-sidekiq's `sidekiq_jobs_waiting_count{queue}` and
-    /// `sidekiq_queue_latency{queue}`. Default off.
-    pub sidekiq_yabeda_aliases: bool,
-    /// PEM file with the CA certificate(s) that signed the server certificate of a
-    /// `rediss://` target, instead of the system trust store. Default: none (system roots).
-    pub tls_ca_file: Option<PathBuf>,
-}
-
-/// Mastodon's queues (`config/sidekiq.yml`, 4.4+).
-pub const DEFAULT_MASTODON_QUEUES: [&str; 7] = [
-    "default",
-    "push",
-    "ingress",
-    "mailers",
-    "pull",
-    "scheduler",
-    "fasp",
-];
-
-impl Default for RedisOptions {
-    fn default() -> Self {
-        RedisOptions {
-            sidekiq_queue_limit: 100,
-            mastodon_queues: DEFAULT_MASTODON_QUEUES
-                .iter()
-                .map(|q| q.to_string())
-                .collect(),
-            mastodon_gauges: None,
-            mastodon_gauges_interval: Duration::from_secs(600),
-            delivery_scan_count: 1000,
-            delivery_scan_steps_per_run: 50,
-            sidekiq_heartbeat_series: false,
-            sidekiq_yabeda_aliases: false,
-            tls_ca_file: None,
-        }
-    }
-}
+pub use crate::config::options::{DEFAULT_MASTODON_QUEUES, RedisOptions};
 
 /// The job for one `[[redis]]` target.
 pub fn job(target: &RedisTarget) -> Job {
