@@ -6,7 +6,8 @@
 //! in `docs/*.md` (both directions) and `tests/golden.rs` checks what a live collection
 //! produces against `tests/fixtures/golden/exposition.txt`.
 
-use crate::collect::{mastodon_redis, pgbouncer, postgres, probe, redis, runner, sidekiq};
+use crate::collect::redis::{self, mastodon as mastodon_redis, sidekiq};
+use crate::collect::{pgbouncer, postgres, probe, runner};
 use crate::export::{otlp, self_metrics};
 use crate::model::MetricDesc;
 use crate::sli;

@@ -232,7 +232,7 @@ fn seed_redis(redis: &support::RedisServer) {
     }
     cmd(&["SET", "stat:processed", "100"]);
     cmd(&["SET", "stat:failed", "3"]);
-    let today = fedimeter::collect::sidekiq::utc_date(t0);
+    let today = fedimeter::collect::redis::sidekiq::utc_date(t0).expect("a date today");
     cmd(&["SET", &format!("stat:processed:{today}"), "7"]);
     for (identity, queues) in [
         (

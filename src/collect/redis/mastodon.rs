@@ -16,9 +16,9 @@ use std::time::{Duration, Instant};
 
 use redis::{Pipeline, Value};
 
-use super::Sink;
-use super::redis::{RedisCollector, RedisOptions};
 use super::sidekiq::namespace_prefix;
+use super::{RedisCollector, RedisOptions};
+use crate::collect::Sink;
 use crate::model::MetricDesc;
 
 pub static MONTHLY_ACTIVE_USERS: MetricDesc = MetricDesc::gauge(
