@@ -271,8 +271,22 @@ fn seed_redis(redis: &support::RedisServer) {
     cmd(&["SADD", "exhausted_deliveries:gone.example", "20261120"]);
 }
 
-/// Scrapes until two scrapes four seconds apart show the same families (every cadence has
-/// run and the SLI task has published), at most 60 s.
+/// Whether `family` has series and every one of them has the value 1 (a target that was
+/// down or timed out in a run would leave families out of the comparison).
+fn every_value_is_one(text: &str, family: &str) -> bool {
+    let values: Vec<&str> = text
+        .lines()
+        .filter(|l| {
+            l.strip_prefix(family)
+                .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
+        })
+        .filter_map(|l| l.rsplit(' ').next())
+        .collect();
+    !values.is_empty() && values.iter().all(|v| *v == "1")
+}
+
+/// Scrapes until two scrapes four seconds apart show the same families, with every target
+/// up (every cadence has run and the SLI task has published), at most 60 s.
 async fn settled(server: &Server) -> String {
     let deadline = Instant::now() + Duration::from_secs(60);
     while get(&server.url("/readyz"), None).await.0 != 200 {
@@ -286,7 +300,9 @@ async fn settled(server: &Server) -> String {
         let families = wire_families(&text);
         let complete = families.contains_key("fedimeter_sli_ratio")
             && families.contains_key("fedimeter_component_status")
-            && families.contains_key("probe_success");
+            && ["pg_up", "pgbouncer_up", "redis_up", "probe_success"]
+                .iter()
+                .all(|name| every_value_is_one(&text, name));
         if complete && last.as_ref() == Some(&families) {
             return text;
         }
@@ -323,20 +339,20 @@ recompute_every = "1s"
 [[postgres]]
 name = "main"
 url = "{pg}"
-interval = "3s"
-timeout = "2500ms"
+interval = "5s"
+timeout = "4500ms"
 mastodon_gauges = true
 [[pgbouncer]]
 name = "bouncer"
 url = "{pgb}"
-interval = "3s"
-timeout = "2500ms"
+interval = "5s"
+timeout = "4500ms"
 client_connections = true
 [[redis]]
 name = "sidekiq"
 url = "{redis}"
-interval = "3s"
-timeout = "2500ms"
+interval = "5s"
+timeout = "4500ms"
 sidekiq = true
 sidekiq_heartbeat_series = true
 sidekiq_yabeda_aliases = true
@@ -420,6 +436,12 @@ fn sample_lines_are_parsed_with_escaped_label_values() {
         ]
     );
     assert_eq!(sample_labels("pg_up 1"), ("pg_up".to_owned(), Vec::new()));
+    assert!(every_value_is_one("pg_up 1\npg_upx 0\n", "pg_up"));
+    assert!(!every_value_is_one(
+        "pg_up{target=\"a\"} 1\npg_up{target=\"b\"} 0\n",
+        "pg_up"
+    ));
+    assert!(!every_value_is_one("redis_up 1\n", "pg_up"));
     let families = wire_families(
         "# TYPE a counter\na{x=\"1\",y=\"2\"} 1\na{y=\"3\",x=\"4\"} 2\n# TYPE b gauge\nb 0\n",
     );
