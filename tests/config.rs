@@ -506,20 +506,22 @@ fn config_keys_win_over_the_mastodon_env_file() {
             "cache redis://:***@redis-cache.internal:6379/0 sidekiq=true ns=-",
         ]
     );
-    let derived: Vec<String> = c
-        .mastodon
-        .derived_targets
+    let origins: Vec<String> = c
+        .postgres
         .iter()
-        .map(|(kind, name)| format!("{kind}/{name}"))
+        .map(|t| ("postgres", &t.common))
+        .chain(c.redis.iter().map(|t| ("redis", &t.common)))
+        .map(|(kind, t)| format!("{kind}/{} {}", t.name, t.origin.as_str()))
         .collect();
     assert_eq!(
-        derived,
+        origins,
         [
-            "postgres/mastodon",
-            "postgres/mastodon-replica",
-            "redis/mastodon",
-            "redis/sidekiq",
-            "redis/cache"
+            "postgres/mastodon env file",
+            "postgres/mastodon-replica env file",
+            "postgres/other written",
+            "redis/mastodon env file",
+            "redis/sidekiq env file",
+            "redis/cache env file"
         ]
     );
 }
@@ -707,7 +709,8 @@ fn the_example_config_loads() {
     );
     assert_eq!(
         names(c.probes.iter().map(|t| t.common.name.as_str()).collect()),
-        "web,streaming,smtp"
+        // the written probes, then the `api` preset that none of them replaces
+        "web,streaming,smtp,api"
     );
     assert_eq!(
         c.pgbouncer[0].url.redacted(),
@@ -818,7 +821,7 @@ fn the_resolved_config_reads_back() {
     ));
     let rendered = c.render_resolved();
     assert!(
-        rendered.contains("# from the Mastodon env file"),
+        rendered.contains("# origin: env file. Derived from the Mastodon env file"),
         "{rendered}"
     );
     assert!(!rendered.contains("readback-pw-901"), "{rendered}");
@@ -870,7 +873,7 @@ fn postgres_collector_options_are_read_and_default() {
     );
     let rendered = c.render_resolved();
     assert!(
-        rendered.contains("statement_timeout = \"1s 500ms\""),
+        rendered.contains("statement_timeout = \"1500ms\""),
         "{rendered}"
     );
     assert!(rendered.contains("table_limit = 3"), "{rendered}");
@@ -1106,4 +1109,110 @@ fn the_example_documents_every_sli_key() {
             );
         }
     }
+}
+
+/// One resolved configuration (issue 8): `Config.probes` and `Config.components` are the
+/// effective lists, the Mastodon preset expanded during validation and every entry tagged
+/// with its origin; components and maintenance windows may name preset probes and preset
+/// components; `check-config` prints the origins.
+#[test]
+fn the_mastodon_preset_is_expanded_during_validation() {
+    use fedimeter::config::Origin;
+    // An env file with LOCAL_DOMAIN (and the rest of quoted.env) and nothing else.
+    let c = ok(load_text(
+        "",
+        Some("tests/fixtures/mastodon/quoted.env"),
+        &HashMap::new(),
+    ));
+    let probes: Vec<String> = c
+        .probes
+        .iter()
+        .map(|p| format!("{} {}", p.common.name, p.common.origin.as_str()))
+        .collect();
+    assert_eq!(probes, ["web preset", "streaming preset", "api preset"]);
+    // docs/sli.md "Mastodon preset": media only with a media probe.
+    let components: Vec<(&str, &str, Origin)> = c
+        .components
+        .iter()
+        .map(|c| (c.id.as_str(), c.name.as_str(), c.origin))
+        .collect();
+    assert_eq!(
+        components,
+        [
+            ("website", "Website & API", Origin::Preset),
+            ("streaming", "Streaming", Origin::Preset),
+            ("timelines", "Posting & home timelines", Origin::Preset),
+            ("federation_incoming", "Incoming federation", Origin::Preset),
+            ("federation_outgoing", "Outgoing federation", Origin::Preset),
+            ("email", "E-mail", Origin::Preset),
+        ]
+    );
+
+    // A written component naming a preset probe, and a maintenance window naming a preset
+    // component, both validate.
+    let text = "[mastodon]\ndomain = \"example.social\"\nmedia_canary_url = \"https://files.example.social/c.png\"\n\
+                [[component]]\nname = \"Web\"\nprobes = [\"web\", \"media\"]\n";
+    let c = ok(load_text(text, None, &HashMap::new()));
+    assert_eq!(c.components.len(), 1);
+    assert_eq!(c.components[0].origin, Origin::Written);
+    let maintenance = "[mastodon]\ndomain = \"example.social\"\n[[maintenance]]\ntitle = \"x\"\n\
+                       components = [\"website\", \"streaming\"]\nat = \"01:00\"\nduration = \"1h\"";
+    let c = ok(load_text(maintenance, None, &HashMap::new()));
+    assert_eq!(c.maintenance[0].components, ["website", "streaming"]);
+    // A preset probe that is disabled is not there to be named.
+    let disabled = "[mastodon]\ndomain = \"example.social\"\ndisable_probes = [\"web\"]\n\
+                    [[component]]\nname = \"Web\"\nprobes = [\"web\"]\n";
+    assert_eq!(
+        err(load_text(disabled, None, &HashMap::new())),
+        "test.toml:6:11: component[0].probes[0]: unknown probe \"web\": no [[probe]] has this name"
+    );
+    // And a window may not name a preset component when written components replace the preset.
+    let replaced = "[mastodon]\ndomain = \"example.social\"\n[[component]]\nname = \"Web\"\nprobes = [\"web\"]\n\
+                    [[maintenance]]\ntitle = \"x\"\ncomponents = [\"website\"]\nat = \"01:00\"\nduration = \"1h\"";
+    assert_eq!(
+        err(load_text(replaced, None, &HashMap::new())),
+        "test.toml:8:15: maintenance[0].components[0]: unknown component \"website\""
+    );
+
+    // check-config says where each entry came from.
+    let text = "[mastodon]\ndomain = \"example.social\"\n[[probe]]\nname = \"web\"\nurl = \"https://example.social/health\"\n";
+    let rendered = ok(load_text(
+        text,
+        Some("tests/fixtures/mastodon/quoted.env"),
+        &HashMap::new(),
+    ))
+    .render_resolved();
+    for want in [
+        "# origin: written\n[[probe]]\nname = \"web\"",
+        "# origin: env file. Derived from the Mastodon env file (keys set in the config win)\n[[postgres]]\nname = \"mastodon\"",
+        "# origin: preset. Preset probes from [mastodon]",
+        "#   streaming https://streaming.example.social/api/v1/streaming/health every 15s (timeout 10s)",
+        "# origin: preset. Preset components from [mastodon] (any [[component]] replaces them all):\n\
+         #   website \"Website & API\": probes web, api\n",
+        "#   timelines \"Posting & home timelines\": sidekiq_queue_latency_seconds{name=\"default\"} degraded above 30, major outage above 300\n",
+    ] {
+        assert!(rendered.contains(want), "missing {want:?} in\n{rendered}");
+    }
+    assert!(
+        !rendered.contains("\n[[probe]]\nname = \"streaming\""),
+        "{rendered}"
+    );
+}
+
+/// `check-config` shows durations as they are written, in the largest exact unit.
+#[test]
+fn check_config_prints_durations_as_written() {
+    let text = "[sli]\nbucket_retention = \"400d\"\nraw_retention = \"336h\"\nflush_every = \"90s\"\n\
+                [[probe]]\nname = \"web\"\nurl = \"https://example.social/health\"\ninterval = \"1m\"\ntimeout = \"2500ms\"\n";
+    let rendered = ok(load_text(text, None, &HashMap::new())).render_resolved();
+    for want in [
+        "bucket_retention = \"400d\"\n",
+        "raw_retention = \"14d\"\n",
+        "flush_every = \"90s\"\n",
+        "interval = \"1m\"\n",
+        "timeout = \"2500ms\"\n",
+    ] {
+        assert!(rendered.contains(want), "missing {want:?} in\n{rendered}");
+    }
+    assert!(!rendered.contains("1year"), "{rendered}");
 }

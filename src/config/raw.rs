@@ -112,6 +112,13 @@ pub struct RawMastodon {
     /// Preset probes not to define (`web`, `streaming`, `api`, `media`). Default: none.
     #[serde(default)]
     pub disable_probes: Vec<Spanned<String>>,
+    /// `ip:port` that every preset probe connects to instead of resolving the domain (the
+    /// URL, `Host` header and TLS name stay the domain's), like curl's `--connect-to`: to
+    /// probe one backend behind a load balancer, or a test server. Default: not set (DNS).
+    pub connect_to: Option<Spanned<String>>,
+    /// PEM file with extra trusted CA certificates for the preset probes (added to the
+    /// system roots). Default: not set.
+    pub ca_file: Option<Spanned<String>>,
 }
 
 /// `[[postgres]]`

@@ -12,6 +12,7 @@
 //! nor any part of it.
 
 mod sli;
+pub mod values;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -31,11 +32,11 @@ use crate::secret::{self, Secret, SecretUrl};
 use super::options::PostgresOptions;
 use super::options::ProbeOptions;
 use super::options::RedisOptions;
+use super::preset::{self, PRESET_NAMES};
 use super::{
-    Config, DiscordChannel, MastodonConfig, OtlpConfig, OtlpProtocol, PgbouncerTarget,
+    Config, DiscordChannel, MastodonConfig, Origin, OtlpConfig, OtlpProtocol, PgbouncerTarget,
     PostgresTarget, ProbeTarget, RedisTarget, SiteConfig, StoreConfig, TargetCommon,
 };
-use crate::collect::probe::preset::PRESET_NAMES;
 
 /// What validation needs besides the TOML text.
 pub struct Input<'a> {
@@ -594,17 +595,21 @@ fn validate(raw: &RawConfig, ctx: &mut Ctx<'_>) -> Config {
 
     let site = site(ctx, &raw.site);
     let store = store(ctx, &raw.store);
-    let (mut mastodon, derived) = mastodon(ctx, &raw.mastodon);
+    let (mastodon, derived) = mastodon(ctx, &raw.mastodon);
 
-    let postgres = postgres_targets(ctx, raw, &derived.postgres, &mut mastodon);
+    let postgres = postgres_targets(ctx, raw, &derived.postgres);
     let pgbouncer = pgbouncer_targets(ctx, raw);
-    let redis = redis_targets(ctx, raw, &derived.redis, &mut mastodon);
-    let probes = probe_targets(ctx, raw);
+    let redis = redis_targets(ctx, raw, &derived.redis);
+    // The effective probes: as written, then the Mastodon preset (config::preset).
+    let mut probes = probe_targets(ctx, raw);
+    let presets = preset::preset_probes(&mastodon, &probes);
+    probes.extend(presets);
     let discord = discord_channels(ctx, raw);
     let otlp = raw.otlp.as_ref().and_then(|o| otlp(ctx, o));
     let sli = sli::sli_options(ctx, &raw.sli);
-    let components = sli::components(ctx, raw, &probes);
-    let maintenance = sli::maintenance_windows(ctx, raw, &components, &mastodon, &probes);
+    // The effective components: as written, else the preset; both may name preset probes.
+    let components = sli::components(ctx, raw, &probes, &mastodon);
+    let maintenance = sli::maintenance_windows(ctx, raw, &components);
 
     Config {
         source: ctx.input.path.map(Path::to_path_buf),
@@ -712,6 +717,25 @@ fn mastodon(ctx: &mut Ctx<'_>, raw: &RawMastodon) -> (MastodonConfig, Derived) {
             match public_url(&url, &["http", "https"]) {
                 Ok(_) => config.media_canary_url = Some(url.trim().to_string()),
                 Err(message) => ctx.error(v.span(), "mastodon.media_canary_url", message),
+            }
+        }
+    }
+    if let Some(v) = &raw.connect_to {
+        if let Some(addr) = ctx.socket_addr(v, "mastodon.connect_to") {
+            config.connect_to = Some(addr);
+        }
+    }
+    if let Some(v) = &raw.ca_file {
+        if let Some(path) = ctx.interpolate(v, "mastodon.ca_file") {
+            if path.trim().is_empty() {
+                ctx.error(v.span(), "mastodon.ca_file", "ca_file must not be empty");
+            } else {
+                // Relative to the config file's directory, like the other files it names.
+                let path = PathBuf::from(path.trim());
+                config.ca_file = Some(match ctx.input.path.and_then(Path::parent) {
+                    Some(dir) if path.is_relative() => dir.join(path),
+                    _ => path,
+                });
             }
         }
     }
@@ -845,6 +869,7 @@ fn derived_common(d: &DerivedTarget) -> TargetCommon {
         name: d.name.clone(),
         interval: raw::default_interval(),
         timeout: raw::default_timeout(),
+        origin: Origin::EnvFile,
     }
 }
 
@@ -852,14 +877,10 @@ fn postgres_targets(
     ctx: &mut Ctx<'_>,
     raw: &RawConfig,
     derived: &[DerivedTarget],
-    mastodon: &mut MastodonConfig,
 ) -> Vec<PostgresTarget> {
     let names = ctx.names("postgres", raw.postgres.iter().map(|e| &e.get_ref().name));
     let mut targets = Vec::new();
     for (entry, d) in merge_plan(&names, derived) {
-        if let Some(d) = d {
-            mastodon.derived_targets.push(("postgres", d.name.clone()));
-        }
         let target = match entry {
             Some(i) => postgres_entry(ctx, i, &raw.postgres[i], names[i].clone(), d),
             None => d.and_then(|d| {
@@ -905,6 +926,11 @@ fn postgres_entry(
             name: name?,
             interval,
             timeout,
+            origin: if derived.is_some() {
+                Origin::EnvFile
+            } else {
+                Origin::Written
+            },
         },
         url: url?,
         options: options?,
@@ -1068,6 +1094,7 @@ fn pgbouncer_entry(
             name: name?,
             interval,
             timeout,
+            origin: Origin::Written,
         },
         url: url?,
         options: PgbouncerOptions {
@@ -1084,14 +1111,10 @@ fn redis_targets(
     ctx: &mut Ctx<'_>,
     raw: &RawConfig,
     derived: &[DerivedTarget],
-    mastodon: &mut MastodonConfig,
 ) -> Vec<RedisTarget> {
     let names = ctx.names("redis", raw.redis.iter().map(|e| &e.get_ref().name));
     let mut targets = Vec::new();
     for (entry, d) in merge_plan(&names, derived) {
-        if let Some(d) = d {
-            mastodon.derived_targets.push(("redis", d.name.clone()));
-        }
         let target = match entry {
             Some(i) => redis_entry(ctx, i, &raw.redis[i], names[i].clone(), d),
             None => d.and_then(|d| {
@@ -1146,6 +1169,11 @@ fn redis_entry(
             name: name?,
             interval,
             timeout,
+            origin: if derived.is_some() {
+                Origin::EnvFile
+            } else {
+                Origin::Written
+            },
         },
         url: url?,
         sidekiq,
@@ -1311,6 +1339,7 @@ fn probe_entry(
             name: name?,
             interval,
             timeout,
+            origin: Origin::Written,
         },
         url,
         options,
