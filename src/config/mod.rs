@@ -311,7 +311,7 @@ pub struct OtlpConfig {
 
 // ---------------------------------------------------------------------------------------
 // Components, maintenance windows and SLI settings (`[[component]]`, `[[maintenance]]`,
-// `[sli]`). The semantics live in `crate::sli`; these are the validated config shapes.
+// `[sli]`). The semantics live in the `sli` module; these are the validated config shapes.
 // ---------------------------------------------------------------------------------------
 
 /// One component of the public status page (`[[component]]`): what the public understands
