@@ -295,6 +295,22 @@ fn value_checks() {
             "[otlp]\nprotocol = \"grpc\"",
             "1:1: otlp: missing field `endpoint`",
         ),
+        (
+            "[mastodon]\nprobe_interval = \"5s\"",
+            "2:18: mastodon.probe_interval: probe_timeout (10s) must be shorter than probe_interval (5s)",
+        ),
+        (
+            "[mastodon]\nprobe_interval = \"500ms\"\nprobe_timeout = \"100ms\"",
+            "2:18: mastodon.probe_interval: probe_interval (500ms) must be at least 1s",
+        ),
+        (
+            "[mastodon]\nprobe_timeout = \"0s\"",
+            "2:17: mastodon.probe_timeout: probe_timeout must be greater than zero",
+        ),
+        (
+            "[mastodon]\nconnect_to = \"localhost\"",
+            "2:14: mastodon.connect_to: invalid address \"localhost\": expected ip:port, like \"127.0.0.1:9480\" or \"[::1]:9480\"",
+        ),
     ];
     for (text, want) in cases {
         let got = err(load_text(text, None, &HashMap::new()));

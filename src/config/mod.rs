@@ -215,7 +215,7 @@ impl Default for StoreConfig {
     }
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct MastodonConfig {
     /// A Mastodon `.env.production` from which PostgreSQL and Redis targets are derived.
     pub env_file: Option<PathBuf>,
@@ -237,6 +237,28 @@ pub struct MastodonConfig {
     pub connect_to: Option<SocketAddr>,
     /// Extra trusted CA certificates (PEM) for the preset probes (`[mastodon] ca_file`).
     pub ca_file: Option<PathBuf>,
+    /// Interval of the preset probes (`[mastodon] probe_interval`).
+    pub probe_interval: Duration,
+    /// Timeout of the preset probes (`[mastodon] probe_timeout`), shorter than the interval.
+    pub probe_timeout: Duration,
+}
+
+impl Default for MastodonConfig {
+    fn default() -> Self {
+        MastodonConfig {
+            env_file: None,
+            local_domain: None,
+            web_domain: None,
+            streaming_base_url: None,
+            api_token: None,
+            media_canary_url: None,
+            disable_probes: Vec::new(),
+            connect_to: None,
+            ca_file: None,
+            probe_interval: preset::PRESET_INTERVAL,
+            probe_timeout: preset::PRESET_TIMEOUT,
+        }
+    }
 }
 
 impl MastodonConfig {

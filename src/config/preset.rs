@@ -48,10 +48,10 @@ use super::{
 };
 use crate::model::Kind;
 
-/// Interval of the preset probes (the public API allows 300 unauthenticated requests per
-/// 5 minutes per IP; 15 s uses 20).
+/// Default interval of the preset probes, `[mastodon] probe_interval` (the public API
+/// allows 300 unauthenticated requests per 5 minutes per IP; 15 s uses 20).
 pub const PRESET_INTERVAL: Duration = Duration::from_secs(15);
-/// Timeout of the preset probes.
+/// Default timeout of the preset probes, `[mastodon] probe_timeout`.
 pub const PRESET_TIMEOUT: Duration = Duration::from_secs(10);
 /// Latency above which a preset probe counts as degraded.
 pub const PRESET_DEGRADED_AFTER: Duration = Duration::from_secs(2);
@@ -136,6 +136,8 @@ pub fn preset_probes(mastodon: &MastodonConfig, existing: &[ProbeTarget]) -> Vec
             && !mastodon.disable_probes.contains(&p.common.name)
     });
     for p in &mut probes {
+        p.common.interval = mastodon.probe_interval;
+        p.common.timeout = mastodon.probe_timeout;
         p.options.connect_to = mastodon.connect_to;
         p.options.ca_file = mastodon.ca_file.clone();
     }

@@ -119,6 +119,11 @@ pub struct RawMastodon {
     /// PEM file with extra trusted CA certificates for the preset probes (added to the
     /// system roots). Default: not set.
     pub ca_file: Option<Spanned<String>>,
+    /// Time between two attempts of each preset probe, at least 1s. Default: 15s.
+    pub probe_interval: Option<Spanned<String>>,
+    /// Time an attempt of a preset probe may take, shorter than `probe_interval`.
+    /// Default: 10s.
+    pub probe_timeout: Option<Spanned<String>>,
 }
 
 /// `[[postgres]]`

@@ -70,6 +70,18 @@ impl Config {
             );
         }
 
+        let defaults = super::MastodonConfig::default();
+        if m.probe_interval != defaults.probe_interval || m.probe_timeout != defaults.probe_timeout
+        {
+            line(
+                &mut out,
+                &kv("probe_interval", &quote(&duration(m.probe_interval))),
+            );
+            line(
+                &mut out,
+                &kv("probe_timeout", &quote(&duration(m.probe_timeout))),
+            );
+        }
         if let Some(addr) = m.connect_to {
             line(&mut out, &kv("connect_to", &quote(&addr.to_string())));
         }

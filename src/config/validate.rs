@@ -739,6 +739,7 @@ fn mastodon(ctx: &mut Ctx<'_>, raw: &RawMastodon) -> (MastodonConfig, Derived) {
             }
         }
     }
+    preset_timing(ctx, raw, &mut config);
     for (i, v) in raw.disable_probes.iter().enumerate() {
         let k = format!("mastodon.disable_probes[{i}]");
         if let Some(name) = ctx.interpolate(v, &k) {
@@ -757,6 +758,63 @@ fn mastodon(ctx: &mut Ctx<'_>, raw: &RawMastodon) -> (MastodonConfig, Derived) {
         }
     }
     (config, derived)
+}
+
+/// `[mastodon] probe_interval` and `probe_timeout`: the interval at least 1s, the timeout
+/// more than 0 and shorter than the interval.
+fn preset_timing(ctx: &mut Ctx<'_>, raw: &RawMastodon, config: &mut MastodonConfig) {
+    let interval = raw
+        .probe_interval
+        .as_ref()
+        .map(|v| (v, ctx.duration(v, "mastodon.probe_interval")));
+    let timeout = raw
+        .probe_timeout
+        .as_ref()
+        .map(|v| (v, ctx.duration(v, "mastodon.probe_timeout")));
+    let (i, t) = match (interval, timeout) {
+        (Some((_, None)), _) | (_, Some((_, None))) => return,
+        (i, t) => (
+            i.and_then(|(v, d)| Some((v, d?))),
+            t.and_then(|(v, d)| Some((v, d?))),
+        ),
+    };
+    let interval = i.map_or(config.probe_interval, |(_, d)| d);
+    let timeout = t.map_or(config.probe_timeout, |(_, d)| d);
+    if let Some((v, _)) = i.filter(|_| interval < MIN_INTERVAL) {
+        ctx.error(
+            v.span(),
+            "mastodon.probe_interval",
+            format!("probe_interval ({}) must be at least 1s", show(interval)),
+        );
+        return;
+    }
+    if let Some((v, _)) = t.filter(|_| timeout.is_zero()) {
+        ctx.error(
+            v.span(),
+            "mastodon.probe_timeout",
+            "probe_timeout must be greater than zero",
+        );
+        return;
+    }
+    if timeout >= interval {
+        let (span, key) = match (t, i) {
+            (Some((v, _)), _) => (v.span(), "mastodon.probe_timeout"),
+            (None, Some((v, _))) => (v.span(), "mastodon.probe_interval"),
+            (None, None) => return,
+        };
+        ctx.error(
+            span,
+            key,
+            format!(
+                "probe_timeout ({}) must be shorter than probe_interval ({})",
+                show(timeout),
+                show(interval)
+            ),
+        );
+        return;
+    }
+    config.probe_interval = interval;
+    config.probe_timeout = timeout;
 }
 
 /// The env file to read: `--mastodon-env` as given, or `mastodon.env_file` relative to the
