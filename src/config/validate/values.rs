@@ -45,6 +45,127 @@ pub fn parse_time_of_day(s: &str) -> Option<u32> {
     (h < 24 && m < 60).then_some(h * 60 + m)
 }
 
+pub(super) fn check_label(value: &str, what: &str) -> Result<(), String> {
+    if value.is_empty() {
+        return Err(format!("{what} must not be empty"));
+    }
+    if value.chars().count() > 64 {
+        return Err(format!("{what} must be at most 64 characters long"));
+    }
+    if !value
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+    {
+        return Err(format!(
+            "invalid {what} {value:?}: use only letters, digits, \"_\", \".\" and \"-\""
+        ));
+    }
+    Ok(())
+}
+
+/// Parses a URL and checks its scheme. Never quotes the URL or its scheme: it may be a
+/// secret.
+pub(super) fn parse_url(value: &str, schemes: &[&str]) -> Result<url::Url, String> {
+    let url = url::Url::parse(value.trim()).map_err(|e| format!("invalid url: {e}"))?;
+    if !schemes.contains(&url.scheme()) {
+        let expected = match schemes {
+            [one] => one.to_string(),
+            [rest @ .., last] => format!("{} or {last}", rest.join(", ")),
+            [] => String::new(),
+        };
+        return Err(format!("unsupported url scheme: expected {expected}"));
+    }
+    Ok(url)
+}
+
+pub(super) fn check_postgres_url(value: &str) -> Result<(), String> {
+    parse_url(value, &["postgres", "postgresql"]).map(drop)
+}
+
+pub(super) fn check_redis_url(value: &str) -> Result<(), String> {
+    let url = parse_url(value, &["redis", "rediss"])?;
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err("url has no host".to_string());
+    }
+    let db = url.path().trim_start_matches('/');
+    if !db.is_empty() && db.parse::<u32>().is_err() {
+        return Err("the database in the url path must be a number".to_string());
+    }
+    Ok(())
+}
+
+pub(super) fn check_store_url(value: &str) -> Result<(), String> {
+    parse_url(value, &["sqlite", "postgres", "postgresql"]).map(drop)
+}
+
+pub(super) fn check_webhook_url(value: &str) -> Result<(), String> {
+    let url = parse_url(value, &["https", "http"])?;
+    let loopback = match url.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    if url.scheme() == "http" && !loopback {
+        return Err("webhook url must use https".to_string());
+    }
+    Ok(())
+}
+
+/// A URL that is shown as written (probes, the OTLP endpoint): it must hold no password.
+pub(super) fn public_url(value: &str, schemes: &[&str]) -> Result<url::Url, String> {
+    let url = url::Url::parse(value.trim()).map_err(|e| format!("invalid url: {e}"))?;
+    if url.password().is_some() {
+        return Err("url must not contain a password (it would be shown unmasked)".to_string());
+    }
+    if !schemes.contains(&url.scheme()) {
+        return Err(format!(
+            "unsupported url scheme {:?}: expected {}",
+            url.scheme(),
+            schemes.join(", ")
+        ));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err("url has no host".to_string());
+    }
+    Ok(url)
+}
+
+pub(super) fn check_probe_url(value: &str) -> Result<(), String> {
+    let url = public_url(value, &["http", "https", "tcp"])?;
+    if url.scheme() == "tcp" && url.port().is_none() {
+        return Err("a tcp probe needs a port, like tcp://example.social:443".to_string());
+    }
+    Ok(())
+}
+
+pub(super) fn check_domain(value: &str) -> Result<(), String> {
+    let plain = !value.is_empty() && !value.contains(['/', ':', '@', ' ', '\t']);
+    if !plain || url::Host::parse(value).is_err() {
+        return Err(format!(
+            "invalid domain {value:?}: expected a host name like example.social, without scheme or path"
+        ));
+    }
+    Ok(())
+}
+
+pub(super) fn check_streaming_url(value: &str) -> Result<(), String> {
+    public_url(value, &["wss", "ws", "https", "http"]).map(drop)
+}
+
+/// HTTP header names are tokens (RFC 9110).
+pub(super) fn check_header_name(name: &str) -> Result<(), String> {
+    let token = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c));
+    if token {
+        Ok(())
+    } else {
+        Err(format!("invalid header name {name:?}"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
