@@ -1232,3 +1232,303 @@ fn check_config_prints_durations_as_written() {
     }
     assert!(!rendered.contains("1year"), "{rendered}");
 }
+
+/// A default as stated in the example's prose, for comparison with the code.
+#[derive(Debug, Clone, PartialEq)]
+enum Stated {
+    /// A TOML value: `"15s"`, `50`, `true`, `["default", "push"]`.
+    Value(toml::Value),
+    /// Prose for "no value": `not set`, `none`, `any 2xx`, `LOCAL_DOMAIN from env_file`, ….
+    Prose(String),
+}
+
+/// Every `Default: …` in `fedimeter.example.toml`, as (section, key, stated default, line).
+/// The convention (uniform through the file): the comment lines directly above a key line
+/// (`key = …` or `# key = …`) document that key, and a `Default: <value>.` among them is its
+/// default; `<value>` ends at `.` + end of line, or at ` (` before an explanation.
+fn stated_defaults(text: &str) -> Vec<(String, String, Stated, usize)> {
+    let key_line = |line: &str| -> Option<String> {
+        let l = line.strip_prefix("# ").unwrap_or(line);
+        let (key, _) = l.split_once(" = ")?;
+        key.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            .then(|| key.to_string())
+    };
+    let header = |line: &str| -> Option<String> {
+        let l = line.strip_prefix("# ").unwrap_or(line).trim();
+        let inner = l.strip_prefix("[[").and_then(|l| l.strip_suffix("]]"));
+        let inner = inner.or_else(|| l.strip_prefix('[').and_then(|l| l.strip_suffix(']')))?;
+        inner
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c == '_' || c == '.')
+            .then(|| inner.to_string())
+    };
+    let mut out = Vec::new();
+    let mut section = String::new();
+    let mut block: Vec<&str> = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if let Some(h) = header(line) {
+            section = h;
+            block.clear();
+        } else if let Some(key) = key_line(line) {
+            let stated: Vec<&str> = block
+                .iter()
+                .filter_map(|l| l.split_once("Default: ").map(|(_, rest)| rest))
+                .collect();
+            assert!(
+                stated.len() <= 1,
+                "line {}: one `Default:` per key ({key})",
+                i + 1
+            );
+            if let Some(rest) = stated.first() {
+                let value = match rest.find(" (") {
+                    Some(at) => &rest[..at],
+                    None => rest.strip_suffix('.').unwrap_or(rest),
+                };
+                let stated = match toml::from_str::<toml::Table>(&format!("v = {value}")) {
+                    Ok(mut t) => Stated::Value(t.remove("v").expect("v")),
+                    Err(_) => Stated::Prose(value.to_string()),
+                };
+                out.push((section.clone(), key, stated, i + 1));
+            }
+            block.clear();
+        } else if line.starts_with('#') {
+            assert!(
+                !line.contains("Defaults:"),
+                "line {}: state one `Default:` per key, above the key",
+                i + 1
+            );
+            block.push(line);
+        } else {
+            block.clear();
+        }
+    }
+    out
+}
+
+/// Every default the example states in its prose equals the default in code (one place
+/// for a default: `config::options`, `config::raw::default_*`, `Config::default()`), and
+/// every key with a default in code states it.
+#[test]
+fn the_example_states_the_defaults_of_the_code() {
+    use fedimeter::config::options::{
+        ComponentOptions, PgbouncerOptions, PostgresOptions, ProbeOptions, RedisOptions, SliOptions,
+    };
+    use fedimeter::config::raw;
+    enum Code {
+        Dur(Duration),
+        Int(i64),
+        Bool(bool),
+        Float(f64),
+        Str(String),
+        List(Vec<String>),
+        /// No value in code (`None` or empty): the example states it in prose.
+        Unset,
+    }
+    use Code::*;
+    let int = |n: usize| Int(i64::try_from(n).expect("small"));
+    let c = Config::default();
+    let pg = PostgresOptions::default();
+    let pgb = PgbouncerOptions::default();
+    let r = RedisOptions::default();
+    let p = ProbeOptions::default();
+    let comp = ComponentOptions::default();
+    let sli = SliOptions::default();
+    let m = &c.mastodon;
+    let target = |interval, timeout| vec![("interval", Dur(interval)), ("timeout", Dur(timeout))];
+    let mut code: Vec<(&str, Vec<(&str, Code)>)> = vec![
+        (
+            "",
+            vec![
+                ("listen", Str(c.listen.to_string())),
+                ("metrics_listen", Unset),
+            ],
+        ),
+        (
+            "site",
+            vec![
+                ("title", Str(c.site.title.clone())),
+                ("location", Str(c.site.location.clone())),
+            ],
+        ),
+        (
+            "store",
+            vec![("url", Str(c.store.url.redacted().to_string()))],
+        ),
+        (
+            "mastodon",
+            vec![
+                ("env_file", Unset),
+                ("domain", Unset),
+                ("web_domain", Unset),
+                ("streaming_base_url", Unset),
+                ("api_token", Unset),
+                ("media_canary_url", Unset),
+                ("disable_probes", List(vec![])),
+                ("connect_to", Unset),
+                ("ca_file", Unset),
+                ("probe_interval", Dur(m.probe_interval)),
+                ("probe_timeout", Dur(m.probe_timeout)),
+            ],
+        ),
+        (
+            "postgres",
+            vec![
+                ("statement_timeout", Dur(pg.statement_timeout)),
+                ("lock_timeout", Dur(pg.lock_timeout)),
+                ("size_interval", Dur(pg.size_interval)),
+                ("settings_interval", Dur(pg.settings_interval)),
+                ("table_limit", int(pg.table_limit)),
+                ("mastodon_gauges", Bool(pg.mastodon)),
+                ("mastodon_fast_interval", Dur(pg.mastodon_fast_interval)),
+                ("mastodon_interval", Dur(pg.mastodon_interval)),
+                ("mastodon_slow_interval", Dur(pg.mastodon_slow_interval)),
+            ],
+        ),
+        (
+            "pgbouncer",
+            vec![
+                ("client_connections", Bool(pgb.client_connections)),
+                (
+                    "client_connections_max_application_names",
+                    int(pgb.client_connections_max_application_names),
+                ),
+                ("max_pools", int(pgb.max_pools)),
+            ],
+        ),
+        (
+            "redis",
+            vec![
+                ("sidekiq", Bool(false)),
+                ("namespace", Unset),
+                ("sidekiq_queue_limit", int(r.sidekiq_queue_limit)),
+                ("mastodon_queues", List(r.mastodon_queues.clone())),
+                ("mastodon_gauges", Unset),
+                ("mastodon_gauges_interval", Dur(r.mastodon_gauges_interval)),
+                ("delivery_scan_count", Int(i64::from(r.delivery_scan_count))),
+                (
+                    "delivery_scan_steps_per_run",
+                    Int(i64::from(r.delivery_scan_steps_per_run)),
+                ),
+                ("sidekiq_heartbeat_series", Bool(r.sidekiq_heartbeat_series)),
+                ("sidekiq_yabeda_aliases", Bool(r.sidekiq_yabeda_aliases)),
+                ("tls_ca_file", Unset),
+            ],
+        ),
+        (
+            "probe",
+            vec![
+                ("degraded_after", Unset),
+                ("method", Str(p.method.to_string())),
+                ("expect_status", Unset),
+                ("body_contains", Unset),
+                ("body_regex", Unset),
+                ("json_pointer", Unset),
+                ("json_equals", Unset),
+                ("headers", Unset),
+                ("body", Unset),
+                ("follow_redirects", Bool(p.follow_redirects)),
+                ("max_redirects", Int(i64::from(p.max_redirects))),
+                ("ca_file", Unset),
+                ("insecure_skip_verify", Bool(p.insecure_skip_verify)),
+                ("max_body_bytes", int(p.max_body_bytes)),
+                ("cache_bust", Bool(p.cache_bust)),
+            ],
+        ),
+        (
+            "otlp",
+            vec![
+                ("protocol", Str(raw::default_otlp_protocol().to_string())),
+                ("interval", Dur(raw::default_otlp_interval())),
+                ("headers", Unset),
+            ],
+        ),
+        (
+            "sli",
+            vec![
+                ("evaluate_every", Dur(sli.evaluate_every)),
+                ("flush_every", Dur(sli.flush_every)),
+                ("recompute_every", Dur(sli.recompute_every)),
+                ("raw_retention", Dur(sli.raw_retention)),
+                ("bucket_retention", Dur(sli.bucket_retention)),
+                ("history_retention", Dur(sli.history_retention)),
+            ],
+        ),
+        (
+            "component",
+            vec![
+                ("id", Unset),
+                ("description", Unset),
+                ("objective", Float(comp.objective)),
+                ("failures_to_down", Int(i64::from(comp.failures_to_down))),
+                ("successes_to_up", Int(i64::from(comp.successes_to_up))),
+                ("stale_after", Dur(comp.stale_after)),
+            ],
+        ),
+        (
+            "maintenance",
+            vec![("components", Unset), ("weekdays", Unset)],
+        ),
+    ];
+    for (section, keys) in code.iter_mut() {
+        match *section {
+            "postgres" | "pgbouncer" | "redis" => {
+                keys.extend(target(raw::default_interval(), raw::default_timeout()))
+            }
+            "probe" => keys.extend(target(
+                raw::default_probe_interval(),
+                raw::default_probe_timeout(),
+            )),
+            _ => {}
+        }
+    }
+
+    let example = std::fs::read_to_string("fedimeter.example.toml").unwrap();
+    let stated = stated_defaults(&example);
+    let mut problems = Vec::new();
+    for (section, key, value, line) in &stated {
+        let Some(expected) = code
+            .iter()
+            .find(|(s, _)| s == section)
+            .and_then(|(_, keys)| keys.iter().find(|(k, _)| k == key))
+            .map(|(_, v)| v)
+        else {
+            problems.push(format!(
+                "line {line}: [{section}] {key} states a default the test does not know"
+            ));
+            continue;
+        };
+        let equal = match (expected, value) {
+            (Dur(d), Stated::Value(toml::Value::String(s))) => {
+                humantime::parse_duration(s).ok() == Some(*d)
+            }
+            (Int(n), Stated::Value(toml::Value::Integer(v))) => n == v,
+            (Float(f), Stated::Value(toml::Value::Float(v))) => f == v,
+            (Bool(b), Stated::Value(toml::Value::Boolean(v))) => b == v,
+            (Str(s), Stated::Value(toml::Value::String(v))) => s == v,
+            (List(l), Stated::Value(toml::Value::Array(v))) => {
+                v.iter()
+                    .map(|x| x.as_str().map(str::to_string))
+                    .collect::<Option<Vec<_>>>()
+                    == Some(l.clone())
+            }
+            (Unset, Stated::Prose(_)) => true,
+            _ => false,
+        };
+        if !equal {
+            problems.push(format!(
+                "line {line}: [{section}] {key}: the example states {value:?}, the code differs"
+            ));
+        }
+    }
+    for (section, keys) in &code {
+        for (key, _) in keys {
+            if !stated.iter().any(|(s, k, _, _)| s == section && k == key) {
+                problems.push(format!(
+                    "[{section}] {key}: no `Default:` stated above the key"
+                ));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}

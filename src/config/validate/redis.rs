@@ -158,8 +158,12 @@ pub(super) fn redis_options(
             None => ok = false,
         }
     }
-    options.sidekiq_heartbeat_series = raw.sidekiq_heartbeat_series.unwrap_or(false);
-    options.sidekiq_yabeda_aliases = raw.sidekiq_yabeda_aliases.unwrap_or(false);
+    if let Some(on) = raw.sidekiq_heartbeat_series {
+        options.sidekiq_heartbeat_series = on;
+    }
+    if let Some(on) = raw.sidekiq_yabeda_aliases {
+        options.sidekiq_yabeda_aliases = on;
+    }
     if let Some(value) = &raw.tls_ca_file {
         let name = format!("{key}.tls_ca_file");
         match ctx.interpolate(value, &name) {
