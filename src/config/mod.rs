@@ -8,8 +8,15 @@
 //! `.env.production` can supply the PostgreSQL and Redis targets (`mastodon_env`); keys
 //! written in fedimeter's own config win.
 //!
+//! The result is the single, fully resolved input: the env-file targets and the Mastodon
+//! preset probes and components ([`preset`]) are expanded during validation, each entry
+//! tagged with its [`Origin`], so [`Config::probes`] and [`Config::components`] are the
+//! effective lists. Nothing downstream validates or expands again. This module imports only
+//! `model` and `secret` (see ARCHITECTURE.md, "Module layers").
+//!
 //! Code map: `raw` (serde structs, named defaults, TOML → `RawConfig`), `env` (`${VAR}`),
-//! `validate` (`RawConfig` → `Config`), `mastodon_env` (dotenv parser and derived targets),
+//! `validate` (`RawConfig` → `Config`: `ctx`, `values`, one file per section),
+//! `mastodon_env` (dotenv parser and derived targets), `preset` (the Mastodon preset),
 //! `error` (`ConfigError(s)`), `render` ([`Config::render_resolved`]), `options` (the option
 //! types of every section and their defaults). [`crate::secret`] is re-exported as `secret`.
 
