@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use fedimeter::config::{ComponentConfig, SecretUrl, SignalConfig};
+use fedimeter::config::{ComponentConfig, Origin, SecretUrl, SignalConfig};
 use fedimeter::sli::components::{self, Component};
 use fedimeter::sli::recorder::compute_sli_families;
 use fedimeter::sli::store::SliBatch;
@@ -27,9 +27,10 @@ fn components() -> Vec<Component> {
                 probe: "web".into(),
             }],
             options: ComponentOptions::default(),
+            origin: Origin::Written,
         })
         .collect();
-    components::check(configs, &["web"]).expect("valid components")
+    components::from_configs(configs)
 }
 
 /// 90 days of minutes ending at `now` for every component: mostly operational, a few

@@ -74,11 +74,11 @@ async fn main() -> anyhow::Result<()> {
     let warmup: u32 = args.next().map_or(Ok(3), |a| a.parse())?;
     anyhow::ensure!(mode == "keep" || mode == "login", "{usage}");
     let target = PgbouncerTarget {
-        common: TargetCommon {
-            name: "bench".to_string(),
-            interval: Duration::from_secs(15),
-            timeout: Duration::from_secs(10),
-        },
+        common: TargetCommon::written(
+            "bench".to_string(),
+            Duration::from_secs(15),
+            Duration::from_secs(10),
+        ),
         url: SecretUrl::new(url),
         options: PgbouncerOptions::default(),
     };

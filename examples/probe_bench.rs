@@ -131,11 +131,11 @@ async fn probe_many(
     let scheme = if tls.is_some() { "https" } else { "http" };
     let probes: Vec<ProbeTarget> = (0..targets)
         .map(|i| ProbeTarget {
-            common: TargetCommon {
-                name: format!("t{i}"),
+            common: TargetCommon::written(
+                format!("t{i}"),
                 interval,
-                timeout: Duration::from_secs(5).min(interval / 2),
-            },
+                Duration::from_secs(5).min(interval / 2),
+            ),
             url: format!("{scheme}://127.0.0.1:{port}/t/{i}"),
             options: probe::ProbeOptions {
                 body_contains: Some("OK".to_string()),

@@ -51,11 +51,11 @@ async fn main() -> anyhow::Result<()> {
     let cycles: u32 = args.next().map_or(Ok(50), |a| a.parse())?;
     let warmup: u32 = args.next().map_or(Ok(3), |a| a.parse())?;
     let target = RedisTarget {
-        common: TargetCommon {
-            name: "bench".to_string(),
-            interval: Duration::from_secs(15),
-            timeout: Duration::from_secs(10),
-        },
+        common: TargetCommon::written(
+            "bench".to_string(),
+            Duration::from_secs(15),
+            Duration::from_secs(10),
+        ),
         url: SecretUrl::new(url.clone()),
         sidekiq: true,
         namespace: None,

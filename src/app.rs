@@ -55,8 +55,7 @@ pub async fn run(
         .context("opening the store")?;
     tracing::info!(backend = store.backend(), "store ready");
 
-    let components = crate::sli::components::resolve(&config)
-        .map_err(|e| anyhow::anyhow!("invalid components: {}", e.join("; ")))?;
+    let components = crate::sli::components::of_config(&config);
 
     let mut tasks = JoinSet::new();
     let jobs = registry::build(&config);

@@ -104,6 +104,20 @@ fn check_config_accepts_the_example_and_masks_secrets() {
         "secret leaked:\n{stdout}\n{stderr}"
     );
     assert!(stdout.contains("***"), "{stdout}");
+    // Durations as written (400d, not "1year 1month 4days 7h 26m 24s"), and origins.
+    for want in [
+        "bucket_retention = \"400d\"\n",
+        "raw_retention = \"14d\"\n",
+        "statement_timeout = \"2s\"\n",
+        "# origin: env file. Derived from the Mastodon env file",
+        "# origin: written\n[[postgres]]\nname = \"primary\"",
+        "# origin: preset. Preset probes from [mastodon]",
+        "#   api https://example.social/api/v1/",
+        "# origin: preset. Preset components from [mastodon]",
+    ] {
+        assert!(stdout.contains(want), "missing {want:?} in\n{stdout}");
+    }
+    assert!(!stdout.contains("1year"), "{stdout}");
 }
 
 #[test]

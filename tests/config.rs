@@ -295,6 +295,22 @@ fn value_checks() {
             "[otlp]\nprotocol = \"grpc\"",
             "1:1: otlp: missing field `endpoint`",
         ),
+        (
+            "[mastodon]\nprobe_interval = \"5s\"",
+            "2:18: mastodon.probe_interval: probe_timeout (10s) must be shorter than probe_interval (5s)",
+        ),
+        (
+            "[mastodon]\nprobe_interval = \"500ms\"\nprobe_timeout = \"100ms\"",
+            "2:18: mastodon.probe_interval: probe_interval (500ms) must be at least 1s",
+        ),
+        (
+            "[mastodon]\nprobe_timeout = \"0s\"",
+            "2:17: mastodon.probe_timeout: probe_timeout must be greater than zero",
+        ),
+        (
+            "[mastodon]\nconnect_to = \"localhost\"",
+            "2:14: mastodon.connect_to: invalid address \"localhost\": expected ip:port, like \"127.0.0.1:9480\" or \"[::1]:9480\"",
+        ),
     ];
     for (text, want) in cases {
         let got = err(load_text(text, None, &HashMap::new()));
@@ -506,20 +522,22 @@ fn config_keys_win_over_the_mastodon_env_file() {
             "cache redis://:***@redis-cache.internal:6379/0 sidekiq=true ns=-",
         ]
     );
-    let derived: Vec<String> = c
-        .mastodon
-        .derived_targets
+    let origins: Vec<String> = c
+        .postgres
         .iter()
-        .map(|(kind, name)| format!("{kind}/{name}"))
+        .map(|t| ("postgres", &t.common))
+        .chain(c.redis.iter().map(|t| ("redis", &t.common)))
+        .map(|(kind, t)| format!("{kind}/{} {}", t.name, t.origin.as_str()))
         .collect();
     assert_eq!(
-        derived,
+        origins,
         [
-            "postgres/mastodon",
-            "postgres/mastodon-replica",
-            "redis/mastodon",
-            "redis/sidekiq",
-            "redis/cache"
+            "postgres/mastodon env file",
+            "postgres/mastodon-replica env file",
+            "postgres/other written",
+            "redis/mastodon env file",
+            "redis/sidekiq env file",
+            "redis/cache env file"
         ]
     );
 }
@@ -707,7 +725,8 @@ fn the_example_config_loads() {
     );
     assert_eq!(
         names(c.probes.iter().map(|t| t.common.name.as_str()).collect()),
-        "web,streaming,smtp"
+        // the written probes, then the `api` preset that none of them replaces
+        "web,streaming,smtp,api"
     );
     assert_eq!(
         c.pgbouncer[0].url.redacted(),
@@ -818,7 +837,7 @@ fn the_resolved_config_reads_back() {
     ));
     let rendered = c.render_resolved();
     assert!(
-        rendered.contains("# from the Mastodon env file"),
+        rendered.contains("# origin: env file. Derived from the Mastodon env file"),
         "{rendered}"
     );
     assert!(!rendered.contains("readback-pw-901"), "{rendered}");
@@ -870,7 +889,7 @@ fn postgres_collector_options_are_read_and_default() {
     );
     let rendered = c.render_resolved();
     assert!(
-        rendered.contains("statement_timeout = \"1s 500ms\""),
+        rendered.contains("statement_timeout = \"1500ms\""),
         "{rendered}"
     );
     assert!(rendered.contains("table_limit = 3"), "{rendered}");
@@ -1106,4 +1125,410 @@ fn the_example_documents_every_sli_key() {
             );
         }
     }
+}
+
+/// One resolved configuration (issue 8): `Config.probes` and `Config.components` are the
+/// effective lists, the Mastodon preset expanded during validation and every entry tagged
+/// with its origin; components and maintenance windows may name preset probes and preset
+/// components; `check-config` prints the origins.
+#[test]
+fn the_mastodon_preset_is_expanded_during_validation() {
+    use fedimeter::config::Origin;
+    // An env file with LOCAL_DOMAIN (and the rest of quoted.env) and nothing else.
+    let c = ok(load_text(
+        "",
+        Some("tests/fixtures/mastodon/quoted.env"),
+        &HashMap::new(),
+    ));
+    let probes: Vec<String> = c
+        .probes
+        .iter()
+        .map(|p| format!("{} {}", p.common.name, p.common.origin.as_str()))
+        .collect();
+    assert_eq!(probes, ["web preset", "streaming preset", "api preset"]);
+    // docs/sli.md "Mastodon preset": media only with a media probe.
+    let components: Vec<(&str, &str, Origin)> = c
+        .components
+        .iter()
+        .map(|c| (c.id.as_str(), c.name.as_str(), c.origin))
+        .collect();
+    assert_eq!(
+        components,
+        [
+            ("website", "Website & API", Origin::Preset),
+            ("streaming", "Streaming", Origin::Preset),
+            ("timelines", "Posting & home timelines", Origin::Preset),
+            ("federation_incoming", "Incoming federation", Origin::Preset),
+            ("federation_outgoing", "Outgoing federation", Origin::Preset),
+            ("email", "E-mail", Origin::Preset),
+        ]
+    );
+
+    // A written component naming a preset probe, and a maintenance window naming a preset
+    // component, both validate.
+    let text = "[mastodon]\ndomain = \"example.social\"\nmedia_canary_url = \"https://files.example.social/c.png\"\n\
+                [[component]]\nname = \"Web\"\nprobes = [\"web\", \"media\"]\n";
+    let c = ok(load_text(text, None, &HashMap::new()));
+    assert_eq!(c.components.len(), 1);
+    assert_eq!(c.components[0].origin, Origin::Written);
+    let maintenance = "[mastodon]\ndomain = \"example.social\"\n[[maintenance]]\ntitle = \"x\"\n\
+                       components = [\"website\", \"streaming\"]\nat = \"01:00\"\nduration = \"1h\"";
+    let c = ok(load_text(maintenance, None, &HashMap::new()));
+    assert_eq!(c.maintenance[0].components, ["website", "streaming"]);
+    // A preset probe that is disabled is not there to be named.
+    let disabled = "[mastodon]\ndomain = \"example.social\"\ndisable_probes = [\"web\"]\n\
+                    [[component]]\nname = \"Web\"\nprobes = [\"web\"]\n";
+    assert_eq!(
+        err(load_text(disabled, None, &HashMap::new())),
+        "test.toml:6:11: component[0].probes[0]: unknown probe \"web\": no [[probe]] has this name"
+    );
+    // And a window may not name a preset component when written components replace the preset.
+    let replaced = "[mastodon]\ndomain = \"example.social\"\n[[component]]\nname = \"Web\"\nprobes = [\"web\"]\n\
+                    [[maintenance]]\ntitle = \"x\"\ncomponents = [\"website\"]\nat = \"01:00\"\nduration = \"1h\"";
+    assert_eq!(
+        err(load_text(replaced, None, &HashMap::new())),
+        "test.toml:8:15: maintenance[0].components[0]: unknown component \"website\""
+    );
+
+    // check-config says where each entry came from.
+    let text = "[mastodon]\ndomain = \"example.social\"\n[[probe]]\nname = \"web\"\nurl = \"https://example.social/health\"\n";
+    let rendered = ok(load_text(
+        text,
+        Some("tests/fixtures/mastodon/quoted.env"),
+        &HashMap::new(),
+    ))
+    .render_resolved();
+    for want in [
+        "# origin: written\n[[probe]]\nname = \"web\"",
+        "# origin: env file. Derived from the Mastodon env file (keys set in the config win)\n[[postgres]]\nname = \"mastodon\"",
+        "# origin: preset. Preset probes from [mastodon]",
+        "#   streaming https://streaming.example.social/api/v1/streaming/health every 15s (timeout 10s)",
+        "# origin: preset. Preset components from [mastodon] (any [[component]] replaces them all):\n\
+         #   website \"Website & API\": probes web, api\n",
+        "#   timelines \"Posting & home timelines\": sidekiq_queue_latency_seconds{name=\"default\"} degraded above 30, major outage above 300\n",
+    ] {
+        assert!(rendered.contains(want), "missing {want:?} in\n{rendered}");
+    }
+    assert!(
+        !rendered.contains("\n[[probe]]\nname = \"streaming\""),
+        "{rendered}"
+    );
+}
+
+/// `check-config` shows durations as they are written, in the largest exact unit.
+#[test]
+fn check_config_prints_durations_as_written() {
+    let text = "[sli]\nbucket_retention = \"400d\"\nraw_retention = \"336h\"\nflush_every = \"90s\"\n\
+                [[probe]]\nname = \"web\"\nurl = \"https://example.social/health\"\ninterval = \"1m\"\ntimeout = \"2500ms\"\n";
+    let rendered = ok(load_text(text, None, &HashMap::new())).render_resolved();
+    for want in [
+        "bucket_retention = \"400d\"\n",
+        "raw_retention = \"14d\"\n",
+        "flush_every = \"90s\"\n",
+        "interval = \"1m\"\n",
+        "timeout = \"2500ms\"\n",
+    ] {
+        assert!(rendered.contains(want), "missing {want:?} in\n{rendered}");
+    }
+    assert!(!rendered.contains("1year"), "{rendered}");
+}
+
+/// A default as stated in the example's prose, for comparison with the code.
+#[derive(Debug, Clone, PartialEq)]
+enum Stated {
+    /// A TOML value: `"15s"`, `50`, `true`, `["default", "push"]`.
+    Value(toml::Value),
+    /// Prose for "no value": `not set`, `none`, `any 2xx`, `LOCAL_DOMAIN from env_file`, ….
+    Prose(String),
+}
+
+/// Every `Default: …` in `fedimeter.example.toml`, as (section, key, stated default, line).
+/// The convention (uniform through the file): the comment lines directly above a key line
+/// (`key = …` or `# key = …`) document that key, and a `Default: <value>.` among them is its
+/// default; `<value>` ends at `.` + end of line, or at ` (` before an explanation.
+fn stated_defaults(text: &str) -> Vec<(String, String, Stated, usize)> {
+    let key_line = |line: &str| -> Option<String> {
+        let l = line.strip_prefix("# ").unwrap_or(line);
+        let (key, _) = l.split_once(" = ")?;
+        key.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            .then(|| key.to_string())
+    };
+    let header = |line: &str| -> Option<String> {
+        let l = line.strip_prefix("# ").unwrap_or(line).trim();
+        let inner = l.strip_prefix("[[").and_then(|l| l.strip_suffix("]]"));
+        let inner = inner.or_else(|| l.strip_prefix('[').and_then(|l| l.strip_suffix(']')))?;
+        inner
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c == '_' || c == '.')
+            .then(|| inner.to_string())
+    };
+    let mut out = Vec::new();
+    let mut section = String::new();
+    let mut block: Vec<&str> = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if let Some(h) = header(line) {
+            section = h;
+            block.clear();
+        } else if let Some(key) = key_line(line) {
+            let stated: Vec<&str> = block
+                .iter()
+                .filter_map(|l| l.split_once("Default: ").map(|(_, rest)| rest))
+                .collect();
+            assert!(
+                stated.len() <= 1,
+                "line {}: one `Default:` per key ({key})",
+                i + 1
+            );
+            if let Some(rest) = stated.first() {
+                let value = match rest.find(" (") {
+                    Some(at) => &rest[..at],
+                    None => rest.strip_suffix('.').unwrap_or(rest),
+                };
+                let stated = match toml::from_str::<toml::Table>(&format!("v = {value}")) {
+                    Ok(mut t) => Stated::Value(t.remove("v").expect("v")),
+                    Err(_) => Stated::Prose(value.to_string()),
+                };
+                out.push((section.clone(), key, stated, i + 1));
+            }
+            block.clear();
+        } else if line.starts_with('#') {
+            assert!(
+                !line.contains("Defaults:"),
+                "line {}: state one `Default:` per key, above the key",
+                i + 1
+            );
+            block.push(line);
+        } else {
+            block.clear();
+        }
+    }
+    out
+}
+
+/// Every default the example states in its prose equals the default in code (one place
+/// for a default: `config::options`, `config::raw::default_*`, `Config::default()`), and
+/// every key with a default in code states it.
+#[test]
+fn the_example_states_the_defaults_of_the_code() {
+    use fedimeter::config::options::{
+        ComponentOptions, PgbouncerOptions, PostgresOptions, ProbeOptions, RedisOptions, SliOptions,
+    };
+    use fedimeter::config::raw;
+    enum Code {
+        Dur(Duration),
+        Int(i64),
+        Bool(bool),
+        Float(f64),
+        Str(String),
+        List(Vec<String>),
+        /// No value in code (`None` or empty): the example states it in prose.
+        Unset,
+    }
+    use Code::*;
+    let int = |n: usize| Int(i64::try_from(n).expect("small"));
+    let c = Config::default();
+    let pg = PostgresOptions::default();
+    let pgb = PgbouncerOptions::default();
+    let r = RedisOptions::default();
+    let p = ProbeOptions::default();
+    let comp = ComponentOptions::default();
+    let sli = SliOptions::default();
+    let m = &c.mastodon;
+    let target = |interval, timeout| vec![("interval", Dur(interval)), ("timeout", Dur(timeout))];
+    let mut code: Vec<(&str, Vec<(&str, Code)>)> = vec![
+        (
+            "",
+            vec![
+                ("listen", Str(c.listen.to_string())),
+                ("metrics_listen", Unset),
+            ],
+        ),
+        (
+            "site",
+            vec![
+                ("title", Str(c.site.title.clone())),
+                ("location", Str(c.site.location.clone())),
+            ],
+        ),
+        (
+            "store",
+            vec![("url", Str(c.store.url.redacted().to_string()))],
+        ),
+        (
+            "mastodon",
+            vec![
+                ("env_file", Unset),
+                ("domain", Unset),
+                ("web_domain", Unset),
+                ("streaming_base_url", Unset),
+                ("api_token", Unset),
+                ("media_canary_url", Unset),
+                ("disable_probes", List(vec![])),
+                ("connect_to", Unset),
+                ("ca_file", Unset),
+                ("probe_interval", Dur(m.probe_interval)),
+                ("probe_timeout", Dur(m.probe_timeout)),
+            ],
+        ),
+        (
+            "postgres",
+            vec![
+                ("statement_timeout", Dur(pg.statement_timeout)),
+                ("lock_timeout", Dur(pg.lock_timeout)),
+                ("size_interval", Dur(pg.size_interval)),
+                ("settings_interval", Dur(pg.settings_interval)),
+                ("table_limit", int(pg.table_limit)),
+                ("mastodon_gauges", Bool(pg.mastodon)),
+                ("mastodon_fast_interval", Dur(pg.mastodon_fast_interval)),
+                ("mastodon_interval", Dur(pg.mastodon_interval)),
+                ("mastodon_slow_interval", Dur(pg.mastodon_slow_interval)),
+            ],
+        ),
+        (
+            "pgbouncer",
+            vec![
+                ("client_connections", Bool(pgb.client_connections)),
+                (
+                    "client_connections_max_application_names",
+                    int(pgb.client_connections_max_application_names),
+                ),
+                ("max_pools", int(pgb.max_pools)),
+            ],
+        ),
+        (
+            "redis",
+            vec![
+                ("sidekiq", Bool(false)),
+                ("namespace", Unset),
+                ("sidekiq_queue_limit", int(r.sidekiq_queue_limit)),
+                ("mastodon_queues", List(r.mastodon_queues.clone())),
+                ("mastodon_gauges", Unset),
+                ("mastodon_gauges_interval", Dur(r.mastodon_gauges_interval)),
+                ("delivery_scan_count", Int(i64::from(r.delivery_scan_count))),
+                (
+                    "delivery_scan_steps_per_run",
+                    Int(i64::from(r.delivery_scan_steps_per_run)),
+                ),
+                ("sidekiq_heartbeat_series", Bool(r.sidekiq_heartbeat_series)),
+                ("sidekiq_yabeda_aliases", Bool(r.sidekiq_yabeda_aliases)),
+                ("tls_ca_file", Unset),
+            ],
+        ),
+        (
+            "probe",
+            vec![
+                ("degraded_after", Unset),
+                ("method", Str(p.method.to_string())),
+                ("expect_status", Unset),
+                ("body_contains", Unset),
+                ("body_regex", Unset),
+                ("json_pointer", Unset),
+                ("json_equals", Unset),
+                ("headers", Unset),
+                ("body", Unset),
+                ("follow_redirects", Bool(p.follow_redirects)),
+                ("max_redirects", Int(i64::from(p.max_redirects))),
+                ("ca_file", Unset),
+                ("insecure_skip_verify", Bool(p.insecure_skip_verify)),
+                ("max_body_bytes", int(p.max_body_bytes)),
+                ("cache_bust", Bool(p.cache_bust)),
+            ],
+        ),
+        (
+            "otlp",
+            vec![
+                ("protocol", Str(raw::default_otlp_protocol().to_string())),
+                ("interval", Dur(raw::default_otlp_interval())),
+                ("headers", Unset),
+            ],
+        ),
+        (
+            "sli",
+            vec![
+                ("evaluate_every", Dur(sli.evaluate_every)),
+                ("flush_every", Dur(sli.flush_every)),
+                ("recompute_every", Dur(sli.recompute_every)),
+                ("raw_retention", Dur(sli.raw_retention)),
+                ("bucket_retention", Dur(sli.bucket_retention)),
+                ("history_retention", Dur(sli.history_retention)),
+            ],
+        ),
+        (
+            "component",
+            vec![
+                ("id", Unset),
+                ("description", Unset),
+                ("objective", Float(comp.objective)),
+                ("failures_to_down", Int(i64::from(comp.failures_to_down))),
+                ("successes_to_up", Int(i64::from(comp.successes_to_up))),
+                ("stale_after", Dur(comp.stale_after)),
+            ],
+        ),
+        (
+            "maintenance",
+            vec![("components", Unset), ("weekdays", Unset)],
+        ),
+    ];
+    for (section, keys) in code.iter_mut() {
+        match *section {
+            "postgres" | "pgbouncer" | "redis" => {
+                keys.extend(target(raw::default_interval(), raw::default_timeout()))
+            }
+            "probe" => keys.extend(target(
+                raw::default_probe_interval(),
+                raw::default_probe_timeout(),
+            )),
+            _ => {}
+        }
+    }
+
+    let example = std::fs::read_to_string("fedimeter.example.toml").unwrap();
+    let stated = stated_defaults(&example);
+    let mut problems = Vec::new();
+    for (section, key, value, line) in &stated {
+        let Some(expected) = code
+            .iter()
+            .find(|(s, _)| s == section)
+            .and_then(|(_, keys)| keys.iter().find(|(k, _)| k == key))
+            .map(|(_, v)| v)
+        else {
+            problems.push(format!(
+                "line {line}: [{section}] {key} states a default the test does not know"
+            ));
+            continue;
+        };
+        let equal = match (expected, value) {
+            (Dur(d), Stated::Value(toml::Value::String(s))) => {
+                humantime::parse_duration(s).ok() == Some(*d)
+            }
+            (Int(n), Stated::Value(toml::Value::Integer(v))) => n == v,
+            (Float(f), Stated::Value(toml::Value::Float(v))) => f == v,
+            (Bool(b), Stated::Value(toml::Value::Boolean(v))) => b == v,
+            (Str(s), Stated::Value(toml::Value::String(v))) => s == v,
+            (List(l), Stated::Value(toml::Value::Array(v))) => {
+                v.iter()
+                    .map(|x| x.as_str().map(str::to_string))
+                    .collect::<Option<Vec<_>>>()
+                    == Some(l.clone())
+            }
+            (Unset, Stated::Prose(_)) => true,
+            _ => false,
+        };
+        if !equal {
+            problems.push(format!(
+                "line {line}: [{section}] {key}: the example states {value:?}, the code differs"
+            ));
+        }
+    }
+    for (section, keys) in &code {
+        for (key, _) in keys {
+            if !stated.iter().any(|(s, k, _, _)| s == section && k == key) {
+                problems.push(format!(
+                    "[{section}] {key}: no `Default:` stated above the key"
+                ));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }

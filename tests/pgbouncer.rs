@@ -24,11 +24,7 @@ const SLACK: Duration = Duration::from_millis(500);
 
 fn target(url: String, options: PgbouncerOptions) -> PgbouncerTarget {
     PgbouncerTarget {
-        common: TargetCommon {
-            name: "main".to_owned(),
-            interval: INTERVAL,
-            timeout: TIMEOUT,
-        },
+        common: TargetCommon::written("main".to_owned(), INTERVAL, TIMEOUT),
         url: SecretUrl::new(url),
         options,
     }

@@ -16,11 +16,11 @@ use http_server::{EXPIRED_2021, NOT_BEFORE_2020, Reply, TestCa, TestServer, VALI
 
 fn target(name: &str, url: &str, options: ProbeOptions) -> ProbeTarget {
     ProbeTarget {
-        common: TargetCommon {
-            name: name.to_string(),
-            interval: Duration::from_secs(15),
-            timeout: Duration::from_secs(2),
-        },
+        common: TargetCommon::written(
+            name.to_string(),
+            Duration::from_secs(15),
+            Duration::from_secs(2),
+        ),
         url: url.to_string(),
         options,
     }
@@ -606,18 +606,25 @@ probe_success{module=\"tcp\",target=\"db\"} 0
 
 #[tokio::test]
 async fn registry_builds_configured_and_preset_probes() {
-    let mut config = fedimeter::config::Config::default();
-    config.mastodon.local_domain = Some("example.social".to_string());
-    config.probes.push(target(
-        "web",
-        "http://127.0.0.1:1/health",
-        ProbeOptions::default(),
-    ));
-    config.probes.push(target(
-        "db",
-        "tcp://127.0.0.1:5432",
-        ProbeOptions::default(),
-    ));
+    // A [[probe]] named like a preset replaces it; the other presets follow the written
+    // probes in `config.probes`, which the registry runs as they are.
+    let text = r#"
+        [mastodon]
+        domain = "example.social"
+        [[probe]]
+        name = "web"
+        url = "http://127.0.0.1:1/health"
+        interval = "15s"
+        timeout = "2s"
+        [[probe]]
+        name = "db"
+        url = "tcp://127.0.0.1:5432"
+        interval = "15s"
+        timeout = "2s"
+    "#;
+    let env = std::collections::HashMap::<&str, &str>::new();
+    let config = fedimeter::config::load_str(text, None, None, &env)
+        .unwrap_or_else(|e| panic!("config errors:\n{e}"));
     let ids: Vec<String> = fedimeter::collect::registry::target_ids(&config)
         .iter()
         .map(|id| id.to_string())
@@ -726,7 +733,8 @@ fn the_preset_comes_from_a_mastodon_env_file() {
         &env,
     )
     .unwrap_or_else(|e| panic!("config errors:\n{e}"));
-    let probes: Vec<(String, String)> = probe::all_probes(&config)
+    let probes: Vec<(String, String)> = config
+        .probes
         .into_iter()
         .map(|p| (p.common.name, p.url))
         .collect();

@@ -22,11 +22,7 @@ const TIMEOUT: Duration = Duration::from_secs(2);
 
 fn target(url: &str, sidekiq: bool, namespace: Option<&str>, options: RedisOptions) -> RedisTarget {
     RedisTarget {
-        common: TargetCommon {
-            name: "main".to_string(),
-            interval: Duration::from_secs(15),
-            timeout: TIMEOUT,
-        },
+        common: TargetCommon::written("main".to_string(), Duration::from_secs(15), TIMEOUT),
         url: SecretUrl::new(url.to_string()),
         sidekiq,
         namespace: namespace.map(str::to_string),

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use fedimeter::config::{
-    ComponentConfig, MaintenanceSchedule, MaintenanceWindow, SecretUrl, SignalConfig,
+    ComponentConfig, MaintenanceSchedule, MaintenanceWindow, Origin, SecretUrl, SignalConfig,
     ThresholdSignal,
 };
 use fedimeter::model::{
@@ -96,6 +96,7 @@ fn test_components() -> Vec<Component> {
             },
         ],
         options: ComponentOptions::default(),
+        origin: Origin::Written,
     };
     let timelines = ComponentConfig {
         id: "timelines".into(),
@@ -111,8 +112,9 @@ fn test_components() -> Vec<Component> {
             major_outage_above: Some(300.0),
         })],
         options: ComponentOptions::default(),
+        origin: Origin::Written,
     };
-    components::check(vec![website, timelines], &["web", "api"]).expect("valid components")
+    components::from_configs(vec![website, timelines])
 }
 
 // ---------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 //! The only place that maps config sections to collectors: [`build`] turns a [`Config`] into
-//! one [`Job`] per configured target.
+//! one [`Job`] per target of the resolved config (written, from the Mastodon env file, or
+//! preset: validation has expanded them all).
 
 use crate::collect::pgbouncer;
 use crate::collect::postgres;
@@ -31,7 +32,8 @@ pub fn target_ids(config: &Config) -> Vec<TargetId> {
             .map(|t| TargetId::new(Kind::Redis, &t.common.name)),
     );
     ids.extend(
-        probe::all_probes(config)
+        config
+            .probes
             .iter()
             .map(|t| TargetId::new(Kind::Probe, &t.common.name)),
     );
@@ -43,8 +45,8 @@ pub fn build(config: &Config) -> Vec<Job> {
     let mut jobs = Vec::new();
     jobs.extend(config.postgres.iter().map(postgres::job));
     jobs.extend(config.pgbouncer.iter().map(pgbouncer::job));
-    // Configured probes plus the Mastodon preset (overridable by name, see `probe::preset`).
-    jobs.extend(probe::all_probes(config).iter().map(probe::job));
+    // `config.probes` already holds the Mastodon preset probes (`config::preset`).
+    jobs.extend(config.probes.iter().map(probe::job));
     jobs.extend(config.redis.iter().map(redis::job));
     jobs
 }

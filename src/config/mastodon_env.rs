@@ -1,5 +1,5 @@
 //! Mastodon's `.env.production`: a pure dotenv parser ([`parse`]) and the targets that
-//! follow from it ([`derive`]).
+//! follow from it ([`derive()`]).
 //!
 //! The parser follows Ruby's `dotenv` gem, which is what Mastodon's Rails side (web and
 //! Sidekiq) reads the file with, so fedimeter connects with exactly the credentials
@@ -19,7 +19,7 @@
 //! that is never closed, are errors (with line and column) instead of being skipped. Error
 //! messages never contain values: the file holds passwords.
 //!
-//! [`derive`] mirrors `config/database.yml` and `lib/mastodon/redis_configuration.rb`
+//! [`derive()`] mirrors `config/database.yml` and `lib/mastodon/redis_configuration.rb`
 //! (Mastodon 4.2–4.5); see `reference/mastodon-facts.md` §3.
 
 use std::fmt;

@@ -8,8 +8,15 @@
 //! `.env.production` can supply the PostgreSQL and Redis targets (`mastodon_env`); keys
 //! written in fedimeter's own config win.
 //!
+//! The result is the single, fully resolved input: the env-file targets and the Mastodon
+//! preset probes and components ([`preset`]) are expanded during validation, each entry
+//! tagged with its [`Origin`], so [`Config::probes`] and [`Config::components`] are the
+//! effective lists. Nothing downstream validates or expands again. This module imports only
+//! `model` and `secret` (see ARCHITECTURE.md, "Module layers").
+//!
 //! Code map: `raw` (serde structs, named defaults, TOML → `RawConfig`), `env` (`${VAR}`),
-//! `validate` (`RawConfig` → `Config`), `mastodon_env` (dotenv parser and derived targets),
+//! `validate` (`RawConfig` → `Config`: `ctx`, `values`, one file per section),
+//! `mastodon_env` (dotenv parser and derived targets), `preset` (the Mastodon preset),
 //! `error` (`ConfigError(s)`), `render` ([`Config::render_resolved`]), `options` (the option
 //! types of every section and their defaults). [`crate::secret`] is re-exported as `secret`.
 
@@ -17,6 +24,7 @@ pub mod env;
 pub mod error;
 pub mod mastodon_env;
 pub mod options;
+pub mod preset;
 pub mod raw;
 mod render;
 mod validate;
@@ -33,6 +41,7 @@ pub use error::{ConfigError, ConfigErrors, Position};
 pub use options::{
     ComponentOptions, PgbouncerOptions, PostgresOptions, ProbeOptions, RedisOptions, SliOptions,
 };
+pub use validate::values::{parse_time_of_day, parse_weekday, slug};
 
 /// Loads and validates the config file at `path`. `mastodon_env` (the `--mastodon-env`
 /// option) replaces `[mastodon] env_file`; `env` supplies `${VAR}` values
@@ -91,11 +100,14 @@ pub struct Config {
     pub postgres: Vec<PostgresTarget>,
     pub pgbouncer: Vec<PgbouncerTarget>,
     pub redis: Vec<RedisTarget>,
+    /// The effective probes: the `[[probe]]`s as written, then the Mastodon preset probes
+    /// that none of them replaces (by name) and `disable_probes` does not remove.
     pub probes: Vec<ProbeTarget>,
     pub discord: Vec<DiscordChannel>,
     pub otlp: Option<OtlpConfig>,
-    /// `[[component]]`: what the status page shows. Empty with `[mastodon]` set: the
-    /// Mastodon preset (`sli::preset::mastodon_components`).
+    /// The effective components, what the status page shows: the `[[component]]`s as
+    /// written, or, when there is none and `[mastodon]` knows the domain, the Mastodon
+    /// preset ([`preset::mastodon_components`], [`Origin::Preset`]).
     pub components: Vec<ComponentConfig>,
     /// `[[maintenance]]` windows.
     pub maintenance: Vec<MaintenanceWindow>,
@@ -132,13 +144,51 @@ impl Config {
     }
 }
 
+/// Where a target, probe or component of the resolved [`Config`] came from; `check-config`
+/// prints it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Origin {
+    /// Written in the config file.
+    #[default]
+    Written,
+    /// Defined by the Mastodon preset from `[mastodon]` ([`preset`]).
+    Preset,
+    /// Derived from the Mastodon env file (a config entry of the same name may override
+    /// some of its keys).
+    EnvFile,
+}
+
+impl Origin {
+    /// `written`, `preset` or `env file`, as `check-config` prints it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::Written => "written",
+            Origin::Preset => "preset",
+            Origin::EnvFile => "env file",
+        }
+    }
+}
+
 /// What every target has: a name unique within its kind, an interval and a timeout
-/// (timeout < interval, checked by validation).
+/// (timeout < interval, checked by validation), and where it came from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TargetCommon {
     pub name: String,
     pub interval: Duration,
     pub timeout: Duration,
+    pub origin: Origin,
+}
+
+impl TargetCommon {
+    /// A target written in the config file.
+    pub fn written(name: impl Into<String>, interval: Duration, timeout: Duration) -> Self {
+        TargetCommon {
+            name: name.into(),
+            interval,
+            timeout,
+            origin: Origin::Written,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -172,7 +222,7 @@ impl Default for StoreConfig {
     }
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct MastodonConfig {
     /// A Mastodon `.env.production` from which PostgreSQL and Redis targets are derived.
     pub env_file: Option<PathBuf>,
@@ -189,10 +239,45 @@ pub struct MastodonConfig {
     pub media_canary_url: Option<String>,
     /// Preset probes not to define (`[mastodon] disable_probes = ["api"]`).
     pub disable_probes: Vec<String>,
-    /// The targets that came from `env_file`, as (kind, name): `("postgres", "mastodon")`,
-    /// `("redis", "sidekiq")`, … (a config entry of the same name may have overridden some
-    /// of their keys). For `check-config` and start-up logs.
-    pub derived_targets: Vec<(&'static str, String)>,
+    /// Every preset probe connects to this address instead of resolving its host
+    /// (`[mastodon] connect_to`); URL, `Host` header and TLS name stay the domain's.
+    pub connect_to: Option<SocketAddr>,
+    /// Extra trusted CA certificates (PEM) for the preset probes (`[mastodon] ca_file`).
+    pub ca_file: Option<PathBuf>,
+    /// Interval of the preset probes (`[mastodon] probe_interval`).
+    pub probe_interval: Duration,
+    /// Timeout of the preset probes (`[mastodon] probe_timeout`), shorter than the interval.
+    pub probe_timeout: Duration,
+}
+
+impl Default for MastodonConfig {
+    fn default() -> Self {
+        MastodonConfig {
+            env_file: None,
+            local_domain: None,
+            web_domain: None,
+            streaming_base_url: None,
+            api_token: None,
+            media_canary_url: None,
+            disable_probes: Vec::new(),
+            connect_to: None,
+            ca_file: None,
+            probe_interval: preset::PRESET_INTERVAL,
+            probe_timeout: preset::PRESET_TIMEOUT,
+        }
+    }
+}
+
+impl MastodonConfig {
+    /// The host of the web app (`web_domain`, else `local_domain`), when known: the
+    /// Mastodon preset applies then.
+    pub fn domain(&self) -> Option<&str> {
+        self.web_domain
+            .as_deref()
+            .or(self.local_domain.as_deref())
+            .map(|d| d.trim().trim_end_matches('/'))
+            .filter(|d| !d.is_empty())
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -255,7 +340,7 @@ pub struct OtlpConfig {
 
 // ---------------------------------------------------------------------------------------
 // Components, maintenance windows and SLI settings (`[[component]]`, `[[maintenance]]`,
-// `[sli]`). The semantics live in `crate::sli`; these are the validated config shapes.
+// `[sli]`). The semantics live in the `sli` module; these are the validated config shapes.
 // ---------------------------------------------------------------------------------------
 
 /// One component of the public status page (`[[component]]`): what the public understands
@@ -272,12 +357,14 @@ pub struct ComponentConfig {
     /// The signals whose worst state is the component's state (see `docs/sli.md`).
     pub signals: Vec<SignalConfig>,
     pub options: ComponentOptions,
+    /// Written in the config file or from the Mastodon preset.
+    pub origin: Origin,
 }
 
 /// One signal of a component.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SignalConfig {
-    /// A `[[probe]]` by name: down after `ComponentOptions::failures_to_down` consecutive
+    /// A probe of [`Config::probes`] by name (written or preset): down after `ComponentOptions::failures_to_down` consecutive
     /// failed attempts, degraded after as many consecutive attempts over its latency
     /// threshold (`probe_degraded 1`).
     Probe { probe: String },

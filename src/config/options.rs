@@ -6,6 +6,7 @@
 //! `tests/config.rs`). The collector modules re-export their own option type
 //! (`collect::postgres::PostgresOptions`, …) for convenience.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -199,6 +200,9 @@ pub struct ProbeOptions {
     pub max_redirects: u32,
     /// Extra trusted CA certificates, PEM (`ca_file`), added to the system roots.
     pub ca_file: Option<PathBuf>,
+    /// Connect to this address instead of resolving the URL's host (set on the preset
+    /// probes by `[mastodon] connect_to`); the URL, `Host` header and TLS name are unchanged.
+    pub connect_to: Option<SocketAddr>,
     /// Do not verify the server certificate (`insecure_skip_verify`, default false).
     /// Certificate facts are still exported.
     pub insecure_skip_verify: bool,
@@ -230,6 +234,7 @@ impl Default for ProbeOptions {
             follow_redirects: true,
             max_redirects: DEFAULT_MAX_REDIRECTS,
             ca_file: None,
+            connect_to: None,
             insecure_skip_verify: false,
             degraded_after: None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,

@@ -112,6 +112,18 @@ pub struct RawMastodon {
     /// Preset probes not to define (`web`, `streaming`, `api`, `media`). Default: none.
     #[serde(default)]
     pub disable_probes: Vec<Spanned<String>>,
+    /// `ip:port` that every preset probe connects to instead of resolving the domain (the
+    /// URL, `Host` header and TLS name stay the domain's), like curl's `--connect-to`: to
+    /// probe one backend behind a load balancer, or a test server. Default: not set (DNS).
+    pub connect_to: Option<Spanned<String>>,
+    /// PEM file with extra trusted CA certificates for the preset probes (added to the
+    /// system roots). Default: not set.
+    pub ca_file: Option<Spanned<String>>,
+    /// Time between two attempts of each preset probe, at least 1s. Default: 15s.
+    pub probe_interval: Option<Spanned<String>>,
+    /// Time an attempt of a preset probe may take, shorter than `probe_interval`.
+    /// Default: 10s.
+    pub probe_timeout: Option<Spanned<String>>,
 }
 
 /// `[[postgres]]`

@@ -3,12 +3,17 @@
 //! prints it.
 //!
 //! The output uses the config file's own keys, so it can be read as a config file (secrets
-//! aside); targets that came from the Mastodon env file are marked with a comment.
+//! aside). Every target and component says where it came from (`# origin: written`,
+//! `env file`, `preset`); the Mastodon preset's probes and components are listed as
+//! comments (the `[mastodon]` section defines them again on reload). Durations are shown
+//! in the largest unit that is exact (`400d`, `90s`, `1500ms`).
 
 use std::fmt::Write;
 use std::time::Duration;
 
-use super::{Config, MaintenanceSchedule, OtlpProtocol, SignalConfig, TargetCommon};
+use super::{
+    ComponentConfig, Config, MaintenanceSchedule, Origin, OtlpProtocol, SignalConfig, TargetCommon,
+};
 
 impl Config {
     /// The resolved configuration as TOML-like text; passwords in URLs, webhook URLs and
@@ -65,13 +70,30 @@ impl Config {
             );
         }
 
-        let derived = |kind: &str, name: &str| {
-            m.derived_targets
-                .iter()
-                .any(|(k, n)| *k == kind && n == name)
-        };
+        let defaults = super::MastodonConfig::default();
+        if m.probe_interval != defaults.probe_interval || m.probe_timeout != defaults.probe_timeout
+        {
+            line(
+                &mut out,
+                &kv("probe_interval", &quote(&duration(m.probe_interval))),
+            );
+            line(
+                &mut out,
+                &kv("probe_timeout", &quote(&duration(m.probe_timeout))),
+            );
+        }
+        if let Some(addr) = m.connect_to {
+            line(&mut out, &kv("connect_to", &quote(&addr.to_string())));
+        }
+        if let Some(path) = &m.ca_file {
+            line(
+                &mut out,
+                &kv("ca_file", &quote(&path.display().to_string())),
+            );
+        }
+
         for t in &self.postgres {
-            target_header(&mut out, "postgres", derived("postgres", &t.common.name));
+            target_header(&mut out, "postgres", t.common.origin);
             common(&mut out, &t.common, t.url.redacted());
             let o = &t.options;
             for (key, value) in [
@@ -93,7 +115,7 @@ impl Config {
             }
         }
         for t in &self.pgbouncer {
-            target_header(&mut out, "pgbouncer", false);
+            target_header(&mut out, "pgbouncer", t.common.origin);
             common(&mut out, &t.common, t.url.redacted());
             let o = &t.options;
             line(
@@ -110,7 +132,7 @@ impl Config {
             line(&mut out, &kv("max_pools", &o.max_pools.to_string()));
         }
         for t in &self.redis {
-            target_header(&mut out, "redis", derived("redis", &t.common.name));
+            target_header(&mut out, "redis", t.common.origin);
             common(&mut out, &t.common, t.url.redacted());
             line(&mut out, &kv("sidekiq", &t.sidekiq.to_string()));
             if let Some(ns) = &t.namespace {
@@ -118,17 +140,20 @@ impl Config {
             }
             redis_options(&mut out, &t.options);
         }
-        for t in &self.probes {
-            target_header(&mut out, "probe", false);
+        let (presets, probes): (Vec<_>, Vec<_>) = self
+            .probes
+            .iter()
+            .partition(|t| t.common.origin == Origin::Preset);
+        for t in probes {
+            target_header(&mut out, "probe", t.common.origin);
             common(&mut out, &t.common, &t.url);
             probe_options(&mut out, &t.options);
         }
-        let presets = crate::collect::probe::preset_probes(m, &self.probes);
         if !presets.is_empty() {
             out.push('\n');
             line(
                 &mut out,
-                "# preset probes from [mastodon] (a [[probe]] of the same name replaces one;",
+                "# origin: preset. Preset probes from [mastodon] (a [[probe]] of the same name replaces one;",
             );
             line(&mut out, "# disable_probes removes them):");
             for t in &presets {
@@ -190,14 +215,33 @@ fn sli_sections(out: &mut String, config: &Config) {
     ] {
         line(out, &kv(key, &quote(&duration(value))));
     }
+    let (presets, written): (Vec<_>, Vec<_>) = config
+        .components
+        .iter()
+        .partition(|c| c.origin == Origin::Preset);
     if config.components.is_empty() {
         line(
             out,
             "# no [[component]]: the Mastodon preset applies when a domain is known",
         );
     }
-    for c in &config.components {
-        section(out, "[[component]]");
+    if !presets.is_empty() {
+        out.push('\n');
+        line(
+            out,
+            "# origin: preset. Preset components from [mastodon] (any [[component]] replaces them all):",
+        );
+        for c in presets {
+            line(
+                out,
+                &format!("#   {} {}: {}", c.id, quote(&c.name), signals_summary(c)),
+            );
+        }
+    }
+    for c in written {
+        out.push('\n');
+        line(out, &format!("# origin: {}", c.origin.as_str()));
+        line(out, "[[component]]");
         line(out, &kv("name", &quote(&c.name)));
         line(out, &kv("id", &quote(&c.id)));
         if !c.description.is_empty() {
@@ -317,7 +361,7 @@ fn redis_options(out: &mut String, o: &super::RedisOptions) {
         line(out, &kv("mastodon_gauges", &on.to_string()));
     }
     if o.mastodon_gauges_interval != d.mastodon_gauges_interval {
-        let shown = humantime::format_duration(o.mastodon_gauges_interval).to_string();
+        let shown = duration(o.mastodon_gauges_interval);
         line(out, &kv("mastodon_gauges_interval", &quote(&shown)));
     }
     if o.delivery_scan_count != d.delivery_scan_count {
@@ -351,15 +395,58 @@ fn section(out: &mut String, header: &str) {
     line(out, header);
 }
 
-fn target_header(out: &mut String, kind: &str, derived: bool) {
+fn target_header(out: &mut String, kind: &str, origin: Origin) {
     out.push('\n');
-    if derived {
-        line(
+    match origin {
+        Origin::EnvFile => line(
             out,
-            "# from the Mastodon env file (keys set in the config win)",
-        );
+            "# origin: env file. Derived from the Mastodon env file (keys set in the config win)",
+        ),
+        other => line(out, &format!("# origin: {}", other.as_str())),
     }
     line(out, &format!("[[{kind}]]"));
+}
+
+/// `probes web, api` or `sidekiq_queue_latency_seconds{name="default"} above 30 / 300`:
+/// one line for a preset component.
+fn signals_summary(c: &ComponentConfig) -> String {
+    let mut parts = Vec::new();
+    let probes: Vec<&str> = c
+        .signals
+        .iter()
+        .filter_map(|s| match s {
+            SignalConfig::Probe { probe } => Some(probe.as_str()),
+            SignalConfig::Threshold(_) => None,
+        })
+        .collect();
+    if !probes.is_empty() {
+        parts.push(format!("probes {}", probes.join(", ")));
+    }
+    for s in &c.signals {
+        let SignalConfig::Threshold(t) = s else {
+            continue;
+        };
+        let labels: Vec<String> = t
+            .labels
+            .iter()
+            .map(|(k, v)| format!("{k}={}", quote(v)))
+            .collect();
+        let limits: Vec<String> = [
+            ("degraded", t.degraded_above),
+            ("partial outage", t.partial_outage_above),
+            ("major outage", t.major_outage_above),
+        ]
+        .iter()
+        .filter_map(|(name, v)| v.map(|v| format!("{name} above {v}")))
+        .collect();
+        parts.push(format!(
+            "{}{{{}}} {}",
+            t.metric,
+            labels.join(","),
+            limits.join(", ")
+        ));
+    }
+    parts.join("; ")
 }
 
 fn common(out: &mut String, common: &TargetCommon, url: &str) {
@@ -435,8 +522,26 @@ fn kv(key: &str, value: &str) -> String {
     format!("{key} = {value}")
 }
 
-fn duration(d: Duration) -> String {
-    humantime::format_duration(d).to_string()
+/// A duration in the largest unit that is exact, as one would write it in the config
+/// (`400d`, `1h`, `90s`, `1500ms`); `0s` for zero. humantime reads it back unchanged.
+pub fn duration(d: Duration) -> String {
+    const UNITS: [(u64, &str); 4] = [(86_400, "d"), (3600, "h"), (60, "m"), (1, "s")];
+    if d.subsec_nanos() != 0 {
+        return match d.subsec_nanos() % 1_000_000 {
+            0 => format!("{}ms", d.as_millis()),
+            _ => format!("{}ns", d.as_nanos()),
+        };
+    }
+    let secs = d.as_secs();
+    if secs == 0 {
+        return "0s".to_string();
+    }
+    let (size, unit) = UNITS
+        .iter()
+        .copied()
+        .find(|(size, _)| secs % size == 0)
+        .unwrap_or((1, "s"));
+    format!("{}{unit}", secs / size)
 }
 
 /// A TOML basic string.
@@ -463,6 +568,27 @@ fn quote(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_in_the_largest_exact_unit() {
+        let ms = Duration::from_millis;
+        let s = Duration::from_secs;
+        for (d, want) in [
+            (s(400 * 86_400), "400d"),
+            (s(14 * 86_400), "14d"),
+            (s(3600), "1h"),
+            (s(90 * 60), "90m"),
+            (s(90), "90s"),
+            (s(15), "15s"),
+            (s(0), "0s"),
+            (ms(1500), "1500ms"),
+            (ms(250), "250ms"),
+            (Duration::from_nanos(1_000_001), "1000001ns"),
+        ] {
+            assert_eq!(duration(d), want);
+            assert_eq!(humantime::parse_duration(want).ok(), Some(d), "{want}");
+        }
+    }
 
     #[test]
     fn quoting_is_toml() {

@@ -75,33 +75,7 @@ pub fn weekday(unix_day: i64) -> u8 {
     (unix_day + 3).rem_euclid(7) as u8
 }
 
-/// Parses `mon`…`sun` (or full English names, any case) into 0 = Monday … 6 = Sunday.
-pub fn parse_weekday(s: &str) -> Option<u8> {
-    const NAMES: [&str; 7] = [
-        "monday",
-        "tuesday",
-        "wednesday",
-        "thursday",
-        "friday",
-        "saturday",
-        "sunday",
-    ];
-    let s = s.trim().to_ascii_lowercase();
-    if s.len() < 3 {
-        return None;
-    }
-    NAMES
-        .iter()
-        .position(|n| n.starts_with(&s))
-        .and_then(|i| u8::try_from(i).ok())
-}
-
-/// Parses `HH:MM` (UTC) into minutes of the day.
-pub fn parse_time_of_day(s: &str) -> Option<u32> {
-    let (h, m) = s.trim().split_once(':')?;
-    let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
-    (h < 24 && m < 60).then_some(h * 60 + m)
-}
+pub use crate::config::{parse_time_of_day, parse_weekday};
 
 fn ms(t: SystemTime) -> i64 {
     crate::store::unix_ms(t)

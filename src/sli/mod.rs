@@ -1,6 +1,7 @@
 //! Components, SLI history and SLI math: what the public page shows, measured honestly.
 //!
-//! - [`components`]: the validated component list (config or the Mastodon [`preset`]).
+//! - [`components`]: the resolved `Config.components` (written, or the Mastodon preset that
+//!   validation expanded) as [`Component`]s; [`preset`] checks the preset's thresholds.
 //! - [`eval`] (pure): probe attempts → per-probe health with consecutive thresholds;
 //!   signals → a component's [`ComponentStatus`] (worst wins).
 //! - [`maintenance`] (pure): whether a component is under maintenance at a time.

@@ -271,7 +271,7 @@ pub fn published_statuses(snapshots: &SnapshotStore) -> Vec<(String, Option<Comp
 
 /// Runs the SLI task until `shutdown` with the wall clock. Call once from the app:
 /// `tokio::spawn(sli::run(store, snapshots, components, config.maintenance.clone(), config.sli.clone(), shutdown))`
-/// where `components = sli::components::resolve(&config)?`.
+/// where `components = sli::components::of_config(&config)`.
 pub async fn run(
     store: Store,
     snapshots: Arc<SnapshotStore>,
@@ -376,10 +376,11 @@ async fn flush_batch(store: &Store, recorder: &mut SliRecorder) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Origin;
     use crate::config::{ComponentConfig, SignalConfig};
     use crate::export::exposition::{Format, render_families};
     use crate::sli::ComponentOptions;
-    use crate::sli::components::check;
+    use crate::sli::components::from_configs;
     use ComponentStatus::*;
 
     fn components(ids: &[&str]) -> Vec<Component> {
@@ -393,9 +394,10 @@ mod tests {
                     probe: "web".into(),
                 }],
                 options: ComponentOptions::default(),
+                origin: Origin::Written,
             })
             .collect();
-        check(configs, &["web"]).expect("valid")
+        from_configs(configs)
     }
 
     #[test]

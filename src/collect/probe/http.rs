@@ -124,7 +124,10 @@ async fn hop(
         .port_or_known_default()
         .ok_or_else(|| anyhow!("url has no port"))?;
     let started = Instant::now();
-    let address = resolve(&host, port).await?;
+    let address = match options.connect_to {
+        Some(address) => address,
+        None => resolve(&host, port).await?,
+    };
     let took = started.elapsed();
     observation.phases.resolve += took;
     if observation.dns_lookup.is_none() {

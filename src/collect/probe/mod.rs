@@ -15,12 +15,11 @@
 //! exposition adds `target`.
 //!
 //! Code map: [`http`] runs an HTTP attempt on fresh connections with phase timings, [`tls`]
-//! records the presented certificate chain, [`check`] holds the pure match decisions, and
-//! [`preset`] derives the Mastodon probes from `[mastodon]`.
+//! records the presented certificate chain, and [`check`] holds the pure match decisions.
+//! The Mastodon preset probes are expanded by the config ([`crate::config::preset`]).
 
 pub mod check;
 pub mod http;
-pub mod preset;
 pub mod tls;
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -29,11 +28,9 @@ use anyhow::anyhow;
 use async_trait::async_trait;
 use url::Url;
 
-pub use preset::preset_probes;
-
 use super::runner::Job;
 use super::{Collector, Sink};
-use crate::config::{Config, ProbeTarget};
+use crate::config::ProbeTarget;
 use crate::model::{Kind, MetricDesc, Snapshot, TargetId};
 
 pub use crate::config::options::{DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_REDIRECTS, ProbeOptions};
@@ -227,14 +224,6 @@ pub fn summary(snapshot: &Snapshot) -> Option<ProbeSummary> {
         degraded: first(PROBE_DEGRADED.name)? == 1.0,
         duration: Duration::try_from_secs_f64(first(PROBE_DURATION.name)?).ok()?,
     })
-}
-
-/// Every probe target: the configured `[[probe]]`s plus the Mastodon preset probes that are
-/// not overridden or disabled. [`super::registry`] uses this for jobs and store slots alike.
-pub fn all_probes(config: &Config) -> Vec<ProbeTarget> {
-    let mut probes = config.probes.clone();
-    probes.extend(preset_probes(&config.mastodon, &config.probes));
-    probes
 }
 
 /// The runner job of one probe. The runner's timeout is the probe's timeout plus one second:

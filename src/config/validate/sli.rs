@@ -6,15 +6,15 @@ use std::time::Duration;
 use toml::Spanned;
 
 use super::Ctx;
+use super::values::{parse_time_of_day, parse_weekday, slug};
 use crate::config::options::{ComponentOptions, SliOptions};
+use crate::config::preset;
 use crate::config::raw::{RawComponent, RawConfig, RawMaintenance, RawSli, RawThreshold};
 use crate::config::{
-    ComponentConfig, MaintenanceSchedule, MaintenanceWindow, MastodonConfig, ProbeTarget,
+    ComponentConfig, MaintenanceSchedule, MaintenanceWindow, MastodonConfig, Origin, ProbeTarget,
     SignalConfig, ThresholdSignal,
 };
 use crate::model::Kind;
-use crate::sli::components::slug;
-use crate::sli::{maintenance, preset};
 
 /// Longest recurring maintenance window.
 const MAX_RECURRING: Duration = Duration::from_secs(7 * 86_400);
@@ -105,8 +105,16 @@ pub(super) fn components(
     ctx: &mut Ctx<'_>,
     raw: &RawConfig,
     probes: &[ProbeTarget],
+    mastodon: &MastodonConfig,
 ) -> Vec<ComponentConfig> {
     let probe_names: Vec<&str> = probes.iter().map(|p| p.common.name.as_str()).collect();
+    if raw.component.is_empty() {
+        // No [[component]]: the Mastodon preset when the domain is known.
+        return match mastodon.domain() {
+            Some(_) => preset::mastodon_components(&probe_names),
+            None => Vec::new(),
+        };
+    }
     let mut seen: HashMap<String, usize> = HashMap::new();
     let mut out = Vec::new();
     for (i, entry) in raw.component.iter().enumerate() {
@@ -213,6 +221,7 @@ fn component(
         description: description?,
         signals,
         options: options?,
+        origin: Origin::Written,
     })
 }
 
@@ -408,27 +417,16 @@ fn threshold_signal(
     })
 }
 
-/// `[[maintenance]]`, checked against the component ids in effect: the configured ones,
-/// else the Mastodon preset's.
+/// `[[maintenance]]`, checked against the ids of the components in effect (written or
+/// preset).
 pub(super) fn maintenance_windows(
     ctx: &mut Ctx<'_>,
     raw: &RawConfig,
     components: &[ComponentConfig],
-    mastodon: &MastodonConfig,
-    probes: &[ProbeTarget],
 ) -> Vec<MaintenanceWindow> {
-    let ids: Vec<String> = if !components.is_empty() || !raw.component.is_empty() {
-        components.iter().map(|c| c.id.clone()).collect()
-    } else if mastodon.local_domain.is_some() || mastodon.web_domain.is_some() {
-        let names: Vec<&str> = probes.iter().map(|p| p.common.name.as_str()).collect();
-        preset::mastodon_components(&names)
-            .into_iter()
-            .map(|c| c.id)
-            .collect()
-    } else {
-        Vec::new()
-    };
-    let check_ids = components.len() == raw.component.len();
+    let ids: Vec<String> = components.iter().map(|c| c.id.clone()).collect();
+    // A written component that failed validation may be the one a window names.
+    let check_ids = raw.component.is_empty() || components.len() == raw.component.len();
     let mut out = Vec::new();
     for (i, entry) in raw.maintenance.iter().enumerate() {
         if let Some(w) = maintenance_window(ctx, i, entry, &ids, check_ids) {
@@ -538,10 +536,7 @@ fn recurring_schedule(
     let mut weekdays = Vec::new();
     for (d, v) in raw.weekdays.iter().enumerate() {
         let d_key = format!("{key}.weekdays[{d}]");
-        match ctx
-            .interpolate(v, &d_key)
-            .map(|s| maintenance::parse_weekday(&s))
-        {
+        match ctx.interpolate(v, &d_key).map(|s| parse_weekday(&s)) {
             Some(Some(day)) => weekdays.push(day),
             Some(None) => {
                 ctx.error(
@@ -568,10 +563,7 @@ fn recurring_schedule(
         }
         Some(v) => {
             let at_key = format!("{key}.at");
-            match ctx
-                .interpolate(v, &at_key)
-                .map(|s| maintenance::parse_time_of_day(&s))
-            {
+            match ctx.interpolate(v, &at_key).map(|s| parse_time_of_day(&s)) {
                 Some(Some(m)) => Some(m),
                 Some(None) => {
                     ctx.error(

@@ -1,5 +1,10 @@
-//! The Mastodon probe preset: from `[mastodon]` (or `LOCAL_DOMAIN`/`WEB_DOMAIN`/
-//! `STREAMING_API_BASE_URL` of the env file) fedimeter defines the standard probes itself.
+//! The Mastodon preset: from `[mastodon]` (or `LOCAL_DOMAIN`/`WEB_DOMAIN`/
+//! `STREAMING_API_BASE_URL` of the env file) fedimeter defines the standard probes and the
+//! status-page components itself. Validation expands both into [`super::Config::probes`] and
+//! [`super::Config::components`] (tagged [`Origin::Preset`]), so everything after it only
+//! iterates those lists.
+//!
+//! ## Probes ([`preset_probes`])
 //!
 //! | name | url | passes when |
 //! |---|---|---|
@@ -15,16 +20,38 @@
 //! these https probes (`probe_ssl_earliest_cert_expiry{target=…}`).
 //!
 //! A `[[probe]]` with a preset's name replaces it; `disable_probes` removes presets.
+//! `[mastodon] connect_to` and `ca_file` apply to every preset probe.
+//!
+//! ## Components ([`mastodon_components`])
+//!
+//! Used when no `[[component]]` is written; thresholds from `mastodon-facts.md` §9.
+//!
+//! | id | name | signals (degraded / major outage above) |
+//! |---|---|---|
+//! | `website` | Website & API | probes `web`, `api` |
+//! | `streaming` | Streaming | probe `streaming` |
+//! | `media` | Media | probe `media` |
+//! | `timelines` | Posting & home timelines | `sidekiq_queue_latency_seconds{name="default"}` 30 s / 300 s |
+//! | `federation_incoming` | Incoming federation | `{name="ingress"}` 60 s / 900 s; `mastodon_newest_status_age_seconds{origin="remote"}` 600 s / 1800 s |
+//! | `federation_outgoing` | Outgoing federation | `{name="push"}` 300 s / 1800 s |
+//! | `email` | E-mail | `{name="mailers"}` 120 s / 900 s |
+//!
+//! Probe signals are included only for probes that exist; a probe component without any
+//! of its probes is left out.
 
 use std::time::Duration;
 
-use super::ProbeOptions;
-use crate::config::{MastodonConfig, ProbeTarget, Secret, TargetCommon};
+use super::options::{ComponentOptions, ProbeOptions};
+use super::{
+    ComponentConfig, MastodonConfig, Origin, ProbeTarget, Secret, SignalConfig, TargetCommon,
+    ThresholdSignal,
+};
+use crate::model::Kind;
 
-/// Interval of the preset probes (the public API allows 300 unauthenticated requests per
-/// 5 minutes per IP; 15 s uses 20).
+/// Default interval of the preset probes, `[mastodon] probe_interval` (the public API
+/// allows 300 unauthenticated requests per 5 minutes per IP; 15 s uses 20).
 pub const PRESET_INTERVAL: Duration = Duration::from_secs(15);
-/// Timeout of the preset probes.
+/// Default timeout of the preset probes, `[mastodon] probe_timeout`.
 pub const PRESET_TIMEOUT: Duration = Duration::from_secs(10);
 /// Latency above which a preset probe counts as degraded.
 pub const PRESET_DEGRADED_AFTER: Duration = Duration::from_secs(2);
@@ -37,13 +64,7 @@ pub const PRESET_NAMES: [&str; 4] = ["web", "streaming", "api", "media"];
 /// The preset probes for `mastodon` that `existing` does not define (same name) and that are
 /// not disabled. Empty when no domain is known.
 pub fn preset_probes(mastodon: &MastodonConfig, existing: &[ProbeTarget]) -> Vec<ProbeTarget> {
-    let Some(domain) = mastodon
-        .web_domain
-        .as_deref()
-        .or(mastodon.local_domain.as_deref())
-        .map(|d| d.trim().trim_end_matches('/'))
-        .filter(|d| !d.is_empty())
-    else {
+    let Some(domain) = mastodon.domain() else {
         return Vec::new();
     };
     let web_base = format!("https://{domain}");
@@ -114,6 +135,12 @@ pub fn preset_probes(mastodon: &MastodonConfig, existing: &[ProbeTarget]) -> Vec
         !existing.iter().any(|e| e.common.name == p.common.name)
             && !mastodon.disable_probes.contains(&p.common.name)
     });
+    for p in &mut probes {
+        p.common.interval = mastodon.probe_interval;
+        p.common.timeout = mastodon.probe_timeout;
+        p.options.connect_to = mastodon.connect_to;
+        p.options.ca_file = mastodon.ca_file.clone();
+    }
     probes
 }
 
@@ -123,10 +150,100 @@ fn preset(name: &str, url: String, options: ProbeOptions) -> ProbeTarget {
             name: name.to_string(),
             interval: PRESET_INTERVAL,
             timeout: PRESET_TIMEOUT,
+            origin: Origin::Preset,
         },
         url,
         options,
     }
+}
+
+/// The preset components for the probe names in effect, in page order.
+pub fn mastodon_components(probe_names: &[&str]) -> Vec<ComponentConfig> {
+    let probes = |names: &[&str]| -> Vec<SignalConfig> {
+        names
+            .iter()
+            .filter(|n| probe_names.contains(n))
+            .map(|n| SignalConfig::Probe {
+                probe: n.to_string(),
+            })
+            .collect()
+    };
+    let queue = |queue: &str, degraded: f64, major: f64| {
+        SignalConfig::Threshold(ThresholdSignal {
+            metric: "sidekiq_queue_latency_seconds".into(),
+            labels: vec![("name".into(), queue.into())],
+            target_kind: Some(Kind::Redis),
+            target_name: None,
+            degraded_above: Some(degraded),
+            partial_outage_above: None,
+            major_outage_above: Some(major),
+        })
+    };
+    let newest_remote = SignalConfig::Threshold(ThresholdSignal {
+        metric: "mastodon_newest_status_age_seconds".into(),
+        labels: vec![("origin".into(), "remote".into())],
+        target_kind: Some(Kind::Postgres),
+        target_name: None,
+        degraded_above: Some(600.0),
+        partial_outage_above: None,
+        major_outage_above: Some(1800.0),
+    });
+    let table: Vec<(&str, &str, &str, Vec<SignalConfig>)> = vec![
+        (
+            "website",
+            "Website & API",
+            "The web interface, the API used by apps, and sign-in",
+            probes(&["web", "api"]),
+        ),
+        (
+            "streaming",
+            "Streaming",
+            "Real-time updates of timelines and notifications",
+            probes(&["streaming"]),
+        ),
+        (
+            "media",
+            "Media",
+            "Images, videos and avatars",
+            probes(&["media"]),
+        ),
+        (
+            "timelines",
+            "Posting & home timelines",
+            "New posts reach followers' home timelines on this server",
+            vec![queue("default", 30.0, 300.0)],
+        ),
+        (
+            "federation_incoming",
+            "Incoming federation",
+            "Posts and interactions from other servers arrive",
+            vec![queue("ingress", 60.0, 900.0), newest_remote],
+        ),
+        (
+            "federation_outgoing",
+            "Outgoing federation",
+            "Posts and interactions reach other servers",
+            vec![queue("push", 300.0, 1800.0)],
+        ),
+        (
+            "email",
+            "E-mail",
+            "Sign-up confirmations and password resets",
+            vec![queue("mailers", 120.0, 900.0)],
+        ),
+    ];
+    table
+        .into_iter()
+        .filter(|(_, _, _, signals)| !signals.is_empty())
+        .map(|(id, name, description, signals)| ComponentConfig {
+            id: id.into(),
+            name: name.into(),
+            description: description.into(),
+            signals,
+            options: ComponentOptions::default(),
+            origin: Origin::Preset,
+        })
+        .collect()
 }
 
 /// `wss://streaming.example.com/` → `https://streaming.example.com`; `ws://` → `http://`;
@@ -291,5 +408,82 @@ mod tests {
         ] {
             assert_eq!(streaming_http_base(input), expect, "{input}");
         }
+    }
+
+    fn summary(components: &[ComponentConfig]) -> Vec<(String, Vec<String>)> {
+        components
+            .iter()
+            .map(|c| {
+                let signals = c
+                    .signals
+                    .iter()
+                    .map(|s| match s {
+                        SignalConfig::Probe { probe } => format!("probe {probe}"),
+                        SignalConfig::Threshold(t) => format!(
+                            "{}{{{}}} {:?}/{:?}",
+                            t.metric,
+                            t.labels
+                                .iter()
+                                .map(|(k, v)| format!("{k}={v}"))
+                                .collect::<Vec<_>>()
+                                .join(","),
+                            t.degraded_above,
+                            t.major_outage_above
+                        ),
+                    })
+                    .collect();
+                (c.id.clone(), signals)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn preset_table() {
+        let all = summary(&mastodon_components(&["web", "api", "streaming", "media"]));
+        let expected: Vec<(&str, Vec<&str>)> = vec![
+            ("website", vec!["probe web", "probe api"]),
+            ("streaming", vec!["probe streaming"]),
+            ("media", vec!["probe media"]),
+            (
+                "timelines",
+                vec!["sidekiq_queue_latency_seconds{name=default} Some(30.0)/Some(300.0)"],
+            ),
+            (
+                "federation_incoming",
+                vec![
+                    "sidekiq_queue_latency_seconds{name=ingress} Some(60.0)/Some(900.0)",
+                    "mastodon_newest_status_age_seconds{origin=remote} Some(600.0)/Some(1800.0)",
+                ],
+            ),
+            (
+                "federation_outgoing",
+                vec!["sidekiq_queue_latency_seconds{name=push} Some(300.0)/Some(1800.0)"],
+            ),
+            (
+                "email",
+                vec!["sidekiq_queue_latency_seconds{name=mailers} Some(120.0)/Some(900.0)"],
+            ),
+        ];
+        let expected: Vec<(String, Vec<String>)> = expected
+            .into_iter()
+            .map(|(id, s)| (id.to_string(), s.into_iter().map(String::from).collect()))
+            .collect();
+        assert_eq!(all, expected);
+
+        // without a media probe and with only the web probe
+        let some = summary(&mastodon_components(&["web", "streaming"]));
+        let ids: Vec<&str> = some.iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!(
+            ids,
+            vec![
+                "website",
+                "streaming",
+                "timelines",
+                "federation_incoming",
+                "federation_outgoing",
+                "email"
+            ]
+        );
+        assert_eq!(some[0].1, vec!["probe web".to_string()]);
     }
 }
