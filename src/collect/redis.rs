@@ -22,12 +22,13 @@ use async_trait::async_trait;
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, IntoConnectionInfo, Pipeline, Value};
 
+use super::health::{Classified, classify_redis};
 use super::mastodon_redis::MastodonGauges;
 use super::runner::Job;
 use super::sidekiq::{self, SidekiqKeys};
 use super::{Collector, Sink};
 use crate::config::{RedisTarget, SecretUrl};
-use crate::model::{Kind, MetricDesc, TargetId};
+use crate::model::{Kind, MetricDesc, Reason, TargetId};
 
 /// Tuning of a `[[redis]]` target; every field has a default.
 #[derive(Debug, Clone, PartialEq)]
@@ -185,12 +186,12 @@ impl RedisCollector {
             client.get_multiplexed_async_connection_with_config(&config),
         )
         .await
-        .map_err(|_| {
-            anyhow::anyhow!(
+        .map_err(|elapsed| {
+            anyhow::Error::new(elapsed).context(format!(
                 "redis at {} did not complete the connection within {}",
                 self.url.redacted(),
                 humantime::format_duration(self.budget)
-            )
+            ))
         })?
         .map_err(RedisFailure::from)
         .with_context(|| format!("connecting to redis at {}", self.url.redacted()))?;
@@ -242,13 +243,13 @@ impl RedisCollector {
                 Err(anyhow::Error::new(RedisFailure::from(error))
                     .context(format!("{what} from redis at {}", self.url.redacted())))
             }
-            Err(_elapsed) => {
+            Err(elapsed) => {
                 self.connection = None;
-                anyhow::bail!(
+                Err(anyhow::Error::new(elapsed).context(format!(
                     "redis at {} did not answer {what} within {}",
                     self.url.redacted(),
                     humantime::format_duration(self.budget)
-                )
+                )))
             }
         }
     }
@@ -425,11 +426,7 @@ fn unix_now() -> f64 {
 
 /// A redis client error, shown once: `RedisError`'s own text already includes its I/O
 /// cause, which `{:#}` would otherwise print a second time.
-#[derive(Debug)]
-struct RedisFailure {
-    category: &'static str,
-    message: String,
-}
+type RedisFailure = Classified;
 
 impl From<redis::RedisError> for RedisFailure {
     fn from(error: redis::RedisError) -> Self {
@@ -446,19 +443,12 @@ impl From<redis::RedisError> for RedisFailure {
             }
         };
         RedisFailure {
+            reason: classify_redis(&error).unwrap_or(Reason::Other),
             category,
             message: error.to_string(),
         }
     }
 }
-
-impl std::fmt::Display for RedisFailure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for RedisFailure {}
 
 /// A short, secret-free description of why a run failed, for
 /// `redis_exporter_last_scrape_error{err}` (the full chain goes to the log).

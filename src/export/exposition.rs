@@ -382,6 +382,7 @@ mod tests {
                 finished_at: SystemTime::now(),
                 duration: Duration::from_millis(1),
                 outcome: Outcome::Success,
+                health: Some(crate::model::Health::Up),
                 families: vec![Family::single(up, 1.0)],
             }));
         }

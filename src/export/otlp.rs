@@ -918,6 +918,7 @@ mod tests {
             finished_at: UNIX_EPOCH + Duration::from_secs(at_secs),
             duration: Duration::from_millis(3),
             outcome: Outcome::Success,
+            health: Some(crate::model::Health::Up),
             families,
         })
     }

@@ -23,13 +23,9 @@ use std::time::SystemTime;
 
 use super::ComponentStatus;
 use super::components::Component;
+use crate::collect::probe::PROBE_DURATION;
 use crate::config::{SignalConfig, ThresholdSignal};
-use crate::model::{Kind, Snapshot, TargetId};
-
-/// Family names the probe collector fills (blackbox_exporter's, plus `probe_degraded`).
-pub const PROBE_SUCCESS: &str = "probe_success";
-pub const PROBE_DURATION: &str = "probe_duration_seconds";
-pub const PROBE_DEGRADED: &str = "probe_degraded";
+use crate::model::{Health, Kind, Snapshot, TargetId};
 
 /// The result of one probe attempt, as the SLI sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,28 +48,24 @@ pub struct ProbeResult {
 }
 
 impl ProbeResult {
-    /// The attempt in a probe snapshot; `None` for other kinds. A snapshot without
-    /// `probe_success` (the collector failed, timed out or panicked) is a failed attempt.
+    /// The attempt in a probe snapshot, read from its typed health (`model::Health`, the
+    /// rule every reader shares): down → failed, degraded → slow, up → good. `None` for
+    /// other kinds and for a probe snapshot without health (the run made no attempt: no
+    /// data, not a failure).
     pub fn of(snapshot: &Snapshot) -> Option<ProbeResult> {
         if snapshot.target.kind != Kind::Probe {
             return None;
         }
-        let name = &*snapshot.target.name;
-        let value = |family: &str| {
-            snapshot.family(family).and_then(|f| {
-                f.value(&[name])
-                    .or_else(|| f.value(&[]))
-                    .or_else(|| f.samples.first().map(|s| s.value))
-            })
-        };
-        let success = value(PROBE_SUCCESS).is_some_and(|v| v >= 1.0);
-        let degraded = success && value(PROBE_DEGRADED).is_some_and(|v| v >= 1.0);
-        let duration_seconds = value(PROBE_DURATION).unwrap_or(snapshot.duration.as_secs_f64());
+        let health = snapshot.health?;
+        let duration_seconds = snapshot
+            .family(PROBE_DURATION.name)
+            .and_then(|f| f.samples.first())
+            .map_or(snapshot.duration.as_secs_f64(), |s| s.value);
         Some(ProbeResult {
             probe: snapshot.target.name.clone(),
             at: snapshot.finished_at,
-            success,
-            degraded,
+            success: health.is_up(),
+            degraded: matches!(health, Health::Degraded { .. }),
             duration_seconds,
         })
     }
@@ -480,6 +472,7 @@ mod tests {
             finished_at,
             duration: Duration::from_millis(5),
             outcome: Outcome::Success,
+            health: Some(crate::model::Health::Up),
             families: vec![family],
         };
         (id, Some(Arc::new(snapshot)))
