@@ -929,12 +929,17 @@ async fn sigstopped_redis_under_the_runner_keeps_metrics_answering() {
             }
         }
     };
-    wait_for("redis_up 1", Duration::from_secs(5)).await;
+    // `/metrics` labels every collected series with its target, even a single one.
+    wait_for("redis_up{target=\"main\"} 1", Duration::from_secs(5)).await;
     redis.sigstop();
     // The next run starts within one interval and gives up within the timeout.
-    let took = wait_for("redis_up 0", Duration::from_millis(1000 + 500 + 500)).await;
+    let took = wait_for(
+        "redis_up{target=\"main\"} 0",
+        Duration::from_millis(1000 + 500 + 500),
+    )
+    .await;
     redis.sigcont();
-    wait_for("redis_up 1", Duration::from_secs(5)).await;
+    wait_for("redis_up{target=\"main\"} 1", Duration::from_secs(5)).await;
     shutdown.cancel();
     task.await.expect("runner task");
     eprintln!("redis_up 0 after {took:?}");

@@ -1027,7 +1027,7 @@ mod tests {
             pairs(&[("collector", "postgres"), ("target", "primary")])
         );
 
-        // A single-target kind still carries `target` (unlike /metrics).
+        // A single-target kind carries `target`, as on /metrics.
         let Some(metric::Data::Gauge(up)) = &by_name("pg_up").data else {
             panic!("gauge");
         };

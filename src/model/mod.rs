@@ -49,13 +49,6 @@ impl Kind {
         }
     }
 
-    /// Whether this kind's series always carry `target="<name>"` (probes do, like
-    /// blackbox_exporter's multi-target pattern); other kinds only when several targets of
-    /// the kind are configured.
-    pub fn always_labels_target(self) -> bool {
-        matches!(self, Kind::Probe)
-    }
-
     /// Whether the collector decides its target's health itself (probes: from the attempt,
     /// `probe_success`); for the other kinds the runner decides it from how the run ended.
     pub fn reports_own_health(self) -> bool {
