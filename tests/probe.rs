@@ -473,6 +473,21 @@ async fn stopped_server_fails_to_connect_and_recovers_after_restart() {
     assert_eq!(success(&attempt(&mut collector).await), 1.0);
 }
 
+/// A name that does not resolve (`.invalid`, RFC 6761) is down with reason dns, for HTTP
+/// and TCP probes alike.
+#[tokio::test]
+async fn an_unresolvable_host_is_down_with_reason_dns() {
+    for url in [
+        "http://fedimeter-probe-test.invalid/health",
+        "tcp://fedimeter-probe-test.invalid:443",
+    ] {
+        let mut collector = ProbeCollector::new(&target("web", url, ProbeOptions::default()));
+        let (families, health) = attempt_with_health(&mut collector).await;
+        assert_eq!(health, down(Reason::Dns), "{url}");
+        assert_eq!(success(&families), 0.0, "{url}");
+    }
+}
+
 #[tokio::test]
 async fn https_with_a_private_ca() {
     let ca = TestCa::new();

@@ -2,7 +2,9 @@
 //! component's signals → its [`ComponentStatus`].
 //!
 //! How signals combine (also in `docs/sli.md`):
-//! - **Probes.** Each probe signal has its own [`ProbeTracker`]: it goes `Down` after
+//! - **Probes.** Attempts come from the probe snapshot's typed health ([`ProbeResult::of`]:
+//!   down → failed, degraded → slow, up → good; no health → no attempt). Each probe signal
+//!   has its own [`ProbeTracker`]: it goes `Down` after
 //!   `failures_to_down` consecutive failed attempts, `Degraded` after as many consecutive
 //!   successful attempts over the probe's latency threshold (`probe_degraded 1`), and back
 //!   `Up` after `successes_to_up` consecutive good attempts. Before the first decision it
