@@ -88,20 +88,6 @@ impl Store {
             let mut tx = pool.begin().await.context("starting a state batch")?;
             for t in &batch.transitions {
                 let at = unix_ms(t.at);
-                let Some(state) = t.state else {
-                    // No data: close the open interval and open none.
-                    sqlx::query(
-                        "UPDATE state_intervals SET ended_at = $1, last_seen_at = $1 \
-                         WHERE target_kind = $2 AND target_name = $3 AND ended_at IS NULL",
-                    )
-                    .bind(at)
-                    .bind(t.target.kind.name())
-                    .bind(&*t.target.name)
-                    .execute(&mut *tx)
-                    .await
-                    .context("closing a state interval")?;
-                    continue;
-                };
                 sqlx::query(
                     "UPDATE state_intervals SET ended_at = $1, last_seen_at = $1 \
                      WHERE target_kind = $2 AND target_name = $3 AND ended_at IS NULL",
@@ -112,6 +98,8 @@ impl Store {
                 .execute(&mut *tx)
                 .await
                 .context("closing a state interval")?;
+                // No data (`None`): the interval is closed and none is opened.
+                let Some(state) = t.state else { continue };
                 sqlx::query(
                     "INSERT INTO state_intervals (target_kind, target_name, state, started_at, last_seen_at) \
                      VALUES ($1, $2, $3, $4, $4)",
