@@ -532,6 +532,59 @@ mod tests {
     }
 
     #[test]
+    fn probe_results_come_from_the_health_not_the_families() {
+        use crate::collect::probe::{PROBE_DURATION, PROBE_SUCCESS};
+        use crate::model::{Health, Reason};
+        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let probe = |health: Option<Health>, success: f64| Snapshot {
+            target: TargetId::new(Kind::Probe, "web"),
+            finished_at: at,
+            duration: Duration::from_millis(900),
+            outcome: Outcome::Success,
+            health,
+            families: vec![
+                // What the families say does not decide the attempt; only the duration
+                // is read from them.
+                Family {
+                    desc: &PROBE_SUCCESS,
+                    samples: vec![Sample {
+                        labels: vec![Box::<str>::from("http")].into_boxed_slice(),
+                        value: success,
+                    }],
+                },
+                Family {
+                    desc: &PROBE_DURATION,
+                    samples: vec![Sample {
+                        labels: vec![Box::<str>::from("http")].into_boxed_slice(),
+                        value: 0.25,
+                    }],
+                },
+            ],
+        };
+        let down = Some(Health::Down {
+            reason: Reason::CheckFailed,
+        });
+        let slow = Some(Health::Degraded {
+            reason: Reason::Slow,
+        });
+        let result = ProbeResult::of(&probe(down, 0.0)).expect("an attempt");
+        assert_eq!((result.attempt(), result.duration_seconds), (Failed, 0.25));
+        assert_eq!(
+            ProbeResult::of(&probe(slow, 1.0)).map(|r| r.attempt()),
+            Some(Slow)
+        );
+        assert_eq!(
+            ProbeResult::of(&probe(Some(Health::Up), 1.0)).map(|r| r.attempt()),
+            Some(Good)
+        );
+        // No attempt (the runner cancelled the run): no result at all, not a failure.
+        assert_eq!(ProbeResult::of(&probe(None, 0.0)), None);
+        // Other kinds have no probe results.
+        let (_, redis) = redis_snapshot("sidekiq", at, &[]);
+        assert_eq!(ProbeResult::of(&redis.expect("snapshot")), None);
+    }
+
+    #[test]
     fn worst_wins_and_unknown_is_ignored() {
         assert_eq!(
             worst([None, Some(Operational), Some(DegradedPerformance)]),
