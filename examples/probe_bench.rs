@@ -182,7 +182,7 @@ async fn probe_many(
     let mut attempts = 0.0;
     for (_, s) in &latest {
         if let Some(s) = s {
-            if probe::summary(s).is_some_and(|x| x.success) {
+            if s.health.is_some_and(fedimeter::model::Health::is_up) {
                 ok += 1;
             }
             if let Some(f) = s.family("probe_attempts_total") {

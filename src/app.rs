@@ -76,12 +76,15 @@ pub async fn run(
         components = components.len(),
         "evaluating components and SLIs"
     );
+    // The page reads the components' states from the SLI task through this channel.
+    let (states_tx, states_rx) = crate::sli::recorder::states_channel();
     tasks.spawn(crate::sli::run(
         store.clone(),
         snapshots.clone(),
         components.clone(),
         config.maintenance.clone(),
         config.sli.clone(),
+        states_tx,
         shutdown.clone(),
     ));
     tasks.spawn(state::run_recorder(
@@ -105,6 +108,7 @@ pub async fn run(
     let web_state = WebState {
         snapshots: snapshots.clone(),
         site,
+        components: states_rx,
     };
     let bound = Bound {
         listen: listener.local_addr()?,

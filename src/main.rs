@@ -148,7 +148,7 @@ async fn once(config: Config, openmetrics: bool) -> anyhow::Result<ExitCode> {
     let mut failed = Vec::new();
     while let Some(done) = runs.join_next().await {
         let snapshot = done?;
-        if !snapshot.outcome.is_up() {
+        if !snapshot.outcome.collected() {
             failed.push(format!(
                 "{} ({})",
                 snapshot.target,

@@ -71,8 +71,17 @@ fn redis_clients(redis: &support::RedisServer) -> usize {
         .expect("connected_clients")
 }
 
-const ALL_UP: &[&str] = &["pg_up 1\n", "pgbouncer_up 1\n", "redis_up 1\n"];
-const ALL_DOWN: &[&str] = &["pg_up 0\n", "pgbouncer_up 0\n", "redis_up 0\n"];
+// Every collected series on `/metrics` carries `target="<name>"` (docs/metrics.md).
+const ALL_UP: &[&str] = &[
+    "pg_up{target=\"primary\"} 1\n",
+    "pgbouncer_up{target=\"pgbouncer\"} 1\n",
+    "redis_up{target=\"sidekiq\"} 1\n",
+];
+const ALL_DOWN: &[&str] = &[
+    "pg_up{target=\"primary\"} 0\n",
+    "pgbouncer_up{target=\"pgbouncer\"} 0\n",
+    "redis_up{target=\"sidekiq\"} 0\n",
+];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn frozen_and_stopped_targets_never_stall_readers_and_recover() {
@@ -116,7 +125,10 @@ async fn frozen_and_stopped_targets_never_stall_readers_and_recover() {
     pgb.stop();
     let down_after = wait_for(
         &server,
-        &["pgbouncer_up 0\n", "redis_up 0\n"],
+        &[
+            "pgbouncer_up{target=\"pgbouncer\"} 0\n",
+            "redis_up{target=\"sidekiq\"} 0\n",
+        ],
         Duration::from_secs(3),
     )
     .await;

@@ -185,6 +185,7 @@ fn snapshot(id: &TargetId, families: Vec<Family>) -> Arc<Snapshot> {
         finished_at: SystemTime::now(),
         duration: Duration::from_millis(2),
         outcome: Outcome::Success,
+        health: Some(fedimeter::model::Health::Up),
         families,
     })
 }

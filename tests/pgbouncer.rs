@@ -12,7 +12,7 @@ use fedimeter::collect::pgbouncer::{self, PgbouncerOptions};
 use fedimeter::collect::runner;
 use fedimeter::config::{PgbouncerTarget, SecretUrl, TargetCommon};
 use fedimeter::export::exposition::{Format, render_families};
-use fedimeter::model::{Kind, Snapshot, SnapshotStore, TargetId};
+use fedimeter::model::{Health, Kind, Reason, Snapshot, SnapshotStore, TargetId};
 use support::pgbouncer::{PgBouncer, PgBouncerOptions, STATS_PASSWORD};
 use support::postgres::PgServer;
 use tokio_util::sync::CancellationToken;
@@ -352,6 +352,12 @@ async fn frozen_pgbouncer_is_down_within_the_timeout_and_recovers_after_sigcont(
         })
         .await;
     assert_eq!(down.outcome.as_str(), "timeout");
+    assert_eq!(
+        down.health,
+        Some(Health::Down {
+            reason: Reason::Timeout
+        })
+    );
     assert!(down.value("fedimeter_collector_timeouts_total", &["pgbouncer", "main"]) >= Some(1.0));
     // A second frozen run: the collector starts over on a new connection and times out again.
     job.wait_for("a second timed-out run", INTERVAL + TIMEOUT + SLACK, |s| {
@@ -422,6 +428,12 @@ async fn wrong_password_is_down_with_one_clear_log_line_without_the_password() {
 
     assert_eq!(up(&snapshot), Some(0.0));
     assert_eq!(snapshot.outcome.as_str(), "failed");
+    assert_eq!(
+        snapshot.health,
+        Some(Health::Down {
+            reason: Reason::Auth
+        })
+    );
     let text = log.text();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 1, "expected one log line, got:\n{text}");
@@ -447,4 +459,10 @@ async fn id_and_kind_are_those_of_the_target() {
     let snapshot = runner::collect_once(&job.id, job.timeout, job.collector).await;
     assert_eq!(up(&snapshot), Some(0.0));
     assert_eq!(snapshot.outcome.as_str(), "failed");
+    assert_eq!(
+        snapshot.health,
+        Some(Health::Down {
+            reason: Reason::Refused
+        })
+    );
 }

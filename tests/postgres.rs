@@ -13,7 +13,7 @@ use fedimeter::collect::runner::{self, Job};
 use fedimeter::collect::{Collector, Sink};
 use fedimeter::config::SecretUrl;
 use fedimeter::export::exposition::{Format, render_families};
-use fedimeter::model::{Kind, Outcome, SnapshotStore, TargetId};
+use fedimeter::model::{Health, Kind, Outcome, Reason, SnapshotStore, TargetId};
 use sqlx::Connection;
 use support::postgres::PgServer;
 use tokio_util::sync::CancellationToken;
@@ -713,12 +713,12 @@ async fn wait_for_up(
     up: f64,
     since: std::time::SystemTime,
     within: Duration,
-) -> Outcome {
+) -> (Outcome, Option<Health>) {
     let deadline = Instant::now() + within;
     loop {
         if let Some(snapshot) = store.get(id) {
             if snapshot.finished_at > since && snapshot.value("pg_up", &[]) == Some(up) {
-                return snapshot.outcome;
+                return (snapshot.outcome, snapshot.health);
             }
         }
         assert!(
@@ -755,7 +755,11 @@ async fn stopped_then_restarted_server_goes_down_and_recovers_without_leaks() {
         interval + timeout + Duration::from_millis(500),
     )
     .await;
-    assert_eq!(outcome, Outcome::Failed);
+    // Nothing listens on the port any more: down, connection refused.
+    let refused = Health::Down {
+        reason: Reason::Refused,
+    };
+    assert_eq!(outcome, (Outcome::Failed, Some(refused)));
 
     server.start_again();
     let restarted = now();
@@ -798,7 +802,10 @@ async fn sigstopped_server_goes_down_within_the_timeout_and_recovers() {
         interval + timeout + Duration::from_millis(500),
     )
     .await;
-    assert_eq!(outcome, Outcome::TimedOut);
+    let timed_out = Health::Down {
+        reason: Reason::Timeout,
+    };
+    assert_eq!(outcome, (Outcome::TimedOut, Some(timed_out)));
     // Several runs time out while it hangs.
     tokio::time::sleep(Duration::from_secs(2)).await;
     server.sigcont();
@@ -822,6 +829,13 @@ async fn wrong_password_is_down_with_a_clear_message_without_the_password() {
     )
     .await;
     assert_eq!(snapshot.outcome, Outcome::Failed);
+    // SQLSTATE 28P01 (invalid_password): down, reason auth.
+    assert_eq!(
+        snapshot.health,
+        Some(Health::Down {
+            reason: Reason::Auth
+        })
+    );
     assert_eq!(snapshot.value("pg_up", &[]), Some(0.0));
     assert_eq!(
         snapshot.value("pg_exporter_last_scrape_error", &[]),

@@ -11,7 +11,7 @@ use fedimeter::collect::probe::{self, ProbeCollector, ProbeOptions};
 use fedimeter::collect::{Collector, Sink, runner};
 use fedimeter::config::{ProbeTarget, Secret, TargetCommon};
 use fedimeter::export::exposition::{Format, render_families};
-use fedimeter::model::{Family, Outcome};
+use fedimeter::model::{Family, Health, Outcome, Reason};
 use http_server::{EXPIRED_2021, NOT_BEFORE_2020, Reply, TestCa, TestServer, VALID_UNTIL_2040};
 
 fn target(name: &str, url: &str, options: ProbeOptions) -> ProbeTarget {
@@ -28,13 +28,23 @@ fn target(name: &str, url: &str, options: ProbeOptions) -> ProbeTarget {
 
 /// One attempt of `collector`; the families it produced.
 async fn attempt(collector: &mut ProbeCollector) -> Vec<Family> {
+    attempt_with_health(collector).await.0
+}
+
+/// One attempt of `collector`; the families and the health it decided.
+async fn attempt_with_health(collector: &mut ProbeCollector) -> (Vec<Family>, Option<Health>) {
     let mut sink = Sink::new();
     collector
         .collect(&mut sink)
         .await
         .unwrap_or_else(|e| panic!("a probe attempt is never a collector error: {e:#}"));
     assert!(sink.partial_errors().is_empty());
-    sink.into_parts().0
+    let health = sink.health();
+    (sink.into_parts().0, health)
+}
+
+fn down(reason: Reason) -> Option<Health> {
+    Some(Health::Down { reason })
 }
 
 fn value(families: &[Family], name: &str, labels: &[&str]) -> Option<f64> {
@@ -223,10 +233,20 @@ async fn status_and_body_conditions() {
         ("/json", json("/checks/redis", None), 0.0, 200.0),
         ("/ok", json("/status", None), 0.0, 200.0),
     ];
-    for (path, options, expect_success, expect_status) in cases {
+    // The health of each case, in order: a status that is not expected is http_status, a
+    // body or JSON condition that does not hold is check_failed.
+    let up = Some(Health::Up);
+    let status = down(Reason::HttpStatus);
+    let check = down(Reason::CheckFailed);
+    let healths = [
+        up, status, check, up, status, status, up, status, up, check, up, check, up, check, check,
+    ];
+    assert_eq!(healths.len(), cases.len());
+    for ((path, options, expect_success, expect_status), health) in cases.into_iter().zip(healths) {
         let described = format!("{path} {options:?}");
         let mut collector = ProbeCollector::new(&target("t", &server.url(path), options));
-        let families = attempt(&mut collector).await;
+        let (families, got) = attempt_with_health(&mut collector).await;
+        assert_eq!(got, health, "{described}");
         assert_eq!(success(&families), expect_success, "{described}");
         assert_eq!(
             value(&families, "probe_http_status_code", &["http"]),
@@ -345,7 +365,13 @@ async fn slow_answers_are_degraded_and_counted() {
         "/health",
         Reply::ok("OK").delayed(Duration::from_millis(400)),
     );
-    let families = attempt(&mut collector).await;
+    let (families, health) = attempt_with_health(&mut collector).await;
+    assert_eq!(
+        health,
+        Some(Health::Degraded {
+            reason: Reason::Slow
+        })
+    );
     assert_eq!(success(&families), 1.0);
     assert_eq!(value(&families, "probe_degraded", &["http"]), Some(1.0));
     let processing = value(
@@ -356,7 +382,8 @@ async fn slow_answers_are_degraded_and_counted() {
     .unwrap_or(0.0);
     assert!(processing >= 0.4, "processing {processing}");
     server.set("/health", Reply::status(503, ""));
-    let families = attempt(&mut collector).await;
+    let (families, health) = attempt_with_health(&mut collector).await;
+    assert_eq!(health, down(Reason::HttpStatus));
     assert_eq!(success(&families), 0.0);
     assert_eq!(value(&families, "probe_degraded", &["http"]), Some(0.0));
     assert_eq!(
@@ -388,6 +415,8 @@ async fn slow_beyond_timeout_and_hang_fail_within_the_timeout() {
             "{path}: {took:?}"
         );
         assert_eq!(snapshot.outcome, Outcome::Success, "{path}");
+        // The run succeeded, the target did not: its health says so.
+        assert_eq!(snapshot.health, down(Reason::Timeout), "{path}");
         assert_eq!(
             snapshot.value("probe_success", &["http"]),
             Some(0.0),
@@ -422,8 +451,9 @@ async fn stopped_server_fails_to_connect_and_recovers_after_restart() {
     assert_eq!(success(&attempt(&mut collector).await), 1.0);
     server.stop().await;
     let started = Instant::now();
-    let families = attempt(&mut collector).await;
+    let (families, health) = attempt_with_health(&mut collector).await;
     assert!(started.elapsed() < Duration::from_secs(1));
+    assert_eq!(health, down(Reason::Refused));
     assert_eq!(success(&families), 0.0);
     assert_eq!(
         value(&families, "probe_http_status_code", &["http"]),
@@ -441,6 +471,21 @@ async fn stopped_server_fails_to_connect_and_recovers_after_restart() {
     );
     server.start_again().await;
     assert_eq!(success(&attempt(&mut collector).await), 1.0);
+}
+
+/// A name that does not resolve (`.invalid`, RFC 6761) is down with reason dns, for HTTP
+/// and TCP probes alike.
+#[tokio::test]
+async fn an_unresolvable_host_is_down_with_reason_dns() {
+    for url in [
+        "http://fedimeter-probe-test.invalid/health",
+        "tcp://fedimeter-probe-test.invalid:443",
+    ] {
+        let mut collector = ProbeCollector::new(&target("web", url, ProbeOptions::default()));
+        let (families, health) = attempt_with_health(&mut collector).await;
+        assert_eq!(health, down(Reason::Dns), "{url}");
+        assert_eq!(success(&families), 0.0, "{url}");
+    }
 }
 
 #[tokio::test]
@@ -524,7 +569,12 @@ async fn expired_certificate_fails_but_its_expiry_is_kept() {
         ..ProbeOptions::default()
     };
     let mut collector = ProbeCollector::new(&target("web", &server.url("/health"), options));
-    let families = attempt(&mut collector).await;
+    let (families, health) = attempt_with_health(&mut collector).await;
+    assert_eq!(
+        health,
+        down(Reason::Tls),
+        "an expired certificate is a tls failure"
+    );
     assert_eq!(success(&families), 0.0);
     assert_eq!(
         value(&families, "probe_http_status_code", &["http"]),
@@ -579,7 +629,8 @@ async fn tcp_probe_up_and_down() {
     let families = attempt(&mut collector).await;
     assert_eq!(success(&families), 1.0);
     server.stop().await;
-    let families = attempt(&mut collector).await;
+    let (families, health) = attempt_with_health(&mut collector).await;
+    assert_eq!(health, down(Reason::Refused));
     assert_eq!(success(&families), 0.0);
     assert_eq!(
         lines(

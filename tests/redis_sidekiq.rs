@@ -14,7 +14,7 @@ use fedimeter::collect::runner::collect_once;
 use fedimeter::collect::{Collector, Sink};
 use fedimeter::config::{RedisTarget, SecretUrl, TargetCommon};
 use fedimeter::export::exposition::{Format, render_families};
-use fedimeter::model::{Kind, Outcome, Snapshot, TargetId};
+use fedimeter::model::{Health, Kind, Outcome, Reason, Snapshot, TargetId};
 use support::redis::{RedisOptions as ServerOptions, RedisServer};
 use tokio::sync::Mutex;
 
@@ -162,12 +162,17 @@ async fn password_and_acl_user_authentication() {
     let wrong = format!("redis://:wrong@127.0.0.1:{}", with_password.port());
     let snapshot = collect(&target(&wrong, false, None, RedisOptions::default())).await;
     assert_eq!(snapshot.outcome, Outcome::Failed);
+    let auth = Some(Health::Down {
+        reason: Reason::Auth,
+    });
+    assert_eq!(snapshot.health, auth);
     assert_eq!(value(&snapshot, "redis_up", &[]), 0.0);
     let text = exposition(&snapshot);
     assert!(!text.contains("wrong"), "the password leaked:\n{text}");
     let wrong_user = format!("redis://fedimeter:nope@127.0.0.1:{}", with_user.port());
     let snapshot = collect(&target(&wrong_user, false, None, RedisOptions::default())).await;
     assert_eq!(value(&snapshot, "redis_up", &[]), 0.0);
+    assert_eq!(snapshot.health, auth);
 }
 
 #[tokio::test]
@@ -181,6 +186,12 @@ async fn stopped_redis_is_down_with_a_clear_error_and_recovers_after_restart() {
     let started = Instant::now();
     let snapshot = collector.run().await;
     assert_eq!(value(&snapshot, "redis_up", &[]), 0.0);
+    assert_eq!(
+        snapshot.health,
+        Some(Health::Down {
+            reason: Reason::Refused
+        })
+    );
     assert!(started.elapsed() <= TIMEOUT, "took {:?}", started.elapsed());
     // The error the runner logs.
     let error = collector
@@ -237,6 +248,12 @@ async fn sigstopped_redis_is_down_within_the_timeout() {
         );
         // Our own deadline (90 % of the timeout) answers before the runner cancels.
         assert_eq!(snapshot.outcome, Outcome::Failed);
+        assert_eq!(
+            snapshot.health,
+            Some(Health::Down {
+                reason: Reason::Timeout
+            })
+        );
     }
     redis.sigcont();
     assert_eq!(value(&collector.run().await, "redis_up", &[]), 1.0);
@@ -865,6 +882,7 @@ async fn sigstopped_redis_under_the_runner_keeps_metrics_answering() {
             title: "test".to_string(),
             components: Vec::new(),
         }),
+        components: fedimeter::sli::recorder::states_channel().1,
     };
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(run_job(job, store.clone(), shutdown.clone()));
@@ -907,12 +925,17 @@ async fn sigstopped_redis_under_the_runner_keeps_metrics_answering() {
             }
         }
     };
-    wait_for("redis_up 1", Duration::from_secs(5)).await;
+    // `/metrics` labels every collected series with its target, even a single one.
+    wait_for("redis_up{target=\"main\"} 1", Duration::from_secs(5)).await;
     redis.sigstop();
     // The next run starts within one interval and gives up within the timeout.
-    let took = wait_for("redis_up 0", Duration::from_millis(1000 + 500 + 500)).await;
+    let took = wait_for(
+        "redis_up{target=\"main\"} 0",
+        Duration::from_millis(1000 + 500 + 500),
+    )
+    .await;
     redis.sigcont();
-    wait_for("redis_up 1", Duration::from_secs(5)).await;
+    wait_for("redis_up{target=\"main\"} 1", Duration::from_secs(5)).await;
     shutdown.cancel();
     task.await.expect("runner task");
     eprintln!("redis_up 0 after {took:?}");

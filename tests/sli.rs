@@ -13,7 +13,7 @@ use fedimeter::config::{
     ThresholdSignal,
 };
 use fedimeter::model::{
-    Family, Kind, MetricDesc, Outcome, Sample, Snapshot, SnapshotStore, TargetId,
+    Family, Health, Kind, MetricDesc, Outcome, Reason, Sample, Snapshot, SnapshotStore, TargetId,
 };
 use fedimeter::sli::components::{self, Component};
 use fedimeter::sli::eval::ProbeResult;
@@ -52,6 +52,15 @@ fn probe_snapshot(name: &str, finished_at: SystemTime, success: bool, degraded: 
         finished_at,
         duration: Duration::from_millis(120),
         outcome: Outcome::Success,
+        health: Some(match (success, degraded) {
+            (false, _) => Health::Down {
+                reason: Reason::CheckFailed,
+            },
+            (true, true) => Health::Degraded {
+                reason: Reason::Slow,
+            },
+            (true, false) => Health::Up,
+        }),
         families: vec![
             Family::single(&PROBE_SUCCESS, f64::from(u8::from(success))),
             Family::single(&PROBE_DURATION, 0.12),
@@ -77,6 +86,7 @@ fn redis_snapshot(
         finished_at,
         duration: Duration::from_millis(3),
         outcome: Outcome::Success,
+        health: Some(Health::Up),
         families: vec![family],
     };
     (id, Some(Arc::new(snapshot)))
@@ -591,12 +601,13 @@ async fn check_run_task(store: Store) {
         ..SliOptions::default()
     };
     let shutdown = tokio_util::sync::CancellationToken::new();
+    let (states_tx, states_rx) = recorder::states_channel();
     let task = tokio::spawn(recorder::run_with_clock(
         store.clone(),
         snapshots.clone(),
-        test_components(),
-        vec![],
+        SliRecorder::new(test_components(), vec![]),
         options,
+        states_tx,
         clock.clone(),
         shutdown.clone(),
     ));
@@ -606,13 +617,14 @@ async fn check_run_task(store: Store) {
         snapshots.publish(Arc::new(probe_snapshot("api", clock(), true, false)));
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let statuses = recorder::published_statuses(&snapshots);
+    // The page's typed channel carries the same states as the exported family.
+    let states = states_rx.borrow().clone();
+    assert!(states.evaluated_at.is_some());
+    let statuses: Vec<(&str, Option<ComponentStatus>)> =
+        states.states.iter().map(|(id, s)| (&**id, *s)).collect();
     assert_eq!(
         statuses,
-        vec![
-            ("website".to_string(), Some(Operational)),
-            ("timelines".to_string(), None)
-        ]
+        vec![("website", Some(Operational)), ("timelines", None)]
     );
     let text = fedimeter::export::exposition::render_store(
         &snapshots,

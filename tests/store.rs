@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use fedimeter::config::SecretUrl;
-use fedimeter::model::{Kind, Outcome, Snapshot, TargetId};
+use fedimeter::model::{Health, Kind, Outcome, Reason, Snapshot, TargetId};
 use fedimeter::store::Store;
 use fedimeter::store::state::{StateBatch, StateTracker, TargetState};
 
@@ -16,12 +16,24 @@ fn at(secs: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(1_790_000_000 + secs)
 }
 
+/// A PostgreSQL or Redis snapshot: its health by the rule of those kinds (collected → up,
+/// timed out → down/timeout, failed → down/refused here).
 fn snapshot(target: &TargetId, secs: u64, outcome: Outcome) -> Arc<Snapshot> {
+    let health = match outcome {
+        Outcome::Success | Outcome::Partial { .. } => Health::Up,
+        Outcome::TimedOut => Health::Down {
+            reason: Reason::Timeout,
+        },
+        Outcome::Failed | Outcome::Panicked => Health::Down {
+            reason: Reason::Refused,
+        },
+    };
     Arc::new(Snapshot {
         target: target.clone(),
         finished_at: at(secs),
         duration: Duration::from_millis(5),
         outcome,
+        health: Some(health),
         families: Vec::new(),
     })
 }
@@ -96,6 +108,56 @@ async fn check_backend(url: String) {
         .expect("read");
     assert_eq!(window.len(), 1);
     assert_eq!(window[0].state, TargetState::Down);
+
+    // A probe: its health, not its run outcome, is the state. A run that succeeded with
+    // `probe_success 0` is down; a run without an attempt (no health) is a gap; slower than
+    // `degraded_after` is degraded.
+    let web = TargetId::new(Kind::Probe, "web");
+    let probe = |secs, outcome, health| {
+        Arc::new(Snapshot {
+            target: web.clone(),
+            finished_at: at(secs),
+            duration: Duration::from_millis(5),
+            outcome,
+            health,
+            families: Vec::new(),
+        })
+    };
+    let http_status = Health::Down {
+        reason: Reason::HttpStatus,
+    };
+    let slow = Health::Degraded {
+        reason: Reason::Slow,
+    };
+    let mut tracker = StateTracker::default();
+    let mut batch = StateBatch::default();
+    for snapshot in [
+        probe(200, Outcome::Success, Some(Health::Up)),
+        probe(215, Outcome::Success, Some(http_status)),
+        probe(230, Outcome::Success, Some(http_status)),
+        probe(245, Outcome::TimedOut, None),
+        probe(260, Outcome::Success, Some(slow)),
+        probe(275, Outcome::Success, Some(slow)),
+    ] {
+        tracker.observe(&snapshot, &mut batch);
+    }
+    store.write_state_batch(&batch).await.expect("write batch");
+    let intervals = store
+        .state_intervals(&web, at(0), at(1000))
+        .await
+        .expect("read");
+    let summary: Vec<_> = intervals
+        .iter()
+        .map(|i| (i.state, i.started_at, i.ended_at, i.last_seen_at))
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            (TargetState::Up, at(200), Some(at(215)), at(215)),
+            (TargetState::Down, at(215), Some(at(245)), at(245)),
+            (TargetState::Degraded, at(260), None, at(275)),
+        ]
+    );
     store.close().await;
 }
 

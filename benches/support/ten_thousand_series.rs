@@ -53,6 +53,7 @@ pub fn store_with_10k_series() -> SnapshotStore {
         finished_at: SystemTime::now(),
         duration: Duration::from_millis(12),
         outcome: Outcome::Success,
+        health: Some(fedimeter::model::Health::Up),
         families,
     };
     let table = |i: usize| {

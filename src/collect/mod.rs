@@ -5,6 +5,7 @@
 //! the result as an immutable snapshot. [`registry::build`] is the only place that maps
 //! config sections to collectors.
 
+pub mod health;
 pub mod pgbouncer;
 pub mod postgres;
 pub mod probe;
@@ -16,7 +17,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 
-use crate::model::{Family, MetricDesc, Sample};
+use crate::model::{Family, Health, MetricDesc, Sample};
 
 /// One monitored system's collector. It keeps whatever state it needs between runs (a
 /// connection, slow-cadence caches) and is never run twice at once.
@@ -35,6 +36,8 @@ pub struct Sink {
     families: Vec<Family>,
     index: HashMap<&'static str, usize>,
     partial_errors: Vec<String>,
+    /// Set by collectors that decide their target's health themselves (probes).
+    health: Option<Health>,
 }
 
 impl Sink {

@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use crate::model::{Family, Kind, MetricDesc, MetricType, Sample, SnapshotStore, TargetId};
+use crate::model::{Family, MetricDesc, MetricType, Sample, SnapshotStore, TargetId};
 
 /// Which exposition format to write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,9 +71,9 @@ pub fn render_store(store: &SnapshotStore, format: Format) -> String {
     let mut groups: BTreeMap<&'static str, (&'static MetricDesc, Vec<Part<'_>>)> = BTreeMap::new();
     for (id, snapshot) in &latest {
         let Some(snapshot) = snapshot else { continue };
-        let add_target = store.labels_target(id.kind);
         for family in &snapshot.families {
-            let target = (add_target && !family.desc.has_target_label()).then_some(&*id.name);
+            // Every collected series carries `target="<name>"`, however many targets exist.
+            let target = (!family.desc.has_target_label()).then_some(&*id.name);
             push(&mut groups, family, target);
         }
     }
@@ -237,15 +237,10 @@ pub fn write_value(out: &mut String, value: f64) {
     }
 }
 
-/// Whether series of this kind carry the `target` label (re-exported for OTLP).
-pub fn labels_target(store: &SnapshotStore, kind: Kind) -> bool {
-    store.labels_target(kind)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{MetricDesc, Outcome, Snapshot};
+    use crate::model::{Kind, MetricDesc, Outcome, Snapshot};
     use std::sync::Arc;
     use std::time::{Duration, SystemTime};
 
@@ -408,31 +403,50 @@ fedimeter_test_gauge 1
         }
     }
 
-    #[test]
-    fn store_rendering_labels_target_only_with_several_targets_of_a_kind() {
-        let one = TargetId::new(Kind::Postgres, "primary");
-        let r1 = TargetId::new(Kind::Redis, "sidekiq");
-        let r2 = TargetId::new(Kind::Redis, "cache");
-        let store = SnapshotStore::new([one.clone(), r1.clone(), r2.clone()]);
-        for id in [one, r1, r2] {
+    fn store_of(ids: &[TargetId]) -> SnapshotStore {
+        let store = SnapshotStore::new(ids.iter().cloned());
+        for id in ids {
             let up = id.kind.up_desc().expect("has up");
             store.publish(Arc::new(Snapshot {
-                target: id,
+                target: id.clone(),
                 finished_at: SystemTime::now(),
                 duration: Duration::from_millis(1),
                 outcome: Outcome::Success,
+                health: Some(crate::model::Health::Up),
                 families: vec![Family::single(up, 1.0)],
             }));
         }
-        let text = render_store(&store, Format::Text);
-        assert!(text.contains("\npg_up 1\n"), "{text}");
-        assert!(text.contains("redis_up{target=\"sidekiq\"} 1\n"), "{text}");
-        assert!(text.contains("redis_up{target=\"cache\"} 1\n"), "{text}");
-        let probe = render_target(&store, &TargetId::new(Kind::Redis, "cache"), Format::Text)
-            .expect("known target");
+        store
+    }
+
+    const PG_UP_HEAD: &str = "# HELP pg_up Whether the last connection to PostgreSQL succeeded (1) or not (0)\n# TYPE pg_up gauge\n";
+
+    #[test]
+    fn a_series_label_set_does_not_depend_on_how_many_targets_exist() {
+        let primary = TargetId::new(Kind::Postgres, "primary");
+        let replica = TargetId::new(Kind::Postgres, "replica");
+        // One target: `target` is there all the same.
+        let one = store_of(std::slice::from_ref(&primary));
         assert_eq!(
-            probe,
-            "# HELP redis_up Whether the last collection from Redis succeeded\n# TYPE redis_up gauge\nredis_up 1\n"
+            render_store(&one, Format::Text),
+            format!("{PG_UP_HEAD}pg_up{{target=\"primary\"}} 1\n")
+        );
+        // A second target adds its series and leaves the first one's untouched.
+        let two = store_of(&[primary.clone(), replica.clone()]);
+        assert_eq!(
+            render_store(&two, Format::Text),
+            format!("{PG_UP_HEAD}pg_up{{target=\"primary\"}} 1\npg_up{{target=\"replica\"}} 1\n")
+        );
+        // `/probe?target=` is the single-target shape: no `target` label, either way.
+        for store in [&one, &two] {
+            assert_eq!(
+                render_target(store, &primary, Format::Text).expect("known target"),
+                format!("{PG_UP_HEAD}pg_up 1\n")
+            );
+        }
+        assert_eq!(
+            render_target(&two, &replica, Format::Text).expect("known target"),
+            format!("{PG_UP_HEAD}pg_up 1\n")
         );
     }
 }

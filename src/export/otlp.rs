@@ -918,6 +918,7 @@ mod tests {
             finished_at: UNIX_EPOCH + Duration::from_secs(at_secs),
             duration: Duration::from_millis(3),
             outcome: Outcome::Success,
+            health: Some(crate::model::Health::Up),
             families,
         })
     }
@@ -1026,7 +1027,7 @@ mod tests {
             pairs(&[("collector", "postgres"), ("target", "primary")])
         );
 
-        // A single-target kind still carries `target` (unlike /metrics).
+        // A single-target kind carries `target`, as on /metrics.
         let Some(metric::Data::Gauge(up)) = &by_name("pg_up").data else {
             panic!("gauge");
         };

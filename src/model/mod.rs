@@ -1,16 +1,19 @@
 //! Plain data shared by collectors and readers; no I/O here.
 //!
 //! A collector run produces one immutable [`Snapshot`]: the [`Family`]s of samples it
-//! collected, the runner's own self-metrics, and an [`Outcome`]. Metric names, types and
-//! labels are described by `static` [`MetricDesc`]s that live beside the collector that
-//! fills them (METRICS.md is their public contract).
+//! collected, the runner's own self-metrics, how the run ended ([`Outcome`], fedimeter's
+//! view) and the target's [`Health`] (the target's view: the one meaning of "up" every
+//! reader uses). Metric names, types and labels are described by `static` [`MetricDesc`]s
+//! that live beside the collector that fills them (METRICS.md is their public contract).
 
+pub mod health;
 pub mod store;
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+pub use health::{Health, Reason};
 pub use store::SnapshotStore;
 
 /// The kinds of monitored systems; the single list of collector names.
@@ -46,10 +49,9 @@ impl Kind {
         }
     }
 
-    /// Whether this kind's series always carry `target="<name>"` (probes do, like
-    /// blackbox_exporter's multi-target pattern); other kinds only when several targets of
-    /// the kind are configured.
-    pub fn always_labels_target(self) -> bool {
+    /// Whether the collector decides its target's health itself (probes: from the attempt,
+    /// `probe_success`); for the other kinds the runner decides it from how the run ended.
+    pub fn reports_own_health(self) -> bool {
         matches!(self, Kind::Probe)
     }
 }
@@ -195,7 +197,8 @@ impl Family {
     }
 }
 
-/// How a collection run ended.
+/// How a collection run ended: fedimeter's view (`fedimeter_collector_success`), not the
+/// target's health — a probe run that succeeded may well report the target down.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     /// Everything was collected.
@@ -211,8 +214,8 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    /// Whether the target counts as up (`<system>_up 1`).
-    pub fn is_up(self) -> bool {
+    /// Whether the run collected anything (`fedimeter_collector_success 1`).
+    pub fn collected(self) -> bool {
         matches!(self, Outcome::Success | Outcome::Partial { .. })
     }
 
@@ -237,6 +240,9 @@ pub struct Snapshot {
     /// How long the run took (up to the timeout).
     pub duration: Duration,
     pub outcome: Outcome,
+    /// The target's health by its kind's rule ([`health`]); `None` only for a probe run that
+    /// made no attempt, which every reader counts as no data.
+    pub health: Option<Health>,
     /// The collector's families, the `<system>_up` gauge and the runner's self-metrics.
     pub families: Vec<Family>,
 }

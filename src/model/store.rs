@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use arc_swap::ArcSwapOption;
 use tokio::sync::broadcast;
 
-use super::{Family, Kind, Snapshot, TargetId};
+use super::{Family, Snapshot, TargetId};
 
 struct Slot {
     id: TargetId,
@@ -22,7 +22,6 @@ struct Slot {
 pub struct SnapshotStore {
     slots: Vec<Slot>,
     index: HashMap<TargetId, usize>,
-    kind_counts: HashMap<Kind, usize>,
     internal: Mutex<BTreeMap<&'static str, Arc<Vec<Family>>>>,
     published: broadcast::Sender<Arc<Snapshot>>,
 }
@@ -32,12 +31,10 @@ impl SnapshotStore {
     pub fn new(targets: impl IntoIterator<Item = TargetId>) -> Self {
         let mut slots = Vec::new();
         let mut index = HashMap::new();
-        let mut kind_counts = HashMap::new();
         for id in targets {
             if index.contains_key(&id) {
                 continue;
             }
-            *kind_counts.entry(id.kind).or_insert(0) += 1;
             index.insert(id.clone(), slots.len());
             slots.push(Slot {
                 id,
@@ -48,7 +45,6 @@ impl SnapshotStore {
         SnapshotStore {
             slots,
             index,
-            kind_counts,
             internal: Mutex::new(BTreeMap::new()),
             published,
         }
@@ -87,16 +83,6 @@ impl SnapshotStore {
     /// The configured targets, in config order.
     pub fn targets(&self) -> impl Iterator<Item = &TargetId> {
         self.slots.iter().map(|s| &s.id)
-    }
-
-    /// Number of configured targets of `kind`.
-    pub fn kind_count(&self, kind: Kind) -> usize {
-        self.kind_counts.get(&kind).copied().unwrap_or(0)
-    }
-
-    /// Whether series of `kind` carry a `target` label on `/metrics`.
-    pub fn labels_target(&self, kind: Kind) -> bool {
-        kind.always_labels_target() || self.kind_count(kind) > 1
     }
 
     /// Replaces the families that subsystem `source` publishes about fedimeter itself.

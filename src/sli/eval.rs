@@ -2,7 +2,9 @@
 //! component's signals → its [`ComponentStatus`].
 //!
 //! How signals combine (also in `docs/sli.md`):
-//! - **Probes.** Each probe signal has its own [`ProbeTracker`]: it goes `Down` after
+//! - **Probes.** Attempts come from the probe snapshot's typed health ([`ProbeResult::of`]:
+//!   down → failed, degraded → slow, up → good; no health → no attempt). Each probe signal
+//!   has its own [`ProbeTracker`]: it goes `Down` after
 //!   `failures_to_down` consecutive failed attempts, `Degraded` after as many consecutive
 //!   successful attempts over the probe's latency threshold (`probe_degraded 1`), and back
 //!   `Up` after `successes_to_up` consecutive good attempts. Before the first decision it
@@ -23,13 +25,9 @@ use std::time::SystemTime;
 
 use super::ComponentStatus;
 use super::components::Component;
+use crate::collect::probe::PROBE_DURATION;
 use crate::config::{SignalConfig, ThresholdSignal};
-use crate::model::{Kind, Snapshot, TargetId};
-
-/// Family names the probe collector fills (blackbox_exporter's, plus `probe_degraded`).
-pub const PROBE_SUCCESS: &str = "probe_success";
-pub const PROBE_DURATION: &str = "probe_duration_seconds";
-pub const PROBE_DEGRADED: &str = "probe_degraded";
+use crate::model::{Health, Kind, Snapshot, TargetId};
 
 /// The result of one probe attempt, as the SLI sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,28 +50,24 @@ pub struct ProbeResult {
 }
 
 impl ProbeResult {
-    /// The attempt in a probe snapshot; `None` for other kinds. A snapshot without
-    /// `probe_success` (the collector failed, timed out or panicked) is a failed attempt.
+    /// The attempt in a probe snapshot, read from its typed health (`model::Health`, the
+    /// rule every reader shares): down → failed, degraded → slow, up → good. `None` for
+    /// other kinds and for a probe snapshot without health (the run made no attempt: no
+    /// data, not a failure).
     pub fn of(snapshot: &Snapshot) -> Option<ProbeResult> {
         if snapshot.target.kind != Kind::Probe {
             return None;
         }
-        let name = &*snapshot.target.name;
-        let value = |family: &str| {
-            snapshot.family(family).and_then(|f| {
-                f.value(&[name])
-                    .or_else(|| f.value(&[]))
-                    .or_else(|| f.samples.first().map(|s| s.value))
-            })
-        };
-        let success = value(PROBE_SUCCESS).is_some_and(|v| v >= 1.0);
-        let degraded = success && value(PROBE_DEGRADED).is_some_and(|v| v >= 1.0);
-        let duration_seconds = value(PROBE_DURATION).unwrap_or(snapshot.duration.as_secs_f64());
+        let health = snapshot.health?;
+        let duration_seconds = snapshot
+            .family(PROBE_DURATION.name)
+            .and_then(|f| f.samples.first())
+            .map_or(snapshot.duration.as_secs_f64(), |s| s.value);
         Some(ProbeResult {
             probe: snapshot.target.name.clone(),
             at: snapshot.finished_at,
-            success,
-            degraded,
+            success: health.is_up(),
+            degraded: matches!(health, Health::Degraded { .. }),
             duration_seconds,
         })
     }
@@ -480,6 +474,7 @@ mod tests {
             finished_at,
             duration: Duration::from_millis(5),
             outcome: Outcome::Success,
+            health: Some(crate::model::Health::Up),
             families: vec![family],
         };
         (id, Some(Arc::new(snapshot)))
@@ -534,6 +529,59 @@ mod tests {
             threshold_value(&missing_queue, &snapshots, now, stale_after),
             None
         );
+    }
+
+    #[test]
+    fn probe_results_come_from_the_health_not_the_families() {
+        use crate::collect::probe::{PROBE_DURATION, PROBE_SUCCESS};
+        use crate::model::{Health, Reason};
+        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let probe = |health: Option<Health>, success: f64| Snapshot {
+            target: TargetId::new(Kind::Probe, "web"),
+            finished_at: at,
+            duration: Duration::from_millis(900),
+            outcome: Outcome::Success,
+            health,
+            families: vec![
+                // What the families say does not decide the attempt; only the duration
+                // is read from them.
+                Family {
+                    desc: &PROBE_SUCCESS,
+                    samples: vec![Sample {
+                        labels: vec![Box::<str>::from("http")].into_boxed_slice(),
+                        value: success,
+                    }],
+                },
+                Family {
+                    desc: &PROBE_DURATION,
+                    samples: vec![Sample {
+                        labels: vec![Box::<str>::from("http")].into_boxed_slice(),
+                        value: 0.25,
+                    }],
+                },
+            ],
+        };
+        let down = Some(Health::Down {
+            reason: Reason::CheckFailed,
+        });
+        let slow = Some(Health::Degraded {
+            reason: Reason::Slow,
+        });
+        let result = ProbeResult::of(&probe(down, 0.0)).expect("an attempt");
+        assert_eq!((result.attempt(), result.duration_seconds), (Failed, 0.25));
+        assert_eq!(
+            ProbeResult::of(&probe(slow, 1.0)).map(|r| r.attempt()),
+            Some(Slow)
+        );
+        assert_eq!(
+            ProbeResult::of(&probe(Some(Health::Up), 1.0)).map(|r| r.attempt()),
+            Some(Good)
+        );
+        // No attempt (the runner cancelled the run): no result at all, not a failure.
+        assert_eq!(ProbeResult::of(&probe(None, 0.0)), None);
+        // Other kinds have no probe results.
+        let (_, redis) = redis_snapshot("sidekiq", at, &[]);
+        assert_eq!(ProbeResult::of(&redis.expect("snapshot")), None);
     }
 
     #[test]

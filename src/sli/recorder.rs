@@ -1,7 +1,10 @@
 //! The SLI task: subscribes to snapshots, evaluates the components every
 //! `evaluate_every`, writes raw probe results, per-minute buckets and component state
 //! intervals in batches, recomputes the SLI windows every `recompute_every` and publishes
-//! the `sli` internal families. The bookkeeping lives in [`SliRecorder`] (no I/O, driven
+//! the `sli` internal families, and sends the components' states to the page through a
+//! typed [`watch`] channel of an immutable [`ComponentStates`] (the exported
+//! `fedimeter_component_status` is for Prometheus only; nothing parses it back). The
+//! bookkeeping lives in [`SliRecorder`] (no I/O, driven
 //! with explicit times, so tests can simulate hours in milliseconds); [`run`] only adds
 //! the clock, the store and the timers.
 
@@ -10,6 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::components::Component;
@@ -83,6 +87,14 @@ impl SliRecorder {
     /// The latest evaluated state of every component, in order.
     pub fn current(&self) -> &[Option<ComponentStatus>] {
         &self.current
+    }
+
+    /// The latest evaluated states, evaluated at `now`, to send to the page.
+    pub fn states(&self, now: SystemTime) -> ComponentStates {
+        ComponentStates {
+            evaluated_at: Some(now),
+            states: self.ids.iter().cloned().zip(self.current.clone()).collect(),
+        }
     }
 
     /// Records a probe attempt (raw result + consecutive-threshold trackers); other
@@ -240,65 +252,69 @@ pub async fn compute_sli_families(
     Ok(sli_families(components, &counts))
 }
 
-/// The current status of every component as last published by the SLI task (read from
-/// the snapshot store's internal families), for the page and the JSON API.
-pub fn published_statuses(snapshots: &SnapshotStore) -> Vec<(String, Option<ComponentStatus>)> {
-    let mut out: Vec<(String, Option<ComponentStatus>)> = Vec::new();
-    for families in snapshots.internal() {
-        for family in families
+/// The components' states as the SLI task last evaluated them (maintenance applied), in
+/// component order: what the page and the JSON API read. Immutable once sent.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ComponentStates {
+    /// When they were evaluated; `None` before the first evaluation.
+    pub evaluated_at: Option<SystemTime>,
+    /// Component id and state (`None`: no data yet).
+    pub states: Vec<(Arc<str>, Option<ComponentStatus>)>,
+}
+
+impl ComponentStates {
+    /// The state of component `id` (`None`: unknown component or no data yet).
+    pub fn get(&self, id: &str) -> Option<ComponentStatus> {
+        self.states
             .iter()
-            .filter(|f| std::ptr::eq(f.desc, &COMPONENT_STATUS))
-        {
-            for s in &family.samples {
-                let (Some(component), Some(status)) = (s.labels.first(), s.labels.get(1)) else {
-                    continue;
-                };
-                let index = match out.iter().position(|(c, _)| c == &**component) {
-                    Some(i) => i,
-                    None => {
-                        out.push((component.to_string(), None));
-                        out.len() - 1
-                    }
-                };
-                if s.value >= 1.0 {
-                    out[index].1 = ComponentStatus::parse(status);
-                }
-            }
-        }
+            .find(|(c, _)| &**c == id)
+            .and_then(|(_, s)| *s)
     }
-    out
+}
+
+/// The sending half, owned by the SLI task.
+pub type StatesSender = watch::Sender<Arc<ComponentStates>>;
+/// The receiving half, cloned into the web state.
+pub type StatesReceiver = watch::Receiver<Arc<ComponentStates>>;
+
+/// A channel that holds "not evaluated yet" until the SLI task's first evaluation.
+pub fn states_channel() -> (StatesSender, StatesReceiver) {
+    watch::channel(Arc::new(ComponentStates::default()))
 }
 
 /// Runs the SLI task until `shutdown` with the wall clock. Call once from the app:
-/// `tokio::spawn(sli::run(store, snapshots, components, config.maintenance.clone(), config.sli.clone(), shutdown))`
-/// where `components = sli::components::of_config(&config)`.
+/// `tokio::spawn(sli::run(store, snapshots, components, config.maintenance.clone(), config.sli.clone(), states_tx, shutdown))`
+/// where `components = sli::components::of_config(&config)` and `states_tx` comes from
+/// [`states_channel`] (its receiver goes to the web state).
 pub async fn run(
     store: Store,
     snapshots: Arc<SnapshotStore>,
     components: Vec<Component>,
     maintenance: Vec<MaintenanceWindow>,
     options: SliOptions,
+    states: StatesSender,
     shutdown: CancellationToken,
 ) {
     run_with_clock(
         store,
         snapshots,
-        components,
-        maintenance,
+        SliRecorder::new(components, maintenance),
         options,
+        states,
         Arc::new(SystemTime::now),
         shutdown,
     )
     .await;
 }
 
-/// [`run`] with an injected clock (tests).
+/// [`run`] with a given recorder (components and maintenance windows) and an injected
+/// clock (tests).
 pub async fn run_with_clock(
     store: Store,
     snapshots: Arc<SnapshotStore>,
-    components: Vec<Component>,
-    maintenance: Vec<MaintenanceWindow>,
+    mut recorder: SliRecorder,
     options: SliOptions,
+    states: StatesSender,
     clock: Arc<dyn Fn() -> SystemTime + Send + Sync>,
     shutdown: CancellationToken,
 ) {
@@ -306,7 +322,6 @@ pub async fn run_with_clock(
     if let Err(e) = store.close_stale_component_intervals().await {
         tracing::error!("sli recorder: {e:#}");
     }
-    let mut recorder = SliRecorder::new(components, maintenance);
     let mut sli = Vec::new();
     let mut evaluate = interval(options.evaluate_every);
     let mut flush = interval(options.flush_every);
@@ -316,7 +331,9 @@ pub async fn run_with_clock(
         tokio::select! {
             _ = shutdown.cancelled() => break,
             _ = evaluate.tick() => {
-                recorder.evaluate(&snapshots.latest(), clock());
+                let now = clock();
+                recorder.evaluate(&snapshots.latest(), now);
+                states.send_replace(Arc::new(recorder.states(now)));
                 publish(&snapshots, &recorder, &sli);
             }
             _ = flush.tick() => flush_batch(&store, &mut recorder).await,
@@ -458,19 +475,25 @@ fedimeter_sli_ratio{sli=\"website\",window=\"90d\"} 0.9999922839506172
     }
 
     #[test]
-    fn published_statuses_read_back_the_family() {
-        let store = SnapshotStore::new([]);
-        let comps = components(&["website", "media"]);
-        store.publish_internal(
-            SOURCE,
-            vec![status_family(&comps, &[Some(MajorOutage), None])],
-        );
-        assert_eq!(
-            published_statuses(&store),
-            vec![
-                ("website".to_string(), Some(MajorOutage)),
-                ("media".to_string(), None)
-            ]
-        );
+    fn states_pair_ids_with_the_evaluated_states() {
+        let mut recorder = SliRecorder::new(components(&["website", "media"]), Vec::new());
+        let now = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_800_000_000);
+        assert_eq!(recorder.states(now).get("website"), None, "no data yet");
+        let web = TargetId::new(crate::model::Kind::Probe, "web");
+        recorder.observe(&Snapshot {
+            target: web,
+            finished_at: now,
+            duration: std::time::Duration::from_millis(30),
+            outcome: crate::model::Outcome::Success,
+            health: Some(crate::model::Health::Up),
+            families: Vec::new(),
+        });
+        recorder.evaluate(&[], now);
+        let states = recorder.states(now);
+        assert_eq!(states.evaluated_at, Some(now));
+        assert_eq!(states.get("website"), Some(Operational));
+        assert_eq!(states.get("media"), Some(Operational), "same probe");
+        assert_eq!(states.get("nope"), None);
+        assert_eq!(states.states.len(), 2);
     }
 }

@@ -5,6 +5,10 @@
 //! every flush also moves the open intervals' `last_seen_at` forward. At start, intervals
 //! left open by a previous process are closed at their `last_seen_at`, so the time fedimeter
 //! was not running is a gap ("no data"), never counted as up or down.
+//!
+//! The state is the snapshot's typed health (`model::Health`, one rule for every reader):
+//! up, degraded or down. A probe snapshot without a health (the run made no attempt) is no
+//! data: it closes the open interval and opens none, so the gap is neither up nor down.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,28 +19,31 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 
 use super::{Store, from_unix_ms, unix_ms};
-use crate::model::{Snapshot, SnapshotStore, TargetId};
+use crate::model::{Health, Snapshot, SnapshotStore, TargetId};
 use crate::on_pool;
 
-/// A target's collected state.
+/// A target's recorded state: its health without the reason class.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TargetState {
     Up,
+    Degraded,
     Down,
 }
 
 impl TargetState {
-    pub fn of(snapshot: &Snapshot) -> TargetState {
-        if snapshot.outcome.is_up() {
-            TargetState::Up
-        } else {
-            TargetState::Down
-        }
+    /// The state of a snapshot's health; `None` (no data) when it has none.
+    pub fn of(snapshot: &Snapshot) -> Option<TargetState> {
+        snapshot.health.map(|health| match health {
+            Health::Up => TargetState::Up,
+            Health::Degraded { .. } => TargetState::Degraded,
+            Health::Down { .. } => TargetState::Down,
+        })
     }
 
     pub fn as_str(self) -> &'static str {
         match self {
             TargetState::Up => "up",
+            TargetState::Degraded => "degraded",
             TargetState::Down => "down",
         }
     }
@@ -44,6 +51,7 @@ impl TargetState {
     fn parse(s: &str) -> Option<TargetState> {
         match s {
             "up" => Some(TargetState::Up),
+            "degraded" => Some(TargetState::Degraded),
             "down" => Some(TargetState::Down),
             _ => None,
         }
@@ -90,13 +98,15 @@ impl Store {
                 .execute(&mut *tx)
                 .await
                 .context("closing a state interval")?;
+                // No data (`None`): the interval is closed and none is opened.
+                let Some(state) = t.state else { continue };
                 sqlx::query(
                     "INSERT INTO state_intervals (target_kind, target_name, state, started_at, last_seen_at) \
                      VALUES ($1, $2, $3, $4, $4)",
                 )
                 .bind(t.target.kind.name())
                 .bind(&*t.target.name)
-                .bind(t.state.as_str())
+                .bind(state.as_str())
                 .bind(at)
                 .execute(&mut *tx)
                 .await
@@ -152,11 +162,12 @@ impl Store {
     }
 }
 
-/// A state change of one target at one time.
+/// A state change of one target at one time; `state: None` ends the open interval without
+/// opening another (no data).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transition {
     pub target: TargetId,
-    pub state: TargetState,
+    pub state: Option<TargetState>,
     pub at: SystemTime,
 }
 
@@ -176,25 +187,36 @@ impl StateBatch {
 /// Pure state tracking: feeds snapshots, yields transitions. Tested without I/O.
 #[derive(Debug, Default)]
 pub struct StateTracker {
-    current: HashMap<TargetId, TargetState>,
+    current: HashMap<TargetId, Option<TargetState>>,
 }
 
 impl StateTracker {
     /// Applies a snapshot to the batch: a transition when the state changed (or is first
-    /// seen in this process), and always a `seen` refresh.
+    /// seen in this process), and a `seen` refresh while the target has a state. A
+    /// snapshot without health (no data) closes the open interval.
     pub fn observe(&mut self, snapshot: &Snapshot, batch: &mut StateBatch) {
         let state = TargetState::of(snapshot);
-        let previous = self.current.insert(snapshot.target.clone(), state);
-        if previous != Some(state) {
+        let target = &snapshot.target;
+        let changed = match self.current.insert(target.clone(), state) {
+            // First seen without data: nothing is open (stale intervals were closed at start).
+            None => state.is_some(),
+            Some(previous) => previous != state,
+        };
+        if changed {
             batch.transitions.push(Transition {
-                target: snapshot.target.clone(),
+                target: target.clone(),
                 state,
                 at: snapshot.finished_at,
             });
         }
-        batch
-            .seen
-            .insert(snapshot.target.clone(), snapshot.finished_at);
+        match state {
+            Some(_) => {
+                batch.seen.insert(target.clone(), snapshot.finished_at);
+            }
+            None => {
+                batch.seen.remove(target);
+            }
+        }
     }
 }
 

@@ -20,6 +20,7 @@ use serde::Deserialize;
 
 use crate::export::exposition::{self, Format};
 use crate::model::{Kind, SnapshotStore, TargetId};
+use crate::sli::recorder::StatesReceiver;
 use error::AppError;
 
 /// What the handlers read.
@@ -27,6 +28,8 @@ use error::AppError;
 pub struct WebState {
     pub snapshots: Arc<SnapshotStore>,
     pub site: Arc<SiteInfo>,
+    /// The components' states from the SLI task (`sli::recorder::states_channel`).
+    pub components: StatesReceiver,
 }
 
 /// Public facts about the site, fixed at start.

@@ -13,7 +13,8 @@ use maud::{DOCTYPE, Markup, html};
 use serde::Serialize;
 
 use super::{SiteInfo, WebState};
-use crate::model::{Kind, SnapshotStore};
+use crate::model::{Health, Kind, SnapshotStore};
+use crate::sli::recorder::ComponentStates;
 use crate::sli::{ComponentStatus, Indicator};
 
 /// One row of the page: a public name and its state in Statuspage's vocabulary
@@ -58,31 +59,35 @@ fn kind_label(kind: Kind) -> &'static str {
     }
 }
 
+/// A target row's state from the snapshot's typed health (the rule every reader shares):
+/// up → `operational`, degraded → `degraded_performance`, down → `major_outage`, no
+/// snapshot or no health (a probe run that made no attempt) → no data.
+pub fn target_status(health: Option<Health>) -> Option<ComponentStatus> {
+    health.map(|h| match h {
+        Health::Up => ComponentStatus::Operational,
+        Health::Degraded { .. } => ComponentStatus::DegradedPerformance,
+        Health::Down { .. } => ComponentStatus::MajorOutage,
+    })
+}
+
 /// Builds the public view (pure; tested without HTTP). When components are configured
-/// (or the Mastodon preset applies), the page shows them as the SLI engine evaluated them;
-/// otherwise it shows each target as up (`operational`) or down (`major_outage`).
-pub fn build_view(site: &SiteInfo, store: &SnapshotStore) -> StatusView {
+/// (or the Mastodon preset applies), the page shows them as the SLI task last evaluated
+/// them (`components`, from its watch channel); otherwise it shows each target by its
+/// health.
+pub fn build_view(
+    site: &SiteInfo,
+    store: &SnapshotStore,
+    components: &ComponentStates,
+) -> StatusView {
     let mut newest: Option<SystemTime> = None;
     let mut target_rows = Vec::new();
     for (id, snapshot) in store.latest() {
-        let status = match &snapshot {
-            None => None,
-            Some(s) => {
-                newest = newest.max(Some(s.finished_at));
-                let up = match id.kind {
-                    Kind::Probe => crate::collect::probe::summary(s).is_some_and(|p| p.success),
-                    _ => s.outcome.is_up(),
-                };
-                Some(if up {
-                    ComponentStatus::Operational
-                } else {
-                    ComponentStatus::MajorOutage
-                })
-            }
-        };
+        if let Some(s) = &snapshot {
+            newest = newest.max(Some(s.finished_at));
+        }
+        let status = target_status(snapshot.and_then(|s| s.health));
         target_rows.push((format!("{} {}", kind_label(id.kind), id.name), status));
     }
-    let published = crate::sli::recorder::published_statuses(store);
     let rows: Vec<(String, Option<ComponentStatus>)> = if site.components.is_empty() {
         target_rows
     } else {
@@ -90,13 +95,7 @@ pub fn build_view(site: &SiteInfo, store: &SnapshotStore) -> StatusView {
         // SLI engine has not evaluated yet is "no data".
         site.components
             .iter()
-            .map(|c| {
-                let status = published
-                    .iter()
-                    .find(|(id, _)| *id == c.id)
-                    .and_then(|(_, s)| *s);
-                (c.id.clone(), status)
-            })
+            .map(|c| (c.id.clone(), components.get(&c.id)))
             .collect()
     };
     let indicator = Indicator::of(rows.iter().map(|(_, s)| *s));
@@ -175,8 +174,14 @@ pub fn render(view: &StatusView) -> Markup {
     }
 }
 
+/// The view of the current snapshots and component states.
+fn current_view(state: &WebState) -> StatusView {
+    let components = state.components.borrow().clone();
+    build_view(&state.site, &state.snapshots, &components)
+}
+
 pub async fn page(State(state): State<WebState>) -> Response {
-    let view = build_view(&state.site, &state.snapshots);
+    let view = current_view(&state);
     (
         [(header::CACHE_CONTROL, "public, max-age=10")],
         render(&view),
@@ -185,7 +190,7 @@ pub async fn page(State(state): State<WebState>) -> Response {
 }
 
 pub async fn status_json(State(state): State<WebState>) -> Response {
-    let view = build_view(&state.site, &state.snapshots);
+    let view = current_view(&state);
     (
         [(header::CACHE_CONTROL, "public, max-age=10")],
         axum::Json(view),
@@ -196,46 +201,77 @@ pub async fn status_json(State(state): State<WebState>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Family, Outcome, Sample, Snapshot, TargetId};
-    use crate::sli::COMPONENT_STATUS;
+    use crate::model::{Outcome, Reason, Snapshot, TargetId};
+    use crate::sli::eval::{Attempt, ProbeResult};
+    use crate::store::state::{StateBatch, StateTracker, TargetState};
     use crate::web::PublicComponent;
     use std::sync::Arc;
     use std::time::Duration;
 
-    fn publish_target(store: &SnapshotStore, id: &TargetId, outcome: Outcome) {
-        store.publish(Arc::new(Snapshot {
+    fn snapshot(id: &TargetId, outcome: Outcome, health: Option<Health>) -> Arc<Snapshot> {
+        Arc::new(Snapshot {
             target: id.clone(),
-            finished_at: SystemTime::now(),
+            finished_at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
             duration: Duration::from_millis(3),
             outcome,
+            health,
             families: Vec::new(),
-        }));
+        })
+    }
+
+    fn rows(view: &StatusView) -> Vec<(&str, &str)> {
+        view.components
+            .iter()
+            .map(|c| (c.name.as_str(), c.status))
+            .collect()
     }
 
     #[test]
-    fn targets_are_shown_when_no_components_are_configured() {
+    fn targets_are_shown_by_health_when_no_components_are_configured() {
         let up = TargetId::new(Kind::Postgres, "primary");
         let down = TargetId::new(Kind::Redis, "sidekiq");
         let pending = TargetId::new(Kind::Pgbouncer, "pool");
-        let store = SnapshotStore::new([up.clone(), down.clone(), pending]);
-        publish_target(&store, &up, Outcome::Success);
-        publish_target(&store, &down, Outcome::TimedOut);
+        let failing = TargetId::new(Kind::Probe, "web");
+        let slow = TargetId::new(Kind::Probe, "api");
+        let no_attempt = TargetId::new(Kind::Probe, "streaming");
+        let store = SnapshotStore::new([
+            up.clone(),
+            down.clone(),
+            pending,
+            failing.clone(),
+            slow.clone(),
+            no_attempt.clone(),
+        ]);
+        let timeout = Health::Down {
+            reason: Reason::Timeout,
+        };
+        let http_status = Health::Down {
+            reason: Reason::HttpStatus,
+        };
+        let degraded = Health::Degraded {
+            reason: Reason::Slow,
+        };
+        store.publish(snapshot(&up, Outcome::Success, Some(Health::Up)));
+        store.publish(snapshot(&down, Outcome::TimedOut, Some(timeout)));
+        // A probe run that succeeded while the probe failed: down, by its health.
+        store.publish(snapshot(&failing, Outcome::Success, Some(http_status)));
+        store.publish(snapshot(&slow, Outcome::Success, Some(degraded)));
+        // A probe run that made no attempt: no data, not down.
+        store.publish(snapshot(&no_attempt, Outcome::Panicked, None));
         let site = SiteInfo {
             title: "example.social status".into(),
             components: Vec::new(),
         };
-        let view = build_view(&site, &store);
-        let rows: Vec<(&str, &str)> = view
-            .components
-            .iter()
-            .map(|c| (c.name.as_str(), c.status))
-            .collect();
+        let view = build_view(&site, &store, &ComponentStates::default());
         assert_eq!(
-            rows,
+            rows(&view),
             [
                 ("Database primary", "operational"),
                 ("Redis sidekiq", "major_outage"),
-                ("Database pool pool", "no_data")
+                ("Database pool pool", "no_data"),
+                ("Endpoint web", "major_outage"),
+                ("Endpoint api", "degraded_performance"),
+                ("Endpoint streaming", "no_data"),
             ]
         );
         assert_eq!(view.indicator, Indicator::Critical);
@@ -243,23 +279,22 @@ mod tests {
     }
 
     #[test]
-    fn components_replace_targets_and_everything_is_escaped() {
+    fn components_come_from_the_sli_states_and_everything_is_escaped() {
         let id = TargetId::new(Kind::Redis, "sidekiq");
         let store = SnapshotStore::new([id.clone()]);
-        publish_target(&store, &id, Outcome::Failed);
+        let refused = Health::Down {
+            reason: Reason::Refused,
+        };
+        store.publish(snapshot(&id, Outcome::Failed, Some(refused)));
         let evil = "<img src=x onerror=alert(1)>";
-        let mut family = Family::new(&COMPONENT_STATUS);
-        for (component, status, value) in [
-            (evil, "degraded_performance", 1.0),
-            (evil, "operational", 0.0),
-            ("Streaming", "operational", 1.0),
-        ] {
-            family.samples.push(Sample {
-                labels: Box::new([component.into(), status.into()]),
-                value,
-            });
-        }
-        store.publish_internal("sli", vec![family]);
+        let states = ComponentStates {
+            evaluated_at: Some(SystemTime::now()),
+            states: vec![
+                (Arc::from(evil), Some(ComponentStatus::DegradedPerformance)),
+                (Arc::from("Streaming"), Some(ComponentStatus::Operational)),
+                (Arc::from("media"), None),
+            ],
+        };
         let site = SiteInfo {
             title: "<b>title</b>".into(),
             components: vec![
@@ -280,12 +315,13 @@ mod tests {
                 },
             ],
         };
-        let view = build_view(&site, &store);
+        let view = build_view(&site, &store, &states);
         assert_eq!(
             view.components.len(),
             3,
             "components, not targets: {view:?}"
         );
+        assert_eq!(view.components[1].status, "operational");
         assert_eq!(view.components[2].status, "no_data", "not evaluated yet");
         assert_eq!(view.indicator, Indicator::Minor);
         let html = render(&view).into_string();
@@ -304,5 +340,83 @@ mod tests {
             "targets are not shown when components are: {html}"
         );
         assert!(!html.contains("<script"), "no JavaScript: {html}");
+        // Before the SLI task's first evaluation every component is "no data".
+        let waiting = build_view(&site, &store, &ComponentStates::default());
+        assert!(waiting.components.iter().all(|c| c.status == "no_data"));
+        assert_eq!(waiting.description, "Waiting for the first checks");
+    }
+
+    /// The state recorder, the SLI engine and the page read the same health the same way.
+    #[test]
+    fn recorder_sli_and_page_agree_on_the_same_snapshots() {
+        let web = TargetId::new(Kind::Probe, "web");
+        let down = |reason| Some(Health::Down { reason });
+        let slow = Some(Health::Degraded {
+            reason: Reason::Slow,
+        });
+        // (run outcome, health) → (state interval, SLI attempt, page row)
+        let table = [
+            (
+                Outcome::Success,
+                Some(Health::Up),
+                Some(TargetState::Up),
+                Some(Attempt::Good),
+                "operational",
+            ),
+            (
+                Outcome::Success,
+                slow,
+                Some(TargetState::Degraded),
+                Some(Attempt::Slow),
+                "degraded_performance",
+            ),
+            // probe_success 0 with a successful run: down everywhere (was "up" in
+            // state_intervals before the typed health).
+            (
+                Outcome::Success,
+                down(Reason::CheckFailed),
+                Some(TargetState::Down),
+                Some(Attempt::Failed),
+                "major_outage",
+            ),
+            (
+                Outcome::Success,
+                down(Reason::Refused),
+                Some(TargetState::Down),
+                Some(Attempt::Failed),
+                "major_outage",
+            ),
+            // No attempt (the runner cancelled the run): no data everywhere.
+            (Outcome::TimedOut, None, None, None, "no_data"),
+            (Outcome::Panicked, None, None, None, "no_data"),
+        ];
+        let site = SiteInfo {
+            title: "t".into(),
+            components: Vec::new(),
+        };
+        for (outcome, health, state, attempt, row) in table {
+            let snap = snapshot(&web, outcome, health);
+            assert_eq!(TargetState::of(&snap), state, "{health:?}");
+            assert_eq!(
+                ProbeResult::of(&snap).map(|r| r.attempt()),
+                attempt,
+                "{health:?}"
+            );
+            let store = SnapshotStore::new([web.clone()]);
+            store.publish(snap.clone());
+            let view = build_view(&site, &store, &ComponentStates::default());
+            assert_eq!(view.components[0].status, row, "{health:?}");
+        }
+        // A down probe opens a down interval; a run without attempt then closes it.
+        let mut tracker = StateTracker::default();
+        let mut batch = StateBatch::default();
+        tracker.observe(
+            &snapshot(&web, Outcome::Success, down(Reason::Timeout)),
+            &mut batch,
+        );
+        tracker.observe(&snapshot(&web, Outcome::TimedOut, None), &mut batch);
+        let states: Vec<_> = batch.transitions.iter().map(|t| t.state).collect();
+        assert_eq!(states, [Some(TargetState::Down), None]);
+        assert!(batch.seen.is_empty(), "no data refreshes nothing");
     }
 }

@@ -27,10 +27,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio_postgres::{NoTls, SimpleQueryMessage};
 
+use super::health::{Classified, classify_error};
 use super::runner::Job;
 use super::{Collector, Sink};
 use crate::config::PgbouncerTarget;
-use crate::model::{Kind, TargetId};
+use crate::model::{Kind, Reason, TargetId};
 
 // ---------------------------------------------------------------------------------------
 // Options
@@ -109,16 +110,22 @@ impl PgbouncerCollector {
             .as_ref()
             .map_err(|e| anyhow::anyhow!("invalid pgbouncer url {}: {e}", self.shown_url))?;
         let (client, connection) = config.connect(NoTls).await.map_err(|e| {
-            let hint = if is_authentication_failure(&e) {
+            let auth = is_authentication_failure(&e);
+            let hint = if auth {
                 " (check the user and password in the url; the user must be in stats_users or admin_users)"
             } else {
                 ""
             };
-            anyhow::anyhow!(
-                "cannot connect to the pgbouncer admin console {}: {}{hint}",
-                self.shown_url,
-                one_line(&e)
-            )
+            // Flattened to one line; the reason class is kept for the target's health.
+            anyhow::Error::new(Classified {
+                reason: if auth { Reason::Auth } else { classify_error(&e) },
+                category: "connect",
+                message: format!(
+                    "cannot connect to the pgbouncer admin console {}: {}{hint}",
+                    self.shown_url,
+                    one_line(&e)
+                ),
+            })
         })?;
         let driver = tokio::spawn(async move {
             // Ends when PgBouncer closes the connection or the client is dropped; the error

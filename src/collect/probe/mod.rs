@@ -4,7 +4,10 @@
 //!
 //! Semantics follow blackbox_exporter: a failing attempt is *data*, not a collector error.
 //! [`ProbeCollector::collect`] returns `Ok` with `probe_success 0`, so the runner's
-//! `fedimeter_collector_success` stays about fedimeter itself. Unlike the stateless exporter
+//! `fedimeter_collector_success` stays about fedimeter itself. The attempt also sets the
+//! snapshot's typed health (`collect::health::attempt_health`): down with the reason class
+//! of the failure (refused, timeout, dns, tls, http_status, check_failed, …), degraded when
+//! slower than `degraded_after`, else up; every reader uses that, not the families. Unlike the stateless exporter
 //! the collector keeps state between attempts: `probe_attempts_total{result}` counts
 //! success / degraded / failure, and the certificate expiry stays exported after the
 //! certificate has expired or the server went away (the last known value).
@@ -28,10 +31,11 @@ use anyhow::anyhow;
 use async_trait::async_trait;
 use url::Url;
 
+use super::health::{attempt_health, classify};
 use super::runner::Job;
 use super::{Collector, Sink};
 use crate::config::ProbeTarget;
-use crate::model::{Kind, MetricDesc, Snapshot, TargetId};
+use crate::model::{Health, Kind, MetricDesc, Reason, TargetId};
 
 pub use crate::config::options::{DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_REDIRECTS, ProbeOptions};
 
@@ -187,43 +191,14 @@ impl AttemptResult {
         }
     }
 
-    /// Success, or degraded when a successful attempt took longer than `degraded_after`.
-    pub fn classify(ok: bool, took: Duration, degraded_after: Option<Duration>) -> Self {
-        match (ok, degraded_after) {
-            (false, _) => AttemptResult::Failure,
-            (true, Some(limit)) if took > limit => AttemptResult::Degraded,
-            (true, _) => AttemptResult::Success,
+    /// The counter bucket of an attempt's health.
+    pub fn of(health: Health) -> Self {
+        match health {
+            Health::Up => AttemptResult::Success,
+            Health::Degraded { .. } => AttemptResult::Degraded,
+            Health::Down { .. } => AttemptResult::Failure,
         }
     }
-}
-
-/// What SLIs, components and alerts read from a probe's snapshot: the contract between the
-/// probe collector and its readers (they need not know the `module` label).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct ProbeSummary {
-    /// `probe_success`: the attempt met every condition within the timeout.
-    pub success: bool,
-    /// `probe_degraded`: it succeeded but took longer than `degraded_after`.
-    pub degraded: bool,
-    /// `probe_duration_seconds`: how long the attempt took.
-    pub duration: Duration,
-}
-
-/// The [`ProbeSummary`] of a probe snapshot; `None` when the snapshot has no probe result
-/// (the runner cancelled or contained the run — fedimeter's failure, not the target's:
-/// count it as no data).
-pub fn summary(snapshot: &Snapshot) -> Option<ProbeSummary> {
-    let first = |name: &str| {
-        snapshot
-            .family(name)
-            .and_then(|f| f.samples.first())
-            .map(|s| s.value)
-    };
-    Some(ProbeSummary {
-        success: first(PROBE_SUCCESS.name)? == 1.0,
-        degraded: first(PROBE_DEGRADED.name)? == 1.0,
-        duration: Duration::try_from_secs_f64(first(PROBE_DURATION.name)?).ok()?,
-    })
 }
 
 /// The runner job of one probe. The runner's timeout is the probe's timeout plus one second:
@@ -328,6 +303,9 @@ impl ProbeCollector {
                 Err(error) => {
                     self.count(AttemptResult::Failure);
                     self.record_common(sink, Module::Http, AttemptResult::Failure, Duration::ZERO);
+                    sink.set_health(Health::Down {
+                        reason: Reason::Tls,
+                    });
                     return Err(error);
                 }
             }
@@ -352,23 +330,33 @@ impl ProbeCollector {
         .await;
         let took = started.elapsed();
         let verdict = match outcome {
-            Err(_) => Err(format!(
-                "timed out after {}",
-                humantime::format_duration(self.timeout)
+            Err(_) => Err((
+                Reason::Timeout,
+                format!(
+                    "timed out after {}",
+                    humantime::format_duration(self.timeout)
+                ),
             )),
-            Ok(Err(error)) => Err(format!("{error:#}")),
+            Ok(Err(error)) => Err((classify(&error), format!("{error:#}"))),
             Ok(Ok(())) => {
                 if !check::status_matches(&self.options.expect_status, observation.status) {
-                    Err(format!("unexpected status {}", observation.status))
+                    Err((
+                        Reason::HttpStatus,
+                        format!("unexpected status {}", observation.status),
+                    ))
                 } else {
                     check::check_body(&self.options, &observation.body)
+                        .map_err(|e| (Reason::CheckFailed, e))
                 }
             }
         };
-        if let Err(reason) = &verdict {
-            tracing::debug!(target: "fedimeter::probe", probe = %self.name, "probe attempt failed: {reason}");
+        if let Err((reason, message)) = &verdict {
+            tracing::debug!(target: "fedimeter::probe", probe = %self.name, %reason, "probe attempt failed: {message}");
         }
-        let result = AttemptResult::classify(verdict.is_ok(), took, self.options.degraded_after);
+        let failure = verdict.err().map(|(reason, _)| reason);
+        let health = attempt_health(failure, took, self.options.degraded_after);
+        sink.set_health(health);
+        let result = AttemptResult::of(health);
         self.count(result);
         if let Some(chain) = observation.chain.take() {
             if chain.verified {
@@ -438,18 +426,21 @@ impl ProbeCollector {
         let mut dns = None;
         let outcome = tokio::time::timeout(self.timeout, tcp_connect(&url, &mut dns)).await;
         let took = started.elapsed();
-        let ok = match outcome {
-            Ok(Ok(())) => true,
+        let failure = match outcome {
+            Ok(Ok(())) => None,
             Ok(Err(error)) => {
-                tracing::debug!(target: "fedimeter::probe", probe = %self.name, "probe attempt failed: {error:#}");
-                false
+                let reason = classify(&error);
+                tracing::debug!(target: "fedimeter::probe", probe = %self.name, %reason, "probe attempt failed: {error:#}");
+                Some(reason)
             }
             Err(_) => {
                 tracing::debug!(target: "fedimeter::probe", probe = %self.name, "probe attempt timed out");
-                false
+                Some(Reason::Timeout)
             }
         };
-        let result = AttemptResult::classify(ok, took, self.options.degraded_after);
+        let health = attempt_health(failure, took, self.options.degraded_after);
+        sink.set_health(health);
+        let result = AttemptResult::of(health);
         self.count(result);
         self.record_common(sink, Module::Tcp, result, took);
         let (lookup, protocol) = dns.unwrap_or((Duration::ZERO, 0));
@@ -496,21 +487,6 @@ impl Collector for ProbeCollector {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn classify_table() {
-        let ms = Duration::from_millis;
-        for (ok, took, limit, expect) in [
-            (true, ms(10), None, AttemptResult::Success),
-            (true, ms(10), Some(ms(100)), AttemptResult::Success),
-            (true, ms(100), Some(ms(100)), AttemptResult::Success),
-            (true, ms(101), Some(ms(100)), AttemptResult::Degraded),
-            (false, ms(101), Some(ms(100)), AttemptResult::Failure),
-            (false, ms(1), None, AttemptResult::Failure),
-        ] {
-            assert_eq!(AttemptResult::classify(ok, took, limit), expect);
-        }
-    }
 
     #[test]
     fn module_from_scheme() {

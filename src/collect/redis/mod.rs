@@ -27,10 +27,11 @@ use redis::{AsyncConnectionConfig, IntoConnectionInfo, Pipeline, Value};
 
 use self::mastodon::MastodonGauges;
 use self::sidekiq::SidekiqKeys;
+use crate::collect::health::{Classified, classify_redis};
 use crate::collect::runner::Job;
 use crate::collect::{Collector, Sink};
 use crate::config::{RedisTarget, SecretUrl};
-use crate::model::{Kind, TargetId};
+use crate::model::{Kind, Reason, TargetId};
 
 pub use crate::config::options::{DEFAULT_MASTODON_QUEUES, RedisOptions};
 pub use info::*;
@@ -126,12 +127,12 @@ impl RedisCollector {
             client.get_multiplexed_async_connection_with_config(&config),
         )
         .await
-        .map_err(|_| {
-            anyhow::anyhow!(
+        .map_err(|elapsed| {
+            anyhow::Error::new(elapsed).context(format!(
                 "redis at {} did not complete the connection within {}",
                 self.url.redacted(),
                 humantime::format_duration(self.budget)
-            )
+            ))
         })?
         .map_err(RedisFailure::from)
         .with_context(|| format!("connecting to redis at {}", self.url.redacted()))?;
@@ -183,13 +184,13 @@ impl RedisCollector {
                 Err(anyhow::Error::new(RedisFailure::from(error))
                     .context(format!("{what} from redis at {}", self.url.redacted())))
             }
-            Err(_elapsed) => {
+            Err(elapsed) => {
                 self.connection = None;
-                anyhow::bail!(
+                Err(anyhow::Error::new(elapsed).context(format!(
                     "redis at {} did not answer {what} within {}",
                     self.url.redacted(),
                     humantime::format_duration(self.budget)
-                )
+                )))
             }
         }
     }
@@ -367,11 +368,7 @@ fn unix_now() -> f64 {
 
 /// A redis client error, shown once: `RedisError`'s own text already includes its I/O
 /// cause, which `{:#}` would otherwise print a second time.
-#[derive(Debug)]
-struct RedisFailure {
-    category: &'static str,
-    message: String,
-}
+type RedisFailure = Classified;
 
 impl From<redis::RedisError> for RedisFailure {
     fn from(error: redis::RedisError) -> Self {
@@ -388,19 +385,13 @@ impl From<redis::RedisError> for RedisFailure {
             }
         };
         RedisFailure {
+            reason: classify_redis(&error).unwrap_or(Reason::Other),
             category,
             message: error.to_string(),
         }
     }
 }
 
-impl std::fmt::Display for RedisFailure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for RedisFailure {}
 
 /// A short, secret-free description of why a run failed, for
 /// `redis_exporter_last_scrape_error{err}` (the full chain goes to the log).
