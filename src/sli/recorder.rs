@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::components::Component;
 use super::eval::{ComponentEvaluator, ProbeResult};
+use super::history::SliHistory;
 use super::maintenance;
 use super::math::{self, MinuteCounts, Window};
 use super::store::{ComponentTransition, SliBatch};
@@ -229,7 +230,7 @@ fn sample(labels: &[&str], value: f64) -> Sample {
 /// Reads every window ending at the minute of `now` (the minute in progress excluded) and
 /// builds the SLI families.
 pub async fn compute_sli_families(
-    store: &Store,
+    store: &impl SliHistory,
     components: &[Component],
     now: SystemTime,
 ) -> anyhow::Result<Vec<Family>> {
@@ -292,9 +293,9 @@ pub async fn run(
     .await;
 }
 
-/// [`run`] with an injected clock (tests).
+/// [`run`] with an injected clock and history (tests: paused time, `tests/sli_task.rs`).
 pub async fn run_with_clock(
-    store: Store,
+    store: impl SliHistory,
     snapshots: Arc<SnapshotStore>,
     components: Vec<Component>,
     maintenance: Vec<MaintenanceWindow>,
@@ -362,7 +363,7 @@ fn publish(snapshots: &SnapshotStore, recorder: &SliRecorder, sli: &[Family]) {
     snapshots.publish_internal(SOURCE, families);
 }
 
-async fn flush_batch(store: &Store, recorder: &mut SliRecorder) {
+async fn flush_batch(store: &impl SliHistory, recorder: &mut SliRecorder) {
     if recorder.batch().is_empty() {
         return;
     }
