@@ -22,6 +22,15 @@ impl Component {
 }
 
 /// A slug for ids: lowercase ASCII letters and digits, other runs become `_`.
+///
+/// ```
+/// use fedimeter::sli::components::slug;
+///
+/// assert_eq!(slug("Website & API"), "website_api");
+/// assert_eq!(slug("  Media (S3)  "), "media_s3");
+/// assert_eq!(slug("Posting & home timelines"), "posting_home_timelines");
+/// assert_eq!(slug("¡Ñ!"), "");
+/// ```
 pub fn slug(name: &str) -> String {
     let mut out = String::new();
     for c in name.chars() {

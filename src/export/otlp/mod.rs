@@ -226,6 +226,14 @@ pub async fn run_with_transport(
 }
 
 /// The timeout of one export request: the interval, but at least 2 s and at most 10 s.
+///
+/// ```
+/// use std::time::Duration;
+/// use fedimeter::export::otlp::export_timeout;
+///
+/// let s = Duration::from_secs;
+/// assert_eq!([s(1), s(5), s(30)].map(export_timeout), [s(2), s(5), s(10)]);
+/// ```
 pub fn export_timeout(interval: Duration) -> Duration {
     interval.clamp(MIN_EXPORT_TIMEOUT, MAX_EXPORT_TIMEOUT)
 }
@@ -233,6 +241,16 @@ pub fn export_timeout(interval: Duration) -> Duration {
 /// The base wait before the next attempt after `failures` consecutive failures: the
 /// interval doubled per failure (1×, 2×, 4×, …), at most 5 minutes, never less than the
 /// interval. The loop adds a random jitter of up to [`retry_jitter_max`] of it.
+///
+/// ```
+/// use std::time::Duration;
+/// use fedimeter::export::otlp::{retry_delay, retry_jitter_max};
+///
+/// let s = Duration::from_secs;
+/// let delays: Vec<_> = (1..=6).map(|n| retry_delay(s(30), n)).collect();
+/// assert_eq!(delays, [s(30), s(60), s(120), s(240), s(300), s(300)]);
+/// assert_eq!(retry_jitter_max(s(300)), s(60));
+/// ```
 pub fn retry_delay(interval: Duration, failures: u32) -> Duration {
     if failures == 0 {
         return interval;

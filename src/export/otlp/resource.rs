@@ -48,6 +48,17 @@ pub fn resource_attributes(
 
 /// Parses `OTEL_RESOURCE_ATTRIBUTES`: `key1=value1,key2=value2`, values percent-encoded.
 /// Empty entries are skipped; any malformed entry makes the whole value invalid.
+///
+/// ```
+/// use fedimeter::export::otlp::parse_otel_resource_attributes as parse;
+///
+/// let pairs = parse("service.instance.id=probe%2Deu, deployment.environment=prod,").unwrap();
+/// assert_eq!(pairs, [
+///     ("service.instance.id".to_string(), "probe-eu".to_string()),
+///     ("deployment.environment".to_string(), "prod".to_string()),
+/// ]);
+/// assert!(parse("a=1,broken").is_err());
+/// ```
 pub fn parse_otel_resource_attributes(raw: &str) -> Result<Vec<(String, String)>, String> {
     let mut out = Vec::new();
     for entry in raw.split(',') {

@@ -42,6 +42,16 @@ pub fn connect(config: &OtlpConfig, timeout: Duration) -> anyhow::Result<Box<dyn
 /// The URL an HTTP/protobuf export is posted to: an endpoint without a path (or `/`) gets
 /// `/v1/metrics` appended, like `OTEL_EXPORTER_OTLP_ENDPOINT`; an endpoint with a path is
 /// used as it is, like `OTEL_EXPORTER_OTLP_METRICS_ENDPOINT`.
+///
+/// ```
+/// use fedimeter::export::otlp::http_metrics_url;
+///
+/// let url = |e: &str| http_metrics_url(e).ok();
+/// assert_eq!(url("http://collector:4318").as_deref(), Some("http://collector:4318/v1/metrics"));
+/// assert_eq!(url("https://otlp.example.net/otlp/v1/metrics").as_deref(),
+///            Some("https://otlp.example.net/otlp/v1/metrics"));
+/// assert_eq!(url("grpc://collector:4317"), None);
+/// ```
 pub fn http_metrics_url(endpoint: &str) -> anyhow::Result<String> {
     let mut url = url::Url::parse(endpoint)
         .with_context(|| format!("otlp endpoint {:?} is not a url", redact(endpoint)))?;
