@@ -10,6 +10,14 @@ use std::fmt;
 use std::sync::RwLock;
 
 /// A value that must never be shown: `Debug` and `Display` print `***`.
+///
+/// ```
+/// use fedimeter::config::Secret;
+///
+/// let token = Secret::new("discord-token-123".to_string());
+/// assert_eq!(format!("{token} {token:?}"), "*** ***");
+/// assert_eq!(token.expose(), "discord-token-123");
+/// ```
 #[derive(Clone, PartialEq, Eq, Default)]
 pub struct Secret<T>(T);
 
@@ -49,6 +57,24 @@ impl<T> fmt::Display for Secret<T> {
 /// `Display` shows the URL with the password replaced by `***`, so it is safe in logs and in
 /// `check-config` output; [`SecretUrl::expose`] gives the real URL to the one client that
 /// connects with it.
+///
+/// ```
+/// use fedimeter::config::SecretUrl;
+/// use fedimeter::config::secret::redact;
+///
+/// let url = SecretUrl::new("postgres://monitor:pw-7f3a9@db.internal:5432/mastodon".into());
+/// assert_eq!(url.to_string(), "postgres://monitor:***@db.internal:5432/mastodon");
+/// assert_eq!(format!("{url:?}"), r#""postgres://monitor:***@db.internal:5432/mastodon""#);
+/// assert_eq!(url.expose(), "postgres://monitor:pw-7f3a9@db.internal:5432/mastodon");
+/// // The password is now known to the redactor, wherever else it turns up.
+/// assert_eq!(redact("auth failed for pw-7f3a9"), "auth failed for ***");
+///
+/// // Password query parameters are masked too; a Discord webhook is secret as a whole.
+/// let redis = SecretUrl::new("redis://cache:6379/0?password=qp-51c2".into());
+/// assert_eq!(redis.redacted(), "redis://cache:6379/0?password=***");
+/// let hook = SecretUrl::opaque("https://discord.com/api/webhooks/1/tok-9d".into());
+/// assert_eq!(hook.to_string(), "***");
+/// ```
 #[derive(Clone, PartialEq, Eq)]
 pub struct SecretUrl {
     url: String,

@@ -3,6 +3,11 @@
 //! They record every request with its headers, and the tests check what arrived: metric
 //! names, values, kinds, attributes (including `target`), resource attributes and headers;
 //! plus failure handling (unreachable, unresponsive and failing receivers).
+//!
+//! The run loop's schedule (retry backoff with its cap and jitter bounds, request timeout,
+//! shutdown mid-request, split pushes after a failed part) is tested on paused tokio time
+//! through a scripted [`otlp::Transport`] at the end of this file: exact instants instead
+//! of wall-clock sleeps.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -446,9 +451,11 @@ async fn wait_for_count(store: &SnapshotStore, result: &str, at_least: f64) {
 /// Cancels the exporter and checks that it ends promptly.
 async fn stop_exporter(shutdown: &CancellationToken, task: tokio::task::JoinHandle<()>) {
     shutdown.cancel();
-    tokio::time::timeout(Duration::from_secs(1), task)
+    // A bound, not a latency measurement: that shutdown does not wait for a request is
+    // shown exactly on paused time.
+    tokio::time::timeout(Duration::from_secs(10), task)
         .await
-        .expect("exporter stops within 1 s of shutdown")
+        .expect("exporter stops after shutdown")
         .expect("exporter did not panic");
 }
 
@@ -563,7 +570,6 @@ async fn http_errors_are_retried_with_backoff_and_recovery_is_counted() {
     let (endpoint, mut rx) = start_http_receiver(2, stop.clone()).await;
     let store = store_with_known_data(7.0);
     let shutdown = CancellationToken::new();
-    let started = Instant::now();
     let task = tokio::spawn(otlp::run(
         config(
             endpoint,
@@ -574,13 +580,10 @@ async fn http_errors_are_retried_with_backoff_and_recovery_is_counted() {
         store.clone(),
         shutdown.clone(),
     ));
+    // Two 503s, then accepted. The exact retry schedule is checked on paused time
+    // (`backoff_follows_the_documented_schedule_on_paused_time`); here the real HTTP
+    // transport's errors must count as failures and the third attempt must get through.
     let received = next(&mut rx).await;
-    // Attempts at ~100 ms (503), +100 ms (503), +200 ms (accepted): the backoff doubled.
-    let elapsed = started.elapsed();
-    assert!(
-        elapsed >= Duration::from_millis(390),
-        "accepted after {elapsed:?}"
-    );
     assert_known_data_arrived(&received, 7.0);
     wait_for_count(&store, "success", 1.0).await;
     assert_eq!(export_count(&store, "failure"), 2.0);
@@ -647,7 +650,6 @@ async fn unresponsive_endpoint_times_out_and_shutdown_does_not_wait() {
     for protocol in [OtlpProtocol::Grpc, OtlpProtocol::HttpProtobuf] {
         let store = store_with_known_data(1.0);
         let shutdown = CancellationToken::new();
-        let started = Instant::now();
         let task = tokio::spawn(otlp::run(
             config(
                 format!("http://{addr}"),
@@ -658,16 +660,11 @@ async fn unresponsive_endpoint_times_out_and_shutdown_does_not_wait() {
             store.clone(),
             shutdown.clone(),
         ));
+        // The request timeout's exact length, and shutdown in the middle of a hanging
+        // request, are checked on paused time (`a_hung_request_…`); here the real
+        // transports must give up on a silent receiver and count it.
         wait_for_count(&store, "failure", 1.0).await;
-        let elapsed = started.elapsed();
-        let timeout = otlp::export_timeout(Duration::from_millis(300));
-        assert!(
-            elapsed >= Duration::from_millis(300) + timeout - Duration::from_millis(50)
-                && elapsed < Duration::from_secs(8),
-            "{protocol:?}: first failure after {elapsed:?}"
-        );
-        // Cancel in the middle of the next (hanging) attempt, which starts 300 ms later.
-        tokio::time::sleep(Duration::from_millis(800)).await;
+        assert_eq!(export_count(&store, "success"), 0.0, "{protocol:?}");
         stop_exporter(&shutdown, task).await;
     }
     accept.abort();
@@ -695,9 +692,12 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
 }
 
 /// Failures are logged with the endpoint, but neither header values nor a password in the
-/// endpoint appear in the log. (current-thread runtime: the subscriber set for this thread
-/// sees the exporter's events.)
-#[tokio::test(flavor = "current_thread")]
+/// endpoint appear in the log. The subscriber is the process-wide default, not a
+/// thread-scoped one: with a scoped subscriber, another test hitting the same `warn!`
+/// callsite at the same moment from a thread without one could cache "not interested" for
+/// it and the line would be lost. So the log also holds the other tests' lines (none of
+/// which may contain a secret either).
+#[tokio::test]
 async fn failure_logs_show_the_endpoint_but_no_secrets() {
     let captured = Captured::default();
     let subscriber = tracing_subscriber::fmt()
@@ -705,7 +705,7 @@ async fn failure_logs_show_the_endpoint_but_no_secrets() {
         .with_ansi(false)
         .with_max_level(tracing::Level::INFO)
         .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    tracing::subscriber::set_global_default(subscriber).expect("the only global subscriber");
 
     let endpoint = closed_port_endpoint().await;
     let port = endpoint.rsplit(':').next().expect("port").to_string();
@@ -815,4 +815,394 @@ async fn unsendable_header_ends_the_exporter_with_one_failure() {
         .expect("run returns at once");
         assert_eq!(export_count(&store, "failure"), 1.0, "{protocol:?}");
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// The run loop on paused time, through a scripted transport
+
+/// What the scripted transport answers to one request.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Reply {
+    Accept,
+    Fail,
+    /// Never answers (the loop's request timeout must end it).
+    Hang,
+    /// Accepts, reporting this many rejected points.
+    Reject(i64),
+}
+
+/// One request the scripted transport was given, when (paused time) and what it answered.
+struct Sent {
+    at: tokio::time::Instant,
+    request: ExportMetricsServiceRequest,
+}
+
+/// Answers requests from a script, then accepts everything.
+struct Scripted {
+    script: std::collections::VecDeque<Reply>,
+    tx: mpsc::UnboundedSender<Sent>,
+}
+
+#[async_trait::async_trait]
+impl otlp::Transport for Scripted {
+    async fn send(
+        &mut self,
+        request: ExportMetricsServiceRequest,
+    ) -> anyhow::Result<Option<otlp::PartialSuccess>> {
+        let reply = self.script.pop_front().unwrap_or(Reply::Accept);
+        let _ = self.tx.send(Sent {
+            at: tokio::time::Instant::now(),
+            request,
+        });
+        match reply {
+            Reply::Accept => Ok(None),
+            Reply::Fail => anyhow::bail!("scripted receiver: http status 503"),
+            Reply::Hang => std::future::pending().await,
+            Reply::Reject(n) => Ok(Some(otlp::PartialSuccess {
+                rejected_points: n,
+                message: "scripted rejection".into(),
+            })),
+        }
+    }
+}
+
+struct ScriptedRun {
+    t0: tokio::time::Instant,
+    rx: mpsc::UnboundedReceiver<Sent>,
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl ScriptedRun {
+    fn start(store: &Arc<SnapshotStore>, interval: Duration, script: &[Reply]) -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let shutdown = CancellationToken::new();
+        let t0 = tokio::time::Instant::now();
+        let task = tokio::spawn(otlp::run_with_transport(
+            Box::new(Scripted {
+                script: script.iter().copied().collect(),
+                tx,
+            }),
+            otlp::Push {
+                interval,
+                resource: pairs(&[("service.name", "fedimeter")]),
+                endpoint: "scripted".into(),
+            },
+            store.clone(),
+            shutdown.clone(),
+        ));
+        ScriptedRun {
+            t0,
+            rx,
+            shutdown,
+            task,
+        }
+    }
+
+    async fn sent(&mut self) -> Sent {
+        self.rx.recv().await.expect("the exporter is running")
+    }
+
+    async fn stop(self) {
+        self.shutdown.cancel();
+        self.task.await.expect("exporter did not panic");
+    }
+}
+
+/// The value of `fedimeter_otlp_exports_total{result}` carried inside a request.
+fn exports_in(request: &ExportMetricsServiceRequest, result: &str) -> f64 {
+    let points = match &find(request, "fedimeter_otlp_exports_total").data {
+        Some(metric::Data::Sum(s)) => &s.data_points,
+        other => panic!("not a sum: {other:?}"),
+    };
+    points_by_attributes(points)
+        .into_iter()
+        .find(|(attributes, _)| attributes == &pairs(&[("result", result)]))
+        .map(|(_, v)| v)
+        .unwrap_or_else(|| panic!("no result={result} point"))
+}
+
+fn last_success(store: &SnapshotStore) -> f64 {
+    store
+        .internal()
+        .iter()
+        .flat_map(|families| families.iter())
+        .find(|f| f.desc.name == "fedimeter_otlp_last_success_timestamp_seconds")
+        .and_then(|f| f.value(&[]))
+        .expect("last-success gauge published")
+}
+
+/// Upper bound of one retry wait: the base delay plus a fifth of it (docs/otlp.md), plus
+/// the millisecond the timer wheel may round up.
+fn max_wait(base: Duration) -> Duration {
+    base + base / 5 + Duration::from_millis(1)
+}
+
+/// A receiver that fails six times, then accepts: the attempts follow docs/otlp.md's
+/// schedule for a 30 s interval (30 s, 60 s, 120 s, 240 s, 300 s, 300 s, each plus at most
+/// a fifth), the first success returns to the interval, and every attempt is counted once,
+/// both in the store and in the self-metrics the next request carries.
+#[tokio::test(start_paused = true)]
+async fn backoff_follows_the_documented_schedule_on_paused_time() {
+    let store = store_with_known_data(5.0);
+    let interval = Duration::from_secs(30);
+    let mut run = ScriptedRun::start(&store, interval, &[Reply::Fail; 6]);
+    let mut sent = Vec::new();
+    for _ in 0..8 {
+        sent.push(run.sent().await);
+    }
+    assert_eq!(
+        sent[0].at - run.t0,
+        interval,
+        "first push one interval after start"
+    );
+    let s = Duration::from_secs;
+    let bases = [s(30), s(60), s(120), s(240), s(300), s(300)];
+    let mut jittered = 0;
+    for (k, base) in bases.iter().enumerate() {
+        let wait = sent[k + 1].at - sent[k].at;
+        assert!(
+            wait >= *base && wait <= max_wait(*base),
+            "wait after failure {}: {wait:?}, want {base:?} + at most a fifth",
+            k + 1
+        );
+        if wait > *base + Duration::from_millis(1) {
+            jittered += 1;
+        }
+    }
+    assert!(
+        jittered > 0,
+        "no retry wait was stretched: jitter not applied"
+    );
+    assert_eq!(
+        sent[7].at - sent[6].at,
+        interval,
+        "back to the interval after success"
+    );
+    for (k, s) in sent.iter().enumerate() {
+        // Each request carries the counts published after the attempts before it.
+        let failures = k.min(6) as f64;
+        let successes = k.saturating_sub(6) as f64;
+        assert_eq!(exports_in(&s.request, "failure"), failures, "request {k}");
+        assert_eq!(exports_in(&s.request, "success"), successes, "request {k}");
+        assert_eq!(exports_in(&s.request, "partial"), 0.0, "request {k}");
+        // Every attempt sends the whole current data, once: nothing lost, nothing doubled.
+        assert_eq!(
+            points_by_attributes(gauge_points(&s.request, "sidekiq_queue_size")),
+            vec![
+                (pairs(&[("queue", "default"), ("target", "sidekiq")]), 12.0),
+                (pairs(&[("queue", "push"), ("target", "sidekiq")]), 3.0),
+            ],
+            "request {k}"
+        );
+    }
+    // The counts of the last attempt are published as soon as it returns.
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    assert_eq!(export_count(&store, "failure"), 6.0);
+    assert_eq!(export_count(&store, "success"), 2.0);
+    assert_eq!(export_count(&store, "partial"), 0.0);
+    assert!(last_success(&store) > 0.0);
+    run.stop().await;
+}
+
+/// Many failures: the wait stays at the 5-minute cap (plus at most a fifth) and never grows
+/// beyond it.
+#[tokio::test(start_paused = true)]
+async fn backoff_stays_at_the_five_minute_cap() {
+    let store = store_with_known_data(1.0);
+    let interval = Duration::from_secs(10);
+    let mut run = ScriptedRun::start(&store, interval, &[Reply::Fail; 14]);
+    let mut sent = Vec::new();
+    for _ in 0..15 {
+        sent.push(run.sent().await);
+    }
+    // 10 s × 2^(n−1): 10, 20, 40, 80, 160, then 300 (the cap) from the sixth failure on.
+    let s = Duration::from_secs;
+    for k in 0..14 {
+        let base = [s(10), s(20), s(40), s(80), s(160)]
+            .get(k)
+            .copied()
+            .unwrap_or(s(300));
+        let wait = sent[k + 1].at - sent[k].at;
+        assert!(
+            wait >= base && wait <= max_wait(base),
+            "wait after failure {}: {wait:?}, want {base:?}",
+            k + 1
+        );
+    }
+    assert_eq!(exports_in(&sent[14].request, "failure"), 14.0);
+    run.stop().await;
+}
+
+/// A request that never answers fails at exactly the request timeout (5 s for a 5 s
+/// interval), is counted once, and is retried after the backoff.
+#[tokio::test(start_paused = true)]
+async fn a_hung_request_fails_at_its_timeout_and_is_retried() {
+    let store = store_with_known_data(1.0);
+    let interval = Duration::from_secs(5);
+    let timeout = otlp::export_timeout(interval);
+    assert_eq!(
+        timeout,
+        Duration::from_secs(5),
+        "docs: the interval, within 2–10 s"
+    );
+    let mut run = ScriptedRun::start(&store, interval, &[Reply::Hang]);
+    let first = run.sent().await;
+    assert_eq!(first.at - run.t0, interval);
+    tokio::time::sleep_until(first.at + timeout - Duration::from_millis(1)).await;
+    assert_eq!(
+        export_count(&store, "failure"),
+        0.0,
+        "still waiting for an answer"
+    );
+    tokio::time::sleep_until(first.at + timeout + Duration::from_millis(1)).await;
+    assert_eq!(
+        export_count(&store, "failure"),
+        1.0,
+        "failed at its timeout"
+    );
+    let second = run.sent().await;
+    let wait = second.at - (first.at + timeout);
+    let base = otlp::retry_delay(interval, 1);
+    assert_eq!(base, interval);
+    assert!(
+        wait >= base && wait <= max_wait(base),
+        "retried after {wait:?}"
+    );
+    assert_eq!(exports_in(&second.request, "failure"), 1.0);
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    assert_eq!(export_count(&store, "success"), 1.0);
+    run.stop().await;
+}
+
+/// Shutdown in the middle of a request that never answers ends the loop at once: no paused
+/// time passes, and nothing more is sent.
+#[tokio::test(start_paused = true)]
+async fn shutdown_during_a_hung_request_does_not_wait_for_it() {
+    let store = store_with_known_data(1.0);
+    let mut run = ScriptedRun::start(&store, Duration::from_secs(30), &[Reply::Hang]);
+    let first = run.sent().await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let cancelled_at = tokio::time::Instant::now();
+    run.shutdown.cancel();
+    (&mut run.task).await.expect("exporter did not panic");
+    assert_eq!(cancelled_at.elapsed(), Duration::ZERO);
+    assert_eq!(first.at - run.t0, Duration::from_secs(30));
+    assert!(run.rx.try_recv().is_err(), "nothing sent after shutdown");
+    assert_eq!(
+        export_count(&store, "failure"),
+        0.0,
+        "a cancelled push is not a failure"
+    );
+}
+
+/// A receiver that accepts only part of a request: counted as `partial`, which is a success
+/// for the schedule (next push one interval later) and for the last-success gauge.
+#[tokio::test(start_paused = true)]
+async fn a_partial_success_is_counted_and_keeps_the_interval() {
+    let store = store_with_known_data(1.0);
+    let interval = Duration::from_secs(30);
+    let mut run = ScriptedRun::start(&store, interval, &[Reply::Reject(3)]);
+    let first = run.sent().await;
+    let second = run.sent().await;
+    assert_eq!(second.at - first.at, interval);
+    assert_eq!(exports_in(&second.request, "partial"), 1.0);
+    assert_eq!(exports_in(&second.request, "failure"), 0.0);
+    assert_eq!(exports_in(&second.request, "success"), 0.0);
+    assert!(last_success(&store) > 0.0);
+    run.stop().await;
+}
+
+/// A push split into two requests whose second part fails: the push counts as one failure,
+/// and the retry sends the whole push again, both parts, built from the same snapshots, so
+/// every point arrives in each attempt exactly once and the first part's points are sent a
+/// second time with their timestamps unchanged (docs/otlp.md, "all or nothing").
+#[tokio::test(start_paused = true)]
+async fn a_split_push_with_a_failed_part_is_resent_whole() {
+    let store = store_with_known_data(1.0);
+    let sidekiq = TargetId::new(Kind::Redis, "sidekiq");
+    let queues = otlp::MAX_POINTS_PER_REQUEST + 1000;
+    let names: Vec<String> = (0..queues).map(|i| format!("queue-{i:05}")).collect();
+    store.publish(snapshot(
+        &sidekiq,
+        vec![family(
+            &QUEUE_SIZE,
+            names
+                .iter()
+                .enumerate()
+                .map(|(i, n)| sample(&[n], i as f64))
+                .collect(),
+        )],
+    ));
+    let interval = Duration::from_secs(30);
+    let mut run = ScriptedRun::start(&store, interval, &[Reply::Accept, Reply::Fail]);
+    let mut sent = Vec::new();
+    for _ in 0..4 {
+        sent.push(run.sent().await);
+    }
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    assert_eq!(
+        sent[0].at, sent[1].at,
+        "both parts of the first push at once"
+    );
+    assert_eq!(sent[2].at, sent[3].at, "both parts of the retry at once");
+    let wait = sent[2].at - sent[1].at;
+    assert!(wait >= interval && wait <= max_wait(interval), "{wait:?}");
+    assert_eq!(
+        export_count(&store, "failure"),
+        1.0,
+        "one push, one failure"
+    );
+    assert_eq!(export_count(&store, "success"), 1.0);
+    assert_eq!(
+        otlp::count_points(&sent[0].request),
+        otlp::MAX_POINTS_PER_REQUEST
+    );
+    // (queue, time, value) of every sidekiq_queue_size point in some requests.
+    let queue_points = |requests: &[&Sent]| {
+        let mut out: Vec<(String, u64, f64)> = requests
+            .iter()
+            .flat_map(|s| metrics(&s.request))
+            .filter(|m| m.name == "sidekiq_queue_size")
+            .flat_map(|m| match &m.data {
+                Some(metric::Data::Gauge(g)) => g.data_points.clone(),
+                _ => Vec::new(),
+            })
+            .map(|p| {
+                let value = match p.value {
+                    Some(number_data_point::Value::AsDouble(v)) => v,
+                    other => panic!("{other:?}"),
+                };
+                (
+                    string_attributes(&p.attributes)[0].1.clone(),
+                    p.time_unix_nano,
+                    value,
+                )
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    };
+    let failed_push = queue_points(&[&sent[0], &sent[1]]);
+    let retry = queue_points(&[&sent[2], &sent[3]]);
+    let want: Vec<String> = names.clone();
+    assert_eq!(
+        failed_push.iter().map(|p| p.0.clone()).collect::<Vec<_>>(),
+        want,
+        "every point once in the failed push"
+    );
+    assert_eq!(
+        retry, failed_push,
+        "the retry resends every point, unchanged"
+    );
+    for (i, (_, _, value)) in retry.iter().enumerate() {
+        assert_eq!(*value, i as f64);
+    }
+    let first_part = queue_points(&[&sent[0]]);
+    assert!(!first_part.is_empty());
+    assert!(
+        first_part.iter().all(|p| retry.contains(p)),
+        "the accepted first part is sent again"
+    );
+    run.stop().await;
 }

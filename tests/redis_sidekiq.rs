@@ -15,7 +15,7 @@ use fedimeter::collect::{Collector, Sink};
 use fedimeter::config::{RedisTarget, SecretUrl, TargetCommon};
 use fedimeter::export::exposition::{Format, render_families};
 use fedimeter::model::{Health, Kind, Outcome, Reason, Snapshot, TargetId};
-use support::redis::{RedisOptions as ServerOptions, RedisServer};
+use support::redis::{RedisOptions as ServerOptions, RedisServer, RedisTls};
 use tokio::sync::Mutex;
 
 const TIMEOUT: Duration = Duration::from_secs(2);
@@ -750,82 +750,13 @@ async fn delivery_scan_resumes_across_runs_and_keeps_the_last_value() {
 
 #[tokio::test]
 async fn rediss_tls_with_a_password() {
-    let certs = tempfile::tempdir().expect("temp dir");
-    let dir = certs.path();
-    let ca = dir.join("ca.pem");
-    let cert = dir.join("cert.pem");
-    let key = dir.join("key.pem");
-    // A private CA and a server certificate for 127.0.0.1 signed by it (webpki refuses a
-    // self-signed CA certificate used as the server's own).
-    let openssl = |args: &[&str]| {
-        let status = std::process::Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .stderr(std::process::Stdio::null())
-            .status()
-            .expect("running openssl");
-        assert!(status.success(), "openssl {args:?} failed");
-    };
-    openssl(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "1",
-        "-subj",
-        "/CN=test ca",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-    ]);
-    openssl(&[
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-subj",
-        "/CN=127.0.0.1",
-        "-keyout",
-        "key.pem",
-        "-out",
-        "server.csr",
-    ]);
-    std::fs::write(dir.join("ext.cnf"), "subjectAltName=IP:127.0.0.1\n").expect("ext file");
-    openssl(&[
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-days",
-        "1",
-        "-extfile",
-        "ext.cnf",
-        "-out",
-        "cert.pem",
-    ]);
+    // A private CA and a server certificate for 127.0.0.1 signed by it, made with rcgen.
+    let tls = RedisTls::generate();
+    let ca = tls.ca_file.clone();
     let tls_port = support::free_port();
     let redis = RedisServer::start_with(ServerOptions {
         password: Some("tls-pass".into()),
-        extra_args: vec![
-            "--tls-port".into(),
-            tls_port.to_string(),
-            "--tls-cert-file".into(),
-            cert.display().to_string(),
-            "--tls-key-file".into(),
-            key.display().to_string(),
-            "--tls-ca-cert-file".into(),
-            ca.display().to_string(),
-            "--tls-auth-clients".into(),
-            "no".into(),
-        ],
+        extra_args: tls.args(tls_port),
         ..ServerOptions::default()
     });
     // `#insecure` skips verification (documented in docs/redis.md).

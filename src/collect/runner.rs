@@ -5,6 +5,11 @@
 //! `JoinError` and a hung one is aborted at its timeout; either way only that target's
 //! snapshot says so (`<system>_up 0`). Runs of one target never overlap: the next tick
 //! waits for the previous run to end (or be cancelled).
+//!
+//! Time: intervals, timeouts and run durations are all measured on `tokio::time`
+//! ([`tokio::time::Instant`]), never on `std::time::Instant`, so a test on paused time
+//! (`#[tokio::test(start_paused = true)]`) sees exact durations. Only the wall-clock
+//! timestamps of a snapshot (`finished_at`, the last-success time) use `SystemTime`.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -94,7 +99,7 @@ pub async fn run_job(job: Job, store: Arc<SnapshotStore>, shutdown: Cancellation
     } else {
         rand::rng().random_range(Duration::ZERO..max_jitter)
     };
-    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + jitter, interval);
+    let mut ticker = tokio::time::interval_at(Instant::now() + jitter, interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {

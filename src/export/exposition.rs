@@ -100,6 +100,29 @@ pub fn render_target(store: &SnapshotStore, id: &TargetId, format: Format) -> Op
 }
 
 /// Renders a plain list of families (used by `fedimeter once` for unit tests and tools).
+///
+/// Label values are escaped as the exposition formats require (`\` → `\\`, `"` → `\"`,
+/// newline → `\n`); a target's name is the last label:
+///
+/// ```
+/// use fedimeter::export::exposition::{Format, render_families};
+/// use fedimeter::model::{Family, MetricDesc, Sample};
+///
+/// static QUEUE: MetricDesc = MetricDesc::gauge("sidekiq_queue_size", "Jobs waiting", &["queue"]);
+/// let mut family = Family::new(&QUEUE);
+/// family.samples.push(Sample { labels: Box::new([r#"a "b"\c"#.into()]), value: 2.0 });
+/// family.samples.push(Sample { labels: Box::new(["x\ny".into()]), value: 0.5 });
+/// let text = render_families([(&family, Some("sidekiq"))], Format::Text);
+/// assert_eq!(
+///     text.lines().collect::<Vec<_>>(),
+///     [
+///         "# HELP sidekiq_queue_size Jobs waiting",
+///         "# TYPE sidekiq_queue_size gauge",
+///         r#"sidekiq_queue_size{queue="a \"b\"\\c",target="sidekiq"} 2"#,
+///         r#"sidekiq_queue_size{queue="x\ny",target="sidekiq"} 0.5"#,
+///     ]
+/// );
+/// ```
 pub fn render_families<'a>(
     families: impl IntoIterator<Item = (&'a Family, Option<&'a str>)>,
     format: Format,
@@ -225,6 +248,17 @@ fn escape_help(out: &mut String, help: &str, format: Format) {
 
 /// Writes a sample value as Prometheus parses it: integers without a fraction, `NaN`,
 /// `+Inf`, `-Inf`, and otherwise the shortest representation that round-trips.
+///
+/// ```
+/// use fedimeter::export::exposition::write_value;
+///
+/// let mut out = String::new();
+/// for v in [3.0, -0.5, 0.1, f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+///     write_value(&mut out, v);
+///     out.push(' ');
+/// }
+/// assert_eq!(out, "3 -0.5 0.1 NaN +Inf -Inf ");
+/// ```
 pub fn write_value(out: &mut String, value: f64) {
     if value.is_nan() {
         out.push_str("NaN");

@@ -18,6 +18,7 @@
 
 pub mod components;
 pub mod eval;
+pub mod history;
 pub mod maintenance;
 pub mod math;
 pub mod preset;

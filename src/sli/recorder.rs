@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::components::Component;
 use super::eval::{ComponentEvaluator, ProbeResult};
+use super::history::SliHistory;
 use super::maintenance;
 use super::math::{self, MinuteCounts, Window};
 use super::store::{ComponentTransition, SliBatch};
@@ -241,7 +242,7 @@ fn sample(labels: &[&str], value: f64) -> Sample {
 /// Reads every window ending at the minute of `now` (the minute in progress excluded) and
 /// builds the SLI families.
 pub async fn compute_sli_families(
-    store: &Store,
+    store: &impl SliHistory,
     components: &[Component],
     now: SystemTime,
 ) -> anyhow::Result<Vec<Family>> {
@@ -307,10 +308,10 @@ pub async fn run(
     .await;
 }
 
-/// [`run`] with a given recorder (components and maintenance windows) and an injected
-/// clock (tests).
+/// [`run`] with a given recorder (components and maintenance windows), an injected clock
+/// and history (tests: paused time, `tests/sli_task.rs`).
 pub async fn run_with_clock(
-    store: Store,
+    store: impl SliHistory,
     snapshots: Arc<SnapshotStore>,
     mut recorder: SliRecorder,
     options: SliOptions,
@@ -379,7 +380,7 @@ fn publish(snapshots: &SnapshotStore, recorder: &SliRecorder, sli: &[Family]) {
     snapshots.publish_internal(SOURCE, families);
 }
 
-async fn flush_batch(store: &Store, recorder: &mut SliRecorder) {
+async fn flush_batch(store: &impl SliHistory, recorder: &mut SliRecorder) {
     if recorder.batch().is_empty() {
         return;
     }

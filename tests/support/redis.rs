@@ -4,6 +4,10 @@
 //! Each server: `--bind 127.0.0.1 --port <free> --save '' --appendonly no --dir <temp dir>`,
 //! optionally `requirepass` and one ACL user (`user NAME on >PASS ~* &* +@all`). Redis does
 //! not mind root, so it runs as the current user.
+//!
+//! For `rediss://` tests, [`RedisTls::generate`] writes a private CA and a server
+//! certificate for `127.0.0.1` signed by it, made with rcgen in-process (no `openssl`
+//! command needed), and [`RedisTls::args`] gives the `--tls-*` arguments for them.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -24,6 +28,83 @@ pub struct RedisOptions {
     pub acl_user: Option<(String, String)>,
     /// Extra `redis-server` arguments, e.g. `["--maxmemory", "10mb"]`.
     pub extra_args: Vec<String>,
+}
+
+/// TLS material for a Redis server, in a temp dir that lives as long as this value.
+pub struct RedisTls {
+    /// The private CA's certificate (PEM): what a client must trust.
+    pub ca_file: PathBuf,
+    /// The server certificate (PEM, SAN `IP:127.0.0.1` and `localhost`), signed by the CA.
+    pub cert_file: PathBuf,
+    /// The server certificate's private key (PKCS#8 PEM).
+    pub key_file: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl RedisTls {
+    /// A fresh CA and server certificate, valid from a day ago for a day. The server has its
+    /// own certificate signed by the CA, since webpki refuses a CA certificate used as the
+    /// server's own.
+    pub fn generate() -> RedisTls {
+        let now = time::OffsetDateTime::now_utc();
+        let day = time::Duration::days(1);
+        let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).expect("ca params");
+        ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca.distinguished_name
+            .push(rcgen::DnType::CommonName, "fedimeter redis test CA");
+        ca.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::CrlSign,
+        ];
+        ca.not_before = now - day;
+        ca.not_after = now + day;
+        let ca_key = rcgen::KeyPair::generate().expect("ca key");
+        let ca_cert = ca.self_signed(&ca_key).expect("ca certificate");
+        let issuer = rcgen::Issuer::new(ca, ca_key);
+
+        let mut server =
+            rcgen::CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+                .expect("server params");
+        server
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "127.0.0.1");
+        server.not_before = now - day;
+        server.not_after = now + day;
+        let server_key = rcgen::KeyPair::generate().expect("server key");
+        let server_cert = server
+            .signed_by(&server_key, &issuer)
+            .expect("server certificate");
+
+        let dir = tempfile::tempdir().expect("temp dir");
+        let write = |name: &str, pem: String| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, pem).expect("writing a pem file");
+            path
+        };
+        RedisTls {
+            ca_file: write("ca.pem", ca_cert.pem()),
+            cert_file: write("cert.pem", server_cert.pem()),
+            key_file: write("key.pem", server_key.serialize_pem()),
+            _dir: dir,
+        }
+    }
+
+    /// `redis-server` arguments for a TLS listener on `port` with these files; clients are
+    /// not asked for a certificate.
+    pub fn args(&self, port: u16) -> Vec<String> {
+        vec![
+            "--tls-port".into(),
+            port.to_string(),
+            "--tls-cert-file".into(),
+            self.cert_file.display().to_string(),
+            "--tls-key-file".into(),
+            self.key_file.display().to_string(),
+            "--tls-ca-cert-file".into(),
+            self.ca_file.display().to_string(),
+            "--tls-auth-clients".into(),
+            "no".into(),
+        ]
+    }
 }
 
 /// A RESP2 reply.

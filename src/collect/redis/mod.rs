@@ -392,7 +392,6 @@ impl From<redis::RedisError> for RedisFailure {
     }
 }
 
-
 /// A short, secret-free description of why a run failed, for
 /// `redis_exporter_last_scrape_error{err}` (the full chain goes to the log).
 fn error_category(error: &anyhow::Error) -> &'static str {

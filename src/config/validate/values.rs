@@ -2,6 +2,15 @@
 //! value's text to the value or an error message (the caller adds position and key).
 
 /// A slug for component ids: lowercase ASCII letters and digits, other runs become `_`.
+///
+/// ```
+/// use fedimeter::config::slug;
+///
+/// assert_eq!(slug("Website & API"), "website_api");
+/// assert_eq!(slug("  Media (S3)  "), "media_s3");
+/// assert_eq!(slug("Posting & home timelines"), "posting_home_timelines");
+/// assert_eq!(slug("¡Ñ!"), "");
+/// ```
 pub fn slug(name: &str) -> String {
     let mut out = String::new();
     for c in name.chars() {
