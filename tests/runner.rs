@@ -389,7 +389,9 @@ async fn runs_follow_the_interval_with_the_first_run_within_the_jitter() {
                 shutdown.clone(),
             )));
         }
-        tokio::time::sleep(interval * 4 + max_jitter).await;
+        // + 2 ms: the timer wheel rounds a deadline up to the millisecond, and a run whose
+        // jitter was just under `max_jitter` must have started when we look.
+        tokio::time::sleep(interval * 4 + max_jitter + Duration::from_millis(2)).await;
         let mut firsts = Vec::new();
         for record in &records {
             let starts = record.starts();
