@@ -869,6 +869,7 @@ async fn sigstopped_redis_under_the_runner_keeps_metrics_answering() {
             title: "test".to_string(),
             components: Vec::new(),
         }),
+        history: Default::default(),
     };
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(run_job(job, store.clone(), shutdown.clone()));

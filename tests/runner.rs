@@ -121,6 +121,7 @@ async fn error_hang_and_panic_only_mark_their_own_target_down() {
             title: "t".into(),
             components: Vec::new(),
         }),
+        history: Default::default(),
     };
     let (took, text) = get_metrics(&state).await;
     // The strict 100 ms bound is checked against the real binary in tests/faults.rs; here
@@ -278,6 +279,7 @@ async fn probe_endpoint_returns_one_target_without_the_target_label() {
             title: "t".into(),
             components: Vec::new(),
         }),
+        history: Default::default(),
     };
     let fetch = |uri: &'static str| {
         let router = web::router(state.clone(), Surface::All);

@@ -590,7 +590,7 @@ async fn check_run_task(store: Store) {
     };
     let shutdown = tokio_util::sync::CancellationToken::new();
     let task = tokio::spawn(recorder::run_with_clock(
-        store.clone(),
+        fedimeter::store::handle::StoreHandle::connected(store.clone(), None),
         snapshots.clone(),
         test_components(),
         vec![],

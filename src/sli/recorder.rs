@@ -16,19 +16,17 @@ use super::components::Component;
 use super::eval::{ComponentEvaluator, ProbeResult};
 use super::maintenance;
 use super::math::{self, MinuteCounts, Window};
-use super::store::{ComponentTransition, SliBatch};
+use super::store::{BufferLimits, ComponentTransition, SliBatch};
 use super::{
     BURN_RATE, COMPONENT_STATUS, ComponentStatus, ERROR_BUDGET_REMAINING, SLI_RATIO, SliOptions,
 };
 use crate::config::MaintenanceWindow;
 use crate::model::{Family, Sample, Snapshot, SnapshotStore, TargetId};
+use crate::store::handle::{DropReason, StoreError, StoreHandle, Writer};
 use crate::store::{Store, unix_ms};
 
 /// The `publish_internal` source name of the SLI families.
 pub const SOURCE: &str = "sli";
-
-/// Raw probe results kept in memory while the store is unreachable; older ones are dropped.
-const MAX_PENDING_PROBE_RESULTS: usize = 100_000;
 
 /// Every window the recorder reads from the store (ratio, budget and burn windows).
 pub const COMPUTED_WINDOWS: [Window; 10] = [
@@ -95,9 +93,6 @@ impl SliRecorder {
 
     pub fn observe_probe_result(&mut self, result: ProbeResult) {
         self.evaluator.observe(&result);
-        if self.batch.probe_results.len() >= MAX_PENDING_PROBE_RESULTS {
-            self.batch.probe_results.remove(0);
-        }
         self.batch.probe_results.push(result);
     }
 
@@ -159,6 +154,11 @@ impl SliRecorder {
 
     pub fn written(&mut self) {
         self.batch = SliBatch::default();
+    }
+
+    /// Bounds the pending batch (see [`SliBatch::cap`]); returns how many items went.
+    pub fn cap(&mut self, limits: &BufferLimits) -> usize {
+        self.batch.cap(limits)
     }
 
     /// `fedimeter_component_status`: 1 for each component's current status, 0 for the
@@ -272,8 +272,12 @@ pub fn published_statuses(snapshots: &SnapshotStore) -> Vec<(String, Option<Comp
 /// Runs the SLI task until `shutdown` with the wall clock. Call once from the app:
 /// `tokio::spawn(sli::run(store, snapshots, components, config.maintenance.clone(), config.sli.clone(), shutdown))`
 /// where `components = sli::components::resolve(&config)?`.
+///
+/// The store may be down at any time: evaluation and `fedimeter_component_status` go on,
+/// the pending batch is kept (bounded by [`BufferLimits::default`], drops counted) and
+/// written when the store is back; window recomputation and pruning wait for it.
 pub async fn run(
-    store: Store,
+    store: StoreHandle,
     snapshots: Arc<SnapshotStore>,
     components: Vec<Component>,
     maintenance: Vec<MaintenanceWindow>,
@@ -294,7 +298,7 @@ pub async fn run(
 
 /// [`run`] with an injected clock (tests).
 pub async fn run_with_clock(
-    store: Store,
+    store: StoreHandle,
     snapshots: Arc<SnapshotStore>,
     components: Vec<Component>,
     maintenance: Vec<MaintenanceWindow>,
@@ -303,9 +307,8 @@ pub async fn run_with_clock(
     shutdown: CancellationToken,
 ) {
     let mut rx = snapshots.subscribe();
-    if let Err(e) = store.close_stale_component_intervals().await {
-        tracing::error!("sli recorder: {e:#}");
-    }
+    let limits = BufferLimits::default();
+    let mut stale_closed = false;
     let mut recorder = SliRecorder::new(components, maintenance);
     let mut sli = Vec::new();
     let mut evaluate = interval(options.evaluate_every);
@@ -317,26 +320,42 @@ pub async fn run_with_clock(
             _ = shutdown.cancelled() => break,
             _ = evaluate.tick() => {
                 recorder.evaluate(&snapshots.latest(), clock());
+                cap(&store, &mut recorder, &limits);
                 publish(&snapshots, &recorder, &sli);
             }
-            _ = flush.tick() => flush_batch(&store, &mut recorder).await,
-            _ = recompute.tick() => {
-                match compute_sli_families(&store, recorder.components(), clock()).await {
+            _ = flush.tick() => {
+                let deadline = store.options().write_timeout;
+                flush_batch(&store, &mut recorder, &mut stale_closed, deadline).await;
+            }
+            _ = recompute.tick(), if store.is_up() => {
+                let (components, now) = (recorder.components(), clock());
+                let computed = store
+                    .call(None, |s: Store| async move { compute_sli_families(&s, components, now).await })
+                    .await;
+                match computed {
                     Ok(families) => sli = families,
-                    Err(e) => tracing::warn!("sli recorder: {e:#}"),
+                    Err(e) => warn(&store, e),
                 }
                 publish(&snapshots, &recorder, &sli);
             }
-            _ = prune.tick() => {
-                let o = &options;
-                match store.prune_sli(clock(), o.raw_retention, o.bucket_retention, o.history_retention).await {
+            _ = prune.tick(), if store.is_up() => {
+                let (o, now) = (&options, clock());
+                let pruned = store
+                    .call(None, |s: Store| async move {
+                        s.prune_sli(now, o.raw_retention, o.bucket_retention, o.history_retention).await
+                    })
+                    .await;
+                match pruned {
                     Ok(n) if n > 0 => tracing::info!("sli recorder: pruned {n} old rows"),
                     Ok(_) => {}
-                    Err(e) => tracing::warn!("sli recorder: {e:#}"),
+                    Err(e) => warn(&store, e),
                 }
             }
             received = rx.recv() => match received {
-                Ok(snapshot) => recorder.observe(&snapshot),
+                Ok(snapshot) => {
+                    recorder.observe(&snapshot);
+                    cap(&store, &mut recorder, &limits);
+                }
                 Err(RecvError::Lagged(missed)) => {
                     // Missed probe attempts are lost as raw results; the trackers resume
                     // from the next ones. Threshold signals read the latest snapshots anyway.
@@ -347,7 +366,31 @@ pub async fn run_with_clock(
         }
     }
     recorder.finish_minute();
-    flush_batch(&store, &mut recorder).await;
+    let deadline = store
+        .options()
+        .write_timeout
+        .min(crate::store::state::FINAL_FLUSH_TIMEOUT);
+    flush_batch(&store, &mut recorder, &mut stale_closed, deadline).await;
+    let left = recorder.batch().len();
+    store.dropped(Writer::Sli, DropReason::Shutdown, left as u64);
+    if left > 0 {
+        tracing::warn!("sli recorder: {left} items not written (the store is unavailable)");
+    }
+}
+
+fn cap(store: &StoreHandle, recorder: &mut SliRecorder, limits: &BufferLimits) {
+    let dropped = recorder.cap(limits);
+    store.dropped(Writer::Sli, DropReason::BufferFull, dropped as u64);
+    store.buffered(Writer::Sli, recorder.batch().len());
+}
+
+/// Unavailable or timed out: the handle logged the loss once; other failures are logged.
+fn warn(store: &StoreHandle, e: StoreError) {
+    if let StoreError::Failed(e) = e
+        && store.is_up()
+    {
+        tracing::warn!("sli recorder: {e:#}");
+    }
 }
 
 fn interval(every: Duration) -> tokio::time::Interval {
@@ -362,15 +405,40 @@ fn publish(snapshots: &SnapshotStore, recorder: &SliRecorder, sli: &[Family]) {
     snapshots.publish_internal(SOURCE, families);
 }
 
-async fn flush_batch(store: &Store, recorder: &mut SliRecorder) {
-    if recorder.batch().is_empty() {
+/// Writes the pending batch when the store is up; before this process' first write, closes
+/// the component intervals a previous process left open.
+async fn flush_batch(
+    store: &StoreHandle,
+    recorder: &mut SliRecorder,
+    stale_closed: &mut bool,
+    deadline: Duration,
+) {
+    if recorder.batch().is_empty() || !store.is_up() {
         return;
     }
-    match store.write_sli_batch(recorder.batch()).await {
+    if !*stale_closed {
+        let closed = store
+            .call_within(Some(Writer::Sli), deadline, |s: Store| async move {
+                s.close_stale_component_intervals().await
+            })
+            .await;
+        match closed {
+            Ok(_) => *stale_closed = true,
+            Err(e) => return warn(store, e),
+        }
+    }
+    let batch = recorder.batch();
+    let written = store
+        .call_within(Some(Writer::Sli), deadline, move |s: Store| async move {
+            s.write_sli_batch(batch).await
+        })
+        .await;
+    match written {
         Ok(()) => recorder.written(),
         // Keep the batch: the next flush retries it with whatever came since.
-        Err(e) => tracing::warn!("sli recorder: {e:#}"),
+        Err(e) => warn(store, e),
     }
+    store.buffered(Writer::Sli, recorder.batch().len());
 }
 
 #[cfg(test)]

@@ -27,6 +27,8 @@ use error::AppError;
 pub struct WebState {
     pub snapshots: Arc<SnapshotStore>,
     pub site: Arc<SiteInfo>,
+    /// Whether the history store is up; the page and the JSON API say when it is not.
+    pub history: crate::store::handle::StoreStatus,
 }
 
 /// Public facts about the site, fixed at start.

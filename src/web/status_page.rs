@@ -47,6 +47,9 @@ pub struct StatusView {
     pub components: Vec<ComponentView>,
     /// RFC 3339 time of the newest published snapshot.
     pub updated_at: Option<String>,
+    /// `false` while the history store is unreachable ("history temporarily unavailable");
+    /// current states are still live.
+    pub history_available: bool,
 }
 
 fn kind_label(kind: Kind) -> &'static str {
@@ -123,7 +126,15 @@ pub fn build_view(site: &SiteInfo, store: &SnapshotStore) -> StatusView {
             })
             .collect(),
         updated_at: newest.map(|t| humantime::format_rfc3339_seconds(t).to_string()),
+        history_available: true,
     }
+}
+
+/// [`build_view`] plus the store's availability.
+fn view(state: &WebState) -> StatusView {
+    let mut view = build_view(&state.site, &state.snapshots);
+    view.history_available = state.history.is_up();
+    view
 }
 
 pub fn render(view: &StatusView) -> Markup {
@@ -163,6 +174,9 @@ pub fn render(view: &StatusView) -> Markup {
                             }
                         }
                     }
+                    @if !view.history_available {
+                        p.muted.history { "History temporarily unavailable: current states are live, past ones will be back shortly." }
+                    }
                     footer {
                         @if let Some(updated) = &view.updated_at {
                             "Last updated " time datetime=(updated) { (updated) } ". "
@@ -176,7 +190,7 @@ pub fn render(view: &StatusView) -> Markup {
 }
 
 pub async fn page(State(state): State<WebState>) -> Response {
-    let view = build_view(&state.site, &state.snapshots);
+    let view = view(&state);
     (
         [(header::CACHE_CONTROL, "public, max-age=10")],
         render(&view),
@@ -185,7 +199,7 @@ pub async fn page(State(state): State<WebState>) -> Response {
 }
 
 pub async fn status_json(State(state): State<WebState>) -> Response {
-    let view = build_view(&state.site, &state.snapshots);
+    let view = view(&state);
     (
         [(header::CACHE_CONTROL, "public, max-age=10")],
         axum::Json(view),
