@@ -452,7 +452,9 @@ impl StoreHandle {
                     if ever_up || logged_unavailable {
                         tracing::info!(
                             "history store ({backend}) is back after {}; migrations checked, writing what was buffered",
-                            humantime::format_duration(Duration::from_secs(away.as_secs()))
+                            humantime::format_duration(Duration::from_millis(
+                                u64::try_from(away.as_millis() / 100 * 100).unwrap_or(u64::MAX)
+                            ))
                         );
                     } else {
                         tracing::info!(backend, "store ready");
