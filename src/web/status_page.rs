@@ -175,7 +175,7 @@ pub fn render(view: &StatusView) -> Markup {
                         }
                     }
                     @if !view.history_available {
-                        p.muted.history { "History temporarily unavailable: current states are live, past ones will be back shortly." }
+                        p.muted.history { "History temporarily unavailable; current states are live." }
                     }
                     footer {
                         @if let Some(updated) = &view.updated_at {
