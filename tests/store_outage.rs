@@ -6,6 +6,9 @@
 //! and the page keep answering, and SIGCONT recovers without a restart.
 
 mod binary;
+#[path = "support/http_server.rs"]
+#[allow(dead_code)]
+mod http_server;
 mod support;
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -29,6 +32,40 @@ timeout = "500ms"
 "#,
         redis = redis.url(),
     )
+}
+
+/// [`config`] plus a probe of `web_url`, a component on it and a fast SLI cadence.
+fn config_with_sli(store_url: &str, redis: &support::RedisServer, web_url: &str) -> String {
+    format!(
+        r#"{base}
+[[probe]]
+name = "web"
+url = "{web_url}"
+interval = "1s"
+timeout = "500ms"
+[[component]]
+id = "website"
+name = "Website"
+probes = ["web"]
+[sli]
+evaluate_every = "1s"
+flush_every = "1s"
+recompute_every = "1s"
+"#,
+        base = config(store_url, redis),
+    )
+}
+
+/// How many rows of `table` match `filter`; `None` while the table does not exist.
+fn count(pg: &support::PgServer, table: &str, filter: &str) -> Option<i64> {
+    pg.try_exec_in(
+        "history",
+        &format!("SELECT count(*) FROM {table} WHERE {filter}"),
+    )
+    .ok()?
+    .trim()
+    .parse()
+    .ok()
 }
 
 /// Polls `path` until its body contains every line of `want`; returns the body.
@@ -68,6 +105,18 @@ fn stored_intervals(pg: &support::PgServer) -> Option<Vec<(String, i64)>> {
     )
 }
 
+const STATE_BUFFERED: &str = "fedimeter_store_buffered_items{writer=\"state\"} ";
+const SLI_BUFFERED: &str = "fedimeter_store_buffered_items{writer=\"sli\"} ";
+
+/// The value of the sample line starting with `prefix` (name and labels, then a space).
+fn value(metrics: &str, prefix: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(prefix))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {prefix}in\n{metrics}"))
+}
+
 fn unix_ms_now() -> i64 {
     i64::try_from(
         SystemTime::now()
@@ -84,7 +133,13 @@ async fn a_store_that_is_down_at_start_does_not_block_serving_and_gets_the_histo
     pg.create_database("history");
     pg.stop();
     let mut redis = support::RedisServer::start();
-    let work = Workdir::new(&config(&pg.url("history"), &redis));
+    let web = http_server::TestServer::http().await;
+    web.set("/health", http_server::Reply::ok("ok"));
+    let work = Workdir::new(&config_with_sli(
+        &pg.url("history"),
+        &redis,
+        &web.url("/health"),
+    ));
 
     let spawned = Instant::now();
     let server = work.serve(&[]);
@@ -134,6 +189,12 @@ async fn a_store_that_is_down_at_start_does_not_block_serving_and_gets_the_histo
     )
     .await;
 
+    // The backlog: three transitions (cache up, web up, cache down) and the last-seen times
+    // of both targets; the SLI writer holds at least the probe results of three seconds.
+    let (_, _, metrics, _) = get(&server.url("/metrics"), None).await;
+    assert_eq!(value(&metrics, STATE_BUFFERED), 5.0, "{metrics}");
+    assert!(value(&metrics, SLI_BUFFERED) >= 3.0, "{metrics}");
+
     pg.start_again();
     let started_at = unix_ms_now();
     wait_for(
@@ -159,14 +220,34 @@ async fn a_store_that_is_down_at_start_does_not_block_serving_and_gets_the_histo
         "{intervals:?}"
     );
     assert!(intervals[1].1 < started_at, "{intervals:?}");
+    // The SLI writer's buffer too: probe results and the component's interval from before
+    // the start. (Minute rows follow when the minute ends.)
+    support::eventually(
+        "the buffered probe results and component interval are in the store",
+        Duration::from_secs(15),
+        || {
+            count(
+                &pg,
+                "probe_results",
+                &format!("probe = 'web' AND at < {started_at}"),
+            )
+            .is_some_and(|n| n >= 3)
+                && count(
+                    &pg,
+                    "component_intervals",
+                    &format!(
+                        "component = 'website' AND state = 'operational' AND started_at < {started_at}"
+                    ),
+                )
+                .is_some_and(|n| n == 1)
+        },
+    );
 
-    let metrics = wait_for(
-        &server,
-        "/metrics",
-        &["fedimeter_store_buffered_items{writer=\"state\"} 0\n"],
-        Duration::from_secs(10),
-    )
-    .await;
+    // What stays buffered is at most what arrived since the last flush (one "last seen" per
+    // target or component, a probe result, a minute), no longer the outage's backlog.
+    let (_, _, metrics, _) = get(&server.url("/metrics"), None).await;
+    assert!(value(&metrics, STATE_BUFFERED) <= 2.0, "{metrics}");
+    assert!(value(&metrics, SLI_BUFFERED) <= 4.0, "{metrics}");
     for writer in ["state", "sli"] {
         for reason in ["buffer_full", "shutdown"] {
             let line = format!(
