@@ -7,7 +7,6 @@
 
 mod binary;
 #[path = "support/http_server.rs"]
-#[allow(dead_code)]
 mod http_server;
 mod support;
 
