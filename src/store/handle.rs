@@ -488,12 +488,14 @@ impl StoreHandle {
         }
     }
 
-    /// Closes the connected store (at most `op_timeout`, a hung store is abandoned).
+    /// Closes the connected store at shutdown (at most 1 s: a hung store is abandoned).
     pub async fn close(&self) {
         let current = lock(&self.inner.current).take();
         self.inner.up.0.store(false, Ordering::Relaxed);
+        self.publish();
         if let Some((_, store)) = current {
-            let _ = tokio::time::timeout(self.inner.options.op_timeout, store.close()).await;
+            let limit = self.inner.options.op_timeout.min(Duration::from_secs(1));
+            let _ = tokio::time::timeout(limit, store.close()).await;
         }
     }
 
