@@ -413,7 +413,7 @@ async fn flush_batch(
     stale_closed: &mut bool,
     deadline: Duration,
 ) {
-    if recorder.batch().is_empty() || !store.is_up() {
+    if !store.is_up() || (*stale_closed && recorder.batch().is_empty()) {
         return;
     }
     if !*stale_closed {
@@ -426,6 +426,9 @@ async fn flush_batch(
             Ok(_) => *stale_closed = true,
             Err(e) => return warn(store, e),
         }
+    }
+    if recorder.batch().is_empty() {
+        return;
     }
     let batch = recorder.batch();
     let written = store

@@ -293,7 +293,7 @@ impl Recorder {
     }
 
     async fn flush(&mut self, deadline: Duration) {
-        if self.batch.is_empty() || !self.store.is_up() {
+        if !self.store.is_up() || (self.stale_closed && self.batch.is_empty()) {
             return;
         }
         if !self.stale_closed {
@@ -307,6 +307,9 @@ impl Recorder {
                 Ok(_) => self.stale_closed = true,
                 Err(e) => return self.failed(e),
             }
+        }
+        if self.batch.is_empty() {
+            return;
         }
         let batch = &self.batch;
         let written = self
