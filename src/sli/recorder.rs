@@ -324,7 +324,7 @@ pub async fn run_with_clock(
                 publish(&snapshots, &recorder, &sli);
             }
             _ = flush.tick() => {
-                let deadline = store.options().write_timeout;
+                let deadline = store.write_deadline(recorder.batch().len());
                 flush_batch(&store, &mut recorder, &mut stale_closed, deadline).await;
             }
             _ = recompute.tick(), if store.is_up() => {
@@ -340,8 +340,9 @@ pub async fn run_with_clock(
             }
             _ = prune.tick(), if store.is_up() => {
                 let (o, now) = (&options, clock());
+                // Pruning deletes up to an hour of raw results: a write's deadline.
                 let pruned = store
-                    .call(None, |s: Store| async move {
+                    .call_within(None, store.options().write_timeout, |s: Store| async move {
                         s.prune_sli(now, o.raw_retention, o.bucket_retention, o.history_retention).await
                     })
                     .await;

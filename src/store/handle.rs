@@ -274,6 +274,15 @@ impl StoreHandle {
         self.inner.options
     }
 
+    /// The deadline of a batch of `items`: `write_timeout` plus 0.1 ms per item, so the
+    /// backlog of a long outage (up to about 200,000 items, +20 s) gets the time to be
+    /// written instead of timing out, being retried and timing out again.
+    pub fn write_deadline(&self, items: usize) -> Duration {
+        let extra =
+            Duration::from_micros(100).saturating_mul(u32::try_from(items).unwrap_or(u32::MAX));
+        self.inner.options.write_timeout.saturating_add(extra)
+    }
+
     pub fn is_up(&self) -> bool {
         self.inner.up.is_up()
     }
@@ -600,6 +609,14 @@ mod tests {
         assert_eq!(half, vec![125, 250, 500, 1000, 1000]);
         b.reset();
         assert_eq!(b.next_delay(0.5), Duration::from_micros(187_500));
+    }
+
+    #[test]
+    fn a_big_backlog_gets_a_longer_write_deadline() {
+        let handle = StoreHandle::new(StoreOptions::default(), None);
+        assert_eq!(handle.write_deadline(0), Duration::from_secs(10));
+        assert_eq!(handle.write_deadline(10_000), Duration::from_secs(11));
+        assert_eq!(handle.write_deadline(200_000), Duration::from_secs(30));
     }
 
     fn test_options() -> StoreOptions {

@@ -241,7 +241,10 @@ pub async fn run_recorder(
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
-            _ = flush.tick() => recorder.flush(recorder.store.options().write_timeout).await,
+            _ = flush.tick() => {
+                let deadline = recorder.store.write_deadline(recorder.batch.len());
+                recorder.flush(deadline).await;
+            }
             received = rx.recv() => {
                 match received {
                     Ok(snapshot) => tracker.observe(&snapshot, &mut recorder.batch),
