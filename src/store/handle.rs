@@ -292,11 +292,6 @@ impl StoreHandle {
         self.inner.up.clone()
     }
 
-    /// The connected store, if any.
-    pub fn store(&self) -> Option<Store> {
-        lock(&self.inner.current).as_ref().map(|(_, s)| s.clone())
-    }
-
     /// Runs `op` on the connected store within `op_timeout` (a read, `writer` `None`) or
     /// `write_timeout` (a writer's batch). Fails at once with [`StoreError::Unavailable`]
     /// when the store is down. A timeout or a lost connection marks the store down and
