@@ -361,7 +361,6 @@ async fn a_frozen_store_is_marked_down_while_readers_keep_answering_and_sigcont_
     let (_, _, json, _) = get(&server.url("/api/status.json"), None).await;
     assert!(json.contains("\"history_available\":true"), "{json}");
     let log = server.log();
-    eprintln!("{log}");
     assert_eq!(
         log.matches("history store (postgres) lost").count(),
         1,
