@@ -1,6 +1,6 @@
 //! Wires everything together for `fedimeter serve`: the snapshot store, one runner task per
-//! target, the state recorder, the exporters and the web listeners, all under one
-//! cancellation token and drained with a deadline.
+//! target, the store's connection task, the state recorder, the exporters and the web
+//! listeners, all under one cancellation token and drained with a deadline.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,7 +15,8 @@ use crate::collect::{registry, runner};
 use crate::config::Config;
 use crate::export::self_metrics;
 use crate::model::SnapshotStore;
-use crate::store::{Store, state};
+use crate::store::handle::{self, StoreHandle, StoreOptions};
+use crate::store::state;
 use crate::web::{self, PublicComponent, SiteInfo, Surface, WebState};
 
 /// How long tasks get to finish after shutdown is requested.
@@ -50,14 +51,17 @@ pub async fn run(
         ),
         None => None,
     };
-    let store = Store::open(&config.store.url)
-        .await
-        .context("opening the store")?;
-    tracing::info!(backend = store.backend(), "store ready");
+    // The store connects in the background: serving never waits for it (docs/store.md).
+    let store_options = StoreOptions::default();
+    let store = StoreHandle::new(store_options, Some(snapshots.clone()));
 
     let components = crate::sli::components::of_config(&config);
 
     let mut tasks = JoinSet::new();
+    tasks.spawn(store.clone().run(
+        handle::connector(config.store.url.clone(), store_options),
+        shutdown.clone(),
+    ));
     let jobs = registry::build(&config);
     tracing::info!(targets = jobs.len(), "starting collectors");
     for job in jobs {
@@ -109,6 +113,7 @@ pub async fn run(
         snapshots: snapshots.clone(),
         site,
         components: states_rx,
+        history: store.status(),
     };
     let bound = Bound {
         listen: listener.local_addr()?,

@@ -814,6 +814,7 @@ async fn sigstopped_redis_under_the_runner_keeps_metrics_answering() {
             components: Vec::new(),
         }),
         components: fedimeter::sli::recorder::states_channel().1,
+        history: Default::default(),
     };
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(run_job(job, store.clone(), shutdown.clone()));

@@ -127,6 +127,7 @@ fn web_state(store: &Arc<SnapshotStore>) -> WebState {
             components: Vec::new(),
         }),
         components: fedimeter::sli::recorder::states_channel().1,
+        history: Default::default(),
     }
 }
 
@@ -530,6 +531,7 @@ async fn probe_endpoint_returns_one_target_without_the_target_label() {
             components: Vec::new(),
         }),
         components: fedimeter::sli::recorder::states_channel().1,
+        history: Default::default(),
     };
     let fetch = |uri: &'static str| {
         let router = web::router(state.clone(), Surface::All);

@@ -603,7 +603,7 @@ async fn check_run_task(store: Store) {
     let shutdown = tokio_util::sync::CancellationToken::new();
     let (states_tx, states_rx) = recorder::states_channel();
     let task = tokio::spawn(recorder::run_with_clock(
-        store.clone(),
+        fedimeter::store::handle::StoreHandle::connected(store.clone(), None),
         snapshots.clone(),
         SliRecorder::new(test_components(), vec![]),
         options,

@@ -95,7 +95,7 @@ impl SliHistory for OnWallClock {
         self.block(self.store.close_stale_component_intervals())
     }
 
-    async fn write_sli_batch(&self, batch: &SliBatch) -> anyhow::Result<()> {
+    async fn write_sli_batch(&self, batch: &SliBatch, _last: bool) -> anyhow::Result<()> {
         self.block(self.store.write_sli_batch(batch))
     }
 

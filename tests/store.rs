@@ -1,6 +1,8 @@
 //! The embedded store on both backends: migrations apply (twice is a no-op), state
 //! intervals follow transitions, and intervals a crashed process left open are closed at
-//! their last-seen time so the downtime of fedimeter itself is a gap, not up or down.
+//! their last-seen time so the downtime of fedimeter itself is a gap, not up or down. The
+//! `StoreHandle` retries a store that cannot be opened yet (tests/store_outage.rs has the
+//! PostgreSQL outages).
 
 mod support;
 
@@ -181,10 +183,83 @@ async fn postgres_store_records_state_intervals() {
 #[tokio::test]
 async fn a_bad_store_url_is_a_clear_error_without_the_password() {
     let url = SecretUrl::new("postgres://u:Store-Secret-993@127.0.0.1:1/x".to_string());
-    let error = Store::open(&url)
+    let error = Store::open_with(&url, Duration::from_secs(1))
         .await
         .expect_err("nothing listens on port 1");
     let text = format!("{error:#}");
     assert!(!text.contains("Store-Secret-993"), "{text}");
     assert!(text.contains("postgres://u:***@127.0.0.1:1/x"), "{text}");
+}
+
+/// The production connector with a SQLite file whose directory appears later: the handle
+/// is down (operations fail at once), retries with backoff, and is up with the migrations
+/// applied once the file can be created.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_handle_retries_until_the_store_can_be_opened() {
+    use fedimeter::export::exposition::{Format, render_store};
+    use fedimeter::model::SnapshotStore;
+    use fedimeter::store::handle::{self, StoreError, StoreHandle, StoreOptions, Writer};
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let later = dir.path().join("later");
+    let url = SecretUrl::new(format!("sqlite://{}", later.join("fedimeter.db").display()));
+    let options = StoreOptions {
+        backoff_initial: Duration::from_millis(50),
+        backoff_max: Duration::from_millis(200),
+        ..StoreOptions::default()
+    };
+    let snapshots = Arc::new(SnapshotStore::new([]));
+    let store = StoreHandle::new(options, Some(snapshots.clone()));
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let task = tokio::spawn(
+        store
+            .clone()
+            .run(handle::connector(url, options), shutdown.clone()),
+    );
+    support::eventually("two failed attempts", Duration::from_secs(5), || {
+        render_store(&snapshots, Format::Text)
+            .contains("fedimeter_store_connects_total{result=\"failure\"} 2\n")
+    });
+    let text = render_store(&snapshots, Format::Text);
+    assert!(text.contains("fedimeter_store_up 0\n"), "{text}");
+    let started = std::time::Instant::now();
+    let unavailable = store
+        .call(Some(Writer::State), |s: Store| async move {
+            s.close_stale_intervals().await
+        })
+        .await;
+    assert!(
+        matches!(unavailable, Err(StoreError::Unavailable)),
+        "{unavailable:?}"
+    );
+    assert!(started.elapsed() < Duration::from_millis(100), "at once");
+
+    std::fs::create_dir(&later).expect("mkdir");
+    support::eventually("the store is up", Duration::from_secs(5), || store.is_up());
+    let text = render_store(&snapshots, Format::Text);
+    assert!(text.contains("fedimeter_store_up 1\n"), "{text}");
+    assert!(
+        text.contains("fedimeter_store_connects_total{result=\"success\"} 1\n"),
+        "{text}"
+    );
+    // The migrations ran: the tables are there.
+    let pg = TargetId::new(Kind::Postgres, "primary");
+    let mut batch = StateBatch::default();
+    StateTracker::default().observe(&snapshot(&pg, 0, Outcome::Success), &mut batch);
+    store
+        .call(Some(Writer::State), |s: Store| async move {
+            s.write_state_batch(&batch).await
+        })
+        .await
+        .expect("write");
+    let intervals = store
+        .call(None, |s: Store| async move {
+            s.state_intervals(&pg, at(0), at(10)).await
+        })
+        .await
+        .expect("read");
+    assert_eq!(intervals.len(), 1);
+    shutdown.cancel();
+    task.await.expect("task ends");
+    store.close().await;
 }

@@ -21,19 +21,17 @@ use super::eval::{ComponentEvaluator, ProbeResult};
 use super::history::SliHistory;
 use super::maintenance;
 use super::math::{self, MinuteCounts, Window};
-use super::store::{ComponentTransition, SliBatch};
+use super::store::{BufferLimits, ComponentTransition, SliBatch};
 use super::{
     BURN_RATE, COMPONENT_STATUS, ComponentStatus, ERROR_BUDGET_REMAINING, SLI_RATIO, SliOptions,
 };
 use crate::config::MaintenanceWindow;
 use crate::model::{Family, Sample, Snapshot, SnapshotStore, TargetId};
-use crate::store::{Store, unix_ms};
+use crate::store::handle::{DropReason, StoreError, StoreHandle, Writer};
+use crate::store::unix_ms;
 
 /// The `publish_internal` source name of the SLI families.
 pub const SOURCE: &str = "sli";
-
-/// Raw probe results kept in memory while the store is unreachable; older ones are dropped.
-const MAX_PENDING_PROBE_RESULTS: usize = 100_000;
 
 /// Every window the recorder reads from the store (ratio, budget and burn windows).
 pub const COMPUTED_WINDOWS: [Window; 10] = [
@@ -108,9 +106,6 @@ impl SliRecorder {
 
     pub fn observe_probe_result(&mut self, result: ProbeResult) {
         self.evaluator.observe(&result);
-        if self.batch.probe_results.len() >= MAX_PENDING_PROBE_RESULTS {
-            self.batch.probe_results.remove(0);
-        }
         self.batch.probe_results.push(result);
     }
 
@@ -172,6 +167,11 @@ impl SliRecorder {
 
     pub fn written(&mut self) {
         self.batch = SliBatch::default();
+    }
+
+    /// Bounds the pending batch (see [`SliBatch::cap`]); returns how many items went.
+    pub fn cap(&mut self, limits: &BufferLimits) -> usize {
+        self.batch.cap(limits)
     }
 
     /// `fedimeter_component_status`: 1 for each component's current status, 0 for the
@@ -287,8 +287,13 @@ pub fn states_channel() -> (StatesSender, StatesReceiver) {
 /// `tokio::spawn(sli::run(store, snapshots, components, config.maintenance.clone(), config.sli.clone(), states_tx, shutdown))`
 /// where `components = sli::components::of_config(&config)` and `states_tx` comes from
 /// [`states_channel`] (its receiver goes to the web state).
+///
+/// The store may be down at any time: evaluation, the component states and
+/// `fedimeter_component_status` go on, the pending batch is kept (bounded by
+/// [`BufferLimits::default`], drops counted) and written when the store is back; window
+/// recomputation and pruning wait for it.
 pub async fn run(
-    store: Store,
+    store: StoreHandle,
     snapshots: Arc<SnapshotStore>,
     components: Vec<Component>,
     maintenance: Vec<MaintenanceWindow>,
@@ -320,9 +325,8 @@ pub async fn run_with_clock(
     shutdown: CancellationToken,
 ) {
     let mut rx = snapshots.subscribe();
-    if let Err(e) = store.close_stale_component_intervals().await {
-        tracing::error!("sli recorder: {e:#}");
-    }
+    let limits = BufferLimits::default();
+    let mut stale_closed = false;
     let mut sli = Vec::new();
     let mut evaluate = interval(options.evaluate_every);
     let mut flush = interval(options.flush_every);
@@ -335,26 +339,30 @@ pub async fn run_with_clock(
                 let now = clock();
                 recorder.evaluate(&snapshots.latest(), now);
                 states.send_replace(Arc::new(recorder.states(now)));
+                cap(&store, &mut recorder, &limits);
                 publish(&snapshots, &recorder, &sli);
             }
-            _ = flush.tick() => flush_batch(&store, &mut recorder).await,
-            _ = recompute.tick() => {
+            _ = flush.tick() => flush_batch(&store, &mut recorder, &mut stale_closed, false).await,
+            _ = recompute.tick(), if store.is_up() => {
                 match compute_sli_families(&store, recorder.components(), clock()).await {
                     Ok(families) => sli = families,
-                    Err(e) => tracing::warn!("sli recorder: {e:#}"),
+                    Err(e) => warn(&store, e),
                 }
                 publish(&snapshots, &recorder, &sli);
             }
-            _ = prune.tick() => {
+            _ = prune.tick(), if store.is_up() => {
                 let o = &options;
                 match store.prune_sli(clock(), o.raw_retention, o.bucket_retention, o.history_retention).await {
                     Ok(n) if n > 0 => tracing::info!("sli recorder: pruned {n} old rows"),
                     Ok(_) => {}
-                    Err(e) => tracing::warn!("sli recorder: {e:#}"),
+                    Err(e) => warn(&store, e),
                 }
             }
             received = rx.recv() => match received {
-                Ok(snapshot) => recorder.observe(&snapshot),
+                Ok(snapshot) => {
+                    recorder.observe(&snapshot);
+                    cap(&store, &mut recorder, &limits);
+                }
                 Err(RecvError::Lagged(missed)) => {
                     // Missed probe attempts are lost as raw results; the trackers resume
                     // from the next ones. Threshold signals read the latest snapshots anyway.
@@ -365,7 +373,30 @@ pub async fn run_with_clock(
         }
     }
     recorder.finish_minute();
-    flush_batch(&store, &mut recorder).await;
+    flush_batch(&store, &mut recorder, &mut stale_closed, true).await;
+    let left = recorder.batch().len();
+    store.dropped(Writer::Sli, DropReason::Shutdown, left as u64);
+    if left > 0 {
+        tracing::warn!("sli recorder: {left} items not written (the store is unavailable)");
+    }
+}
+
+fn cap(store: &impl SliHistory, recorder: &mut SliRecorder, limits: &BufferLimits) {
+    let dropped = recorder.cap(limits);
+    store.dropped(Writer::Sli, DropReason::BufferFull, dropped as u64);
+    store.buffered(Writer::Sli, recorder.batch().len());
+}
+
+/// Unavailable or timed out: the handle logged the loss once; other failures are logged.
+fn warn(store: &impl SliHistory, e: anyhow::Error) {
+    match e.downcast_ref::<StoreError>() {
+        Some(StoreError::Unavailable | StoreError::TimedOut(_)) => {}
+        Some(StoreError::Failed(_)) | None => {
+            if store.is_up() {
+                tracing::warn!("sli recorder: {e:#}");
+            }
+        }
+    }
 }
 
 fn interval(every: Duration) -> tokio::time::Interval {
@@ -380,15 +411,33 @@ fn publish(snapshots: &SnapshotStore, recorder: &SliRecorder, sli: &[Family]) {
     snapshots.publish_internal(SOURCE, families);
 }
 
-async fn flush_batch(store: &impl SliHistory, recorder: &mut SliRecorder) {
+/// Writes the pending batch when the store is up; before this process' first write, closes
+/// the component intervals a previous process left open. `last`: the final flush at
+/// shutdown, which gets a shorter deadline.
+async fn flush_batch(
+    store: &impl SliHistory,
+    recorder: &mut SliRecorder,
+    stale_closed: &mut bool,
+    last: bool,
+) {
+    if !store.is_up() || (*stale_closed && recorder.batch().is_empty()) {
+        return;
+    }
+    if !*stale_closed {
+        match store.close_stale_component_intervals().await {
+            Ok(_) => *stale_closed = true,
+            Err(e) => return warn(store, e),
+        }
+    }
     if recorder.batch().is_empty() {
         return;
     }
-    match store.write_sli_batch(recorder.batch()).await {
+    match store.write_sli_batch(recorder.batch(), last).await {
         Ok(()) => recorder.written(),
         // Keep the batch: the next flush retries it with whatever came since.
-        Err(e) => tracing::warn!("sli recorder: {e:#}"),
+        Err(e) => warn(store, e),
     }
+    store.buffered(Writer::Sli, recorder.batch().len());
 }
 
 #[cfg(test)]

@@ -47,6 +47,44 @@ impl SliBatch {
             && self.transitions.is_empty()
             && self.seen.is_empty()
     }
+
+    /// Items waiting: probe results, minute rows, transitions and `seen` refreshes.
+    pub fn len(&self) -> usize {
+        self.probe_results.len() + self.minutes.len() + self.transitions.len() + self.seen.len()
+    }
+
+    /// Drops the oldest probe results, minute rows and transitions beyond `limits`; returns
+    /// how many went. (`seen` holds one entry per component and needs no cap.)
+    pub fn cap(&mut self, limits: &BufferLimits) -> usize {
+        fn keep_newest<T>(items: &mut Vec<T>, max: usize) -> usize {
+            let excess = items.len().saturating_sub(max);
+            items.drain(..excess);
+            excess
+        }
+        keep_newest(&mut self.probe_results, limits.probe_results)
+            + keep_newest(&mut self.minutes, limits.minutes)
+            + keep_newest(&mut self.transitions, limits.transitions)
+    }
+}
+
+/// How much of an [`SliBatch`] is kept while the store is away (`docs/store.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BufferLimits {
+    pub probe_results: usize,
+    pub minutes: usize,
+    pub transitions: usize,
+}
+
+impl Default for BufferLimits {
+    /// 100,000 probe results (about 14 hours of 10 probes every 5 s), 100,000 minute rows
+    /// (about a week of 10 components), 10,000 component transitions.
+    fn default() -> Self {
+        BufferLimits {
+            probe_results: 100_000,
+            minutes: 100_000,
+            transitions: 10_000,
+        }
+    }
 }
 
 /// One stored component interval.
@@ -439,7 +477,45 @@ fn values_sql(prefix: &str, columns: usize, rows: usize, suffix: &str) -> String
 
 #[cfg(test)]
 mod tests {
-    use super::values_sql;
+    use super::*;
+
+    #[test]
+    fn the_buffer_keeps_the_newest_items_of_each_kind() {
+        let at = |s: u64| std::time::UNIX_EPOCH + Duration::from_secs(s);
+        let id: Arc<str> = Arc::from("website");
+        let mut batch = SliBatch::default();
+        for s in 0..4 {
+            batch.probe_results.push(ProbeResult {
+                probe: Arc::from("web"),
+                at: at(s),
+                success: true,
+                degraded: false,
+                duration_seconds: 0.1,
+            });
+            batch
+                .minutes
+                .push((id.clone(), s as i64, ComponentStatus::Operational));
+        }
+        batch.transitions.push(ComponentTransition {
+            component: id.clone(),
+            state: None,
+            at: at(0),
+        });
+        batch.seen.insert(id, at(3));
+        assert_eq!(batch.len(), 10);
+        let limits = BufferLimits {
+            probe_results: 1,
+            minutes: 3,
+            transitions: 1,
+        };
+        // 3 probe results and 1 minute row over the limits.
+        assert_eq!(batch.cap(&limits), 4);
+        assert_eq!(batch.len(), 6);
+        assert_eq!(batch.probe_results[0].at, at(3));
+        let minutes: Vec<i64> = batch.minutes.iter().map(|(_, m, _)| *m).collect();
+        assert_eq!(minutes, vec![1, 2, 3]);
+        assert_eq!(batch.cap(&limits), 0);
+    }
 
     #[test]
     fn values_sql_numbers_placeholders() {

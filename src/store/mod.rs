@@ -4,7 +4,11 @@
 //!
 //! Queries are written once with `$N` placeholders, which both backends accept, and run on
 //! whichever pool is configured through [`on_pool!`].
+//!
+//! The running process reaches the store through [`handle::StoreHandle`], which connects in
+//! the background and keeps fedimeter working while the store is away (`docs/store.md`).
 
+pub mod handle;
 pub mod state;
 
 use std::str::FromStr;
@@ -39,6 +43,13 @@ macro_rules! on_pool {
 impl Store {
     /// Opens (creating a SQLite file if missing) and migrates the store at `url`.
     pub async fn open(url: &SecretUrl) -> anyhow::Result<Store> {
+        Store::open_with(url, Duration::from_secs(10)).await
+    }
+
+    /// [`Store::open`] with the pool's acquire timeout: how long an operation waits for a
+    /// connection (and how long connecting retries a refused connection) before it fails.
+    /// Migrations that are missing are applied; present ones are left alone.
+    pub async fn open_with(url: &SecretUrl, acquire_timeout: Duration) -> anyhow::Result<Store> {
         let raw = url.expose();
         let shown = url.redacted();
         let store = if raw.starts_with("sqlite:") {
@@ -50,6 +61,7 @@ impl Store {
                 .busy_timeout(Duration::from_secs(5));
             let pool = SqlitePoolOptions::new()
                 .max_connections(4)
+                .acquire_timeout(acquire_timeout)
                 .connect_with(opts)
                 .await
                 .with_context(|| format!("opening the store {shown}"))?;
@@ -64,7 +76,7 @@ impl Store {
                 .application_name("fedimeter-store");
             let pool = PgPoolOptions::new()
                 .max_connections(4)
-                .acquire_timeout(Duration::from_secs(10))
+                .acquire_timeout(acquire_timeout)
                 .connect_with(opts)
                 .await
                 .with_context(|| format!("connecting to the store {shown}"))?;
@@ -85,6 +97,16 @@ impl Store {
             Store::Sqlite(_) => "sqlite",
             Store::Postgres(_) => "postgres",
         }
+    }
+
+    /// `SELECT 1`: whether the store answers.
+    pub async fn ping(&self) -> anyhow::Result<()> {
+        on_pool!(self, |pool| sqlx::query("SELECT 1")
+            .execute(pool)
+            .await
+            .map(|_| ()))
+        .context("pinging the store")?;
+        Ok(())
     }
 
     pub async fn close(&self) {

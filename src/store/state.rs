@@ -18,6 +18,7 @@ use anyhow::Context;
 use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 
+use super::handle::{DropReason, StoreError, StoreHandle, Writer};
 use super::{Store, from_unix_ms, unix_ms};
 use crate::model::{Health, Snapshot, SnapshotStore, TargetId};
 use crate::on_pool;
@@ -182,6 +183,18 @@ impl StateBatch {
     pub fn is_empty(&self) -> bool {
         self.transitions.is_empty() && self.seen.is_empty()
     }
+
+    /// Items waiting: transitions plus `seen` refreshes.
+    pub fn len(&self) -> usize {
+        self.transitions.len() + self.seen.len()
+    }
+
+    /// Drops the oldest transitions beyond `max`; returns how many went.
+    pub fn cap(&mut self, max: usize) -> usize {
+        let excess = self.transitions.len().saturating_sub(max);
+        self.transitions.drain(..excess);
+        excess
+    }
 }
 
 /// Pure state tracking: feeds snapshots, yields transitions. Tested without I/O.
@@ -220,49 +233,161 @@ impl StateTracker {
     }
 }
 
+/// State transitions kept while the store is away; beyond this the oldest are dropped and
+/// counted in `fedimeter_store_writes_dropped_total{writer="state",reason="buffer_full"}`.
+/// (The `seen` refreshes are one per target and need no cap.)
+pub const MAX_BUFFERED_TRANSITIONS: usize = 10_000;
+
+/// The last flush at shutdown gets at most this long (the drain deadline is 4 s).
+pub const FINAL_FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Runs the recorder until `shutdown`, flushing every `flush_every` and once more at the end.
+/// While the store is down the batch keeps growing (bounded by
+/// [`MAX_BUFFERED_TRANSITIONS`]) and is written once the store is back; the intervals a
+/// previous process left open are closed before this process' first write.
 pub async fn run_recorder(
-    store: Store,
+    store: StoreHandle,
     snapshots: Arc<SnapshotStore>,
     flush_every: Duration,
     shutdown: CancellationToken,
 ) {
     let mut rx = snapshots.subscribe();
-    if let Err(e) = store.close_stale_intervals().await {
-        tracing::error!("state recorder: {e:#}");
-    }
+    let mut recorder = Recorder {
+        store,
+        batch: StateBatch::default(),
+        stale_closed: false,
+    };
     let mut tracker = StateTracker::default();
-    let mut batch = StateBatch::default();
     let mut flush = tokio::time::interval(flush_every);
     flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
-            _ = flush.tick() => flush_batch(&store, &mut batch).await,
-            received = rx.recv() => match received {
-                Ok(snapshot) => tracker.observe(&snapshot, &mut batch),
-                Err(RecvError::Lagged(missed)) => {
-                    tracing::warn!("state recorder lagged behind by {missed} snapshots; resynchronising");
-                    for (_, snapshot) in snapshots.latest() {
-                        if let Some(snapshot) = snapshot {
-                            tracker.observe(&snapshot, &mut batch);
+            _ = flush.tick() => {
+                let deadline = recorder.store.write_deadline(recorder.batch.len());
+                recorder.flush(deadline).await;
+            }
+            received = rx.recv() => {
+                match received {
+                    Ok(snapshot) => tracker.observe(&snapshot, &mut recorder.batch),
+                    Err(RecvError::Lagged(missed)) => {
+                        tracing::warn!("state recorder lagged behind by {missed} snapshots; resynchronising");
+                        for (_, snapshot) in snapshots.latest() {
+                            if let Some(snapshot) = snapshot {
+                                tracker.observe(&snapshot, &mut recorder.batch);
+                            }
                         }
                     }
+                    Err(RecvError::Closed) => break,
                 }
-                Err(RecvError::Closed) => break,
-            },
+                recorder.cap();
+            }
         }
     }
-    flush_batch(&store, &mut batch).await;
+    let last = recorder
+        .store
+        .options()
+        .write_timeout
+        .min(FINAL_FLUSH_TIMEOUT);
+    recorder.flush(last).await;
+    // Whatever is left could not be written before the end.
+    let left = recorder.batch.len();
+    recorder
+        .store
+        .dropped(Writer::State, DropReason::Shutdown, left as u64);
+    if left > 0 {
+        tracing::warn!(
+            "state recorder: {left} state changes not written (the store is unavailable)"
+        );
+    }
 }
 
-async fn flush_batch(store: &Store, batch: &mut StateBatch) {
-    if batch.is_empty() {
-        return;
+struct Recorder {
+    store: StoreHandle,
+    batch: StateBatch,
+    /// Whether this process has closed the intervals a previous one left open.
+    stale_closed: bool,
+}
+
+impl Recorder {
+    fn cap(&mut self) {
+        let dropped = self.batch.cap(MAX_BUFFERED_TRANSITIONS);
+        self.store
+            .dropped(Writer::State, DropReason::BufferFull, dropped as u64);
+        self.store.buffered(Writer::State, self.batch.len());
     }
-    match store.write_state_batch(batch).await {
-        Ok(()) => *batch = StateBatch::default(),
-        // Keep the batch: the next flush retries it, so a store hiccup loses nothing.
-        Err(e) => tracing::warn!("state recorder: {e:#}"),
+
+    async fn flush(&mut self, deadline: Duration) {
+        if !self.store.is_up() || (self.stale_closed && self.batch.is_empty()) {
+            return;
+        }
+        if !self.stale_closed {
+            let closed = self
+                .store
+                .call_within(Some(Writer::State), deadline, |s: Store| async move {
+                    s.close_stale_intervals().await
+                })
+                .await;
+            match closed {
+                Ok(_) => self.stale_closed = true,
+                Err(e) => return self.failed(e),
+            }
+        }
+        if self.batch.is_empty() {
+            return;
+        }
+        let batch = &self.batch;
+        let written = self
+            .store
+            .call_within(Some(Writer::State), deadline, move |s: Store| async move {
+                s.write_state_batch(batch).await
+            })
+            .await;
+        match written {
+            Ok(()) => self.batch = StateBatch::default(),
+            // Keep the batch: the next flush retries it with whatever came since.
+            Err(e) => self.failed(e),
+        }
+        self.store.buffered(Writer::State, self.batch.len());
+    }
+
+    fn failed(&self, e: StoreError) {
+        // Unavailable or timed out: the handle logged the loss once.
+        if let StoreError::Failed(e) = e
+            && self.store.is_up()
+        {
+            tracing::warn!("state recorder: {e:#}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Kind;
+
+    #[test]
+    fn the_buffer_keeps_the_newest_transitions_up_to_its_cap() {
+        let target = TargetId::new(Kind::Redis, "r");
+        let at = |s: u64| SystemTime::UNIX_EPOCH + Duration::from_secs(s);
+        let mut batch = StateBatch::default();
+        for s in 0..5 {
+            batch.transitions.push(Transition {
+                target: target.clone(),
+                state: Some(if s % 2 == 0 {
+                    TargetState::Up
+                } else {
+                    TargetState::Down
+                }),
+                at: at(s),
+            });
+        }
+        batch.seen.insert(target.clone(), at(4));
+        assert_eq!(batch.len(), 6);
+        assert_eq!(batch.cap(5), 0, "at the cap nothing goes");
+        assert_eq!(batch.cap(3), 2);
+        let kept: Vec<SystemTime> = batch.transitions.iter().map(|t| t.at).collect();
+        assert_eq!(kept, vec![at(2), at(3), at(4)]);
+        assert_eq!(batch.len(), 4);
     }
 }

@@ -30,6 +30,8 @@ pub struct WebState {
     pub site: Arc<SiteInfo>,
     /// The components' states from the SLI task (`sli::recorder::states_channel`).
     pub components: StatesReceiver,
+    /// Whether the history store is up; the page and the JSON API say when it is not.
+    pub history: crate::store::handle::StoreStatus,
 }
 
 /// Public facts about the site, fixed at start.

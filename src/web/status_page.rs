@@ -48,6 +48,9 @@ pub struct StatusView {
     pub components: Vec<ComponentView>,
     /// RFC 3339 time of the newest published snapshot.
     pub updated_at: Option<String>,
+    /// `false` while the history store is unreachable ("history temporarily unavailable");
+    /// current states are still live.
+    pub history_available: bool,
 }
 
 fn kind_label(kind: Kind) -> &'static str {
@@ -122,9 +125,11 @@ pub fn build_view(
             })
             .collect(),
         updated_at: newest.map(|t| humantime::format_rfc3339_seconds(t).to_string()),
+        history_available: true,
     }
 }
 
+/// [`build_view`] plus the store's availability.
 pub fn render(view: &StatusView) -> Markup {
     let banner_class = view.indicator.as_str();
     html! {
@@ -162,6 +167,9 @@ pub fn render(view: &StatusView) -> Markup {
                             }
                         }
                     }
+                    @if !view.history_available {
+                        p.muted.history { "History temporarily unavailable; current states are live." }
+                    }
                     footer {
                         @if let Some(updated) = &view.updated_at {
                             "Last updated " time datetime=(updated) { (updated) } ". "
@@ -177,7 +185,9 @@ pub fn render(view: &StatusView) -> Markup {
 /// The view of the current snapshots and component states.
 fn current_view(state: &WebState) -> StatusView {
     let components = state.components.borrow().clone();
-    build_view(&state.site, &state.snapshots, &components)
+    let mut view = build_view(&state.site, &state.snapshots, &components);
+    view.history_available = state.history.is_up();
+    view
 }
 
 pub async fn page(State(state): State<WebState>) -> Response {
