@@ -145,7 +145,7 @@ async fn a_store_that_is_down_at_start_does_not_block_serving_and_gets_the_histo
     let metrics = wait_for(
         &server,
         "/metrics",
-        &["fedimeter_store_up 0\n", "redis_up 1\n"],
+        &["fedimeter_store_up 0\n", "redis_up{target=\"cache\"} 1\n"],
         Duration::from_secs(5),
     )
     .await;
@@ -173,7 +173,7 @@ async fn a_store_that_is_down_at_start_does_not_block_serving_and_gets_the_histo
     wait_for(
         &server,
         "/metrics",
-        &["redis_up 0\n"],
+        &["redis_up{target=\"cache\"} 0\n"],
         Duration::from_secs(5),
     )
     .await;
@@ -288,7 +288,7 @@ async fn a_frozen_store_is_marked_down_while_readers_keep_answering_and_sigcont_
     wait_for(
         &server,
         "/metrics",
-        &["fedimeter_store_up 1\n", "redis_up 1\n"],
+        &["fedimeter_store_up 1\n", "redis_up{target=\"cache\"} 1\n"],
         Duration::from_secs(10),
     )
     .await;
@@ -337,7 +337,7 @@ async fn a_frozen_store_is_marked_down_while_readers_keep_answering_and_sigcont_
     wait_for(
         &server,
         "/metrics",
-        &["redis_up 0\n"],
+        &["redis_up{target=\"cache\"} 0\n"],
         Duration::from_secs(5),
     )
     .await;
