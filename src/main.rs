@@ -9,7 +9,7 @@ use fedimeter::config::{self, Config};
 use fedimeter::export::exposition::{self, Format};
 use fedimeter::export::self_metrics;
 use fedimeter::model::SnapshotStore;
-use fedimeter::{app, collect, shutdown, telemetry};
+use fedimeter::{app, collect, secret, shutdown, telemetry};
 
 /// Exit code for a bad config (EX_CONFIG would be 78; fedimeter uses EX_USAGE, 64, as
 /// documented in the README).
@@ -76,7 +76,7 @@ fn main() -> ExitCode {
     let config = match load_config(&cli) {
         Ok(config) => config,
         Err(message) => {
-            eprintln!("{}", config::secret::redact(&message));
+            eprintln!("{}", secret::redact(&message));
             return ExitCode::from(EXIT_BAD_CONFIG);
         }
     };
@@ -123,7 +123,7 @@ fn run_async(fut: impl std::future::Future<Output = anyhow::Result<ExitCode>>) -
     match runtime.block_on(fut) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("fedimeter: {}", config::secret::redact(&format!("{e:#}")));
+            eprintln!("fedimeter: {}", secret::redact(&format!("{e:#}")));
             ExitCode::FAILURE
         }
     }

@@ -1,6 +1,6 @@
 //! Logging: a tracing subscriber writing to stderr through the secret redactor.
 //!
-//! Every formatted log line passes through [`crate::config::secret::redact`] before it is
+//! Every formatted log line passes through [`crate::secret::redact`] before it is
 //! written, so a password that a third-party error message happens to contain is masked.
 
 use std::io::{self, IsTerminal, Write};
@@ -68,7 +68,7 @@ impl Drop for RedactingWriter {
             return;
         }
         let text = String::from_utf8_lossy(&self.buf);
-        let redacted = crate::config::secret::redact(&text);
+        let redacted = crate::secret::redact(&text);
         let _ = io::stderr().lock().write_all(redacted.as_bytes());
     }
 }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use fedimeter::collect::pgbouncer::PgbouncerOptions;
+use fedimeter::config::PgbouncerOptions;
 use fedimeter::config::{self, Config, ConfigErrors, OtlpProtocol, secret};
 
 const FIXTURES: &str = "tests/fixtures/config";
@@ -866,7 +866,7 @@ fn postgres_collector_options_are_read_and_default() {
     assert_eq!(tuned.mastodon_slow_interval, Duration::from_secs(1800));
     assert_eq!(
         c.postgres[1].options,
-        fedimeter::collect::postgres::PostgresOptions::default()
+        fedimeter::config::PostgresOptions::default()
     );
     let rendered = c.render_resolved();
     assert!(
@@ -913,7 +913,7 @@ fn redis_tuning_keys_reach_the_collector_options() {
     );
     assert_eq!(
         c.redis[1].options,
-        fedimeter::collect::redis::RedisOptions::default()
+        fedimeter::config::RedisOptions::default()
     );
     let rendered = c.render_resolved();
     assert!(rendered.contains("sidekiq_queue_limit = 20"), "{rendered}");

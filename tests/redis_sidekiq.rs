@@ -373,7 +373,7 @@ async fn seed_and_check(
     }
     seed.cmd(&["SET", &seed.key("stat:processed"), "1234"]);
     seed.cmd(&["SET", &seed.key("stat:failed"), "56"]);
-    let today = fedimeter::collect::sidekiq::utc_date(t0);
+    let today = fedimeter::collect::redis::sidekiq::utc_date(t0).expect("a date today");
     seed.cmd(&["SET", &seed.key(&format!("stat:processed:{today}")), "78"]);
     // Processes: two live (one serves scheduler), one whose hash expired.
     seed.process(

@@ -5,14 +5,12 @@
 //! the result as an immutable snapshot. [`registry::build`] is the only place that maps
 //! config sections to collectors.
 
-pub mod mastodon_redis;
 pub mod pgbouncer;
 pub mod postgres;
 pub mod probe;
 pub mod redis;
 pub mod registry;
 pub mod runner;
-pub mod sidekiq;
 
 use std::collections::HashMap;
 

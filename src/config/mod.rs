@@ -10,22 +10,29 @@
 //!
 //! Code map: `raw` (serde structs, named defaults, TOML → `RawConfig`), `env` (`${VAR}`),
 //! `validate` (`RawConfig` → `Config`), `mastodon_env` (dotenv parser and derived targets),
-//! `error` (`ConfigError(s)`), `render` ([`Config::render_resolved`]), `secret`.
+//! `error` (`ConfigError(s)`), `render` ([`Config::render_resolved`]), `options` (the option
+//! types of every section and their defaults). [`crate::secret`] is re-exported as `secret`.
 
 pub mod env;
 pub mod error;
 pub mod mastodon_env;
+pub mod options;
 pub mod raw;
 mod render;
-pub mod secret;
 mod validate;
+
+/// The top-level [`crate::secret`] module, re-exported: config is where secrets are read.
+pub use crate::secret;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use crate::secret::{Secret, SecretUrl};
 pub use error::{ConfigError, ConfigErrors, Position};
-pub use secret::{Secret, SecretUrl};
+pub use options::{
+    ComponentOptions, PgbouncerOptions, PostgresOptions, ProbeOptions, RedisOptions, SliOptions,
+};
 
 /// Loads and validates the config file at `path`. `mastodon_env` (the `--mastodon-env`
 /// option) replaces `[mastodon] env_file`; `env` supplies `${VAR}` values
@@ -193,7 +200,7 @@ pub struct PostgresTarget {
     pub common: TargetCommon,
     pub url: SecretUrl,
     /// Timeouts, cadences and caps of the collector (see `docs/postgres.md`).
-    pub options: crate::collect::postgres::PostgresOptions,
+    pub options: PostgresOptions,
 }
 
 #[derive(Debug, Clone)]
@@ -202,7 +209,7 @@ pub struct PgbouncerTarget {
     /// The admin console: `postgres://user:password@host:6432/pgbouncer` (the user must be in
     /// `stats_users` or `admin_users`).
     pub url: SecretUrl,
-    pub options: crate::collect::pgbouncer::PgbouncerOptions,
+    pub options: PgbouncerOptions,
 }
 
 #[derive(Debug, Clone)]
@@ -214,7 +221,7 @@ pub struct RedisTarget {
     /// Mastodon 4.2/4.3 `REDIS_NAMESPACE`: every Sidekiq key is prefixed `<namespace>:`.
     pub namespace: Option<String>,
     /// Queue cap, Mastodon queue list, slow-cadence scan budget (see the type's fields).
-    pub options: crate::collect::redis::RedisOptions,
+    pub options: RedisOptions,
 }
 
 #[derive(Debug, Clone)]
@@ -222,7 +229,7 @@ pub struct ProbeTarget {
     pub common: TargetCommon,
     /// `http(s)://…` or `tcp://host:port`.
     pub url: String,
-    pub options: crate::collect::probe::ProbeOptions,
+    pub options: ProbeOptions,
 }
 
 #[derive(Debug, Clone)]
@@ -250,8 +257,6 @@ pub struct OtlpConfig {
 // Components, maintenance windows and SLI settings (`[[component]]`, `[[maintenance]]`,
 // `[sli]`). The semantics live in `crate::sli`; these are the validated config shapes.
 // ---------------------------------------------------------------------------------------
-
-pub use crate::sli::{ComponentOptions, SliOptions};
 
 /// One component of the public status page (`[[component]]`): what the public understands
 /// ("Website & API", "Incoming federation"), and the signals that define its state.

@@ -166,15 +166,15 @@ pub struct RawPgbouncer {
     /// Time a collection may take; shorter than `interval`. Default: [`default_timeout`].
     pub timeout: Option<Spanned<String>>,
     /// Export `pgbouncer_client_connections` from `SHOW CLIENTS`. Default:
-    /// [`crate::collect::pgbouncer::DEFAULT_CLIENT_CONNECTIONS`] (off).
+    /// [`crate::config::options::DEFAULT_CLIENT_CONNECTIONS`] (off).
     pub client_connections: Option<bool>,
     /// With `client_connections`: how many distinct `application_name` values are
     /// exported (the rest count as `other`), 1 to [`MAX_PGBOUNCER_APPLICATION_NAMES`].
-    /// Default: [`crate::collect::pgbouncer::DEFAULT_CLIENT_CONNECTIONS_MAX_APPLICATION_NAMES`].
+    /// Default: [`crate::config::options::DEFAULT_CLIENT_CONNECTIONS_MAX_APPLICATION_NAMES`].
     pub client_connections_max_application_names: Option<Spanned<i64>>,
     /// How many rows of `SHOW POOLS`, `SHOW DATABASES` and `SHOW STATS_TOTALS` each are
     /// exported, 1 to [`MAX_PGBOUNCER_POOLS`]. Default:
-    /// [`crate::collect::pgbouncer::DEFAULT_MAX_POOLS`].
+    /// [`crate::config::options::DEFAULT_MAX_POOLS`].
     pub max_pools: Option<Spanned<i64>>,
 }
 
@@ -278,12 +278,12 @@ pub struct RawProbe {
 
 /// `max_redirects` of `[[probe]]` targets.
 pub fn default_max_redirects() -> u32 {
-    crate::collect::probe::DEFAULT_MAX_REDIRECTS
+    super::options::DEFAULT_MAX_REDIRECTS
 }
 
 /// `max_body_bytes` of `[[probe]]` targets: 10 MiB.
 pub fn default_max_body_bytes() -> usize {
-    crate::collect::probe::DEFAULT_MAX_BODY_BYTES
+    super::options::DEFAULT_MAX_BODY_BYTES
 }
 
 /// `[[discord]]`

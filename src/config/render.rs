@@ -298,8 +298,8 @@ fn sli_sections(out: &mut String, config: &Config) {
 }
 
 /// The `[[redis]]` tuning keys that differ from their defaults.
-fn redis_options(out: &mut String, o: &crate::collect::redis::RedisOptions) {
-    let d = crate::collect::redis::RedisOptions::default();
+fn redis_options(out: &mut String, o: &super::RedisOptions) {
+    let d = super::RedisOptions::default();
     if o.sidekiq_queue_limit != d.sidekiq_queue_limit {
         line(
             out,
@@ -370,8 +370,8 @@ fn common(out: &mut String, common: &TargetCommon, url: &str) {
 }
 
 /// The options of a probe that differ from their defaults.
-fn probe_options(out: &mut String, o: &crate::collect::probe::ProbeOptions) {
-    let d = crate::collect::probe::ProbeOptions::default();
+fn probe_options(out: &mut String, o: &super::ProbeOptions) {
+    let d = super::ProbeOptions::default();
     if let Some(v) = o.degraded_after {
         line(out, &kv("degraded_after", &quote(&duration(v))));
     }

@@ -24,18 +24,18 @@ use toml::Spanned;
 use super::env::{self, Source};
 use super::error::{ConfigError, ConfigErrors, Position};
 use super::mastodon_env::{self, Derived, DerivedTarget, EnvFileError};
+use super::options::PgbouncerOptions;
 use super::raw::{self, RawConfig, RawMastodon, RawOtlp, RawSite, RawStore};
-use super::secret::{self, Secret, SecretUrl};
-use crate::collect::pgbouncer::PgbouncerOptions;
+use crate::secret::{self, Secret, SecretUrl};
 
+use super::options::PostgresOptions;
+use super::options::ProbeOptions;
+use super::options::RedisOptions;
 use super::{
     Config, DiscordChannel, MastodonConfig, OtlpConfig, OtlpProtocol, PgbouncerTarget,
     PostgresTarget, ProbeTarget, RedisTarget, SiteConfig, StoreConfig, TargetCommon,
 };
-use crate::collect::postgres::PostgresOptions;
-use crate::collect::probe::ProbeOptions;
 use crate::collect::probe::preset::PRESET_NAMES;
-use crate::collect::redis::RedisOptions;
 
 /// What validation needs besides the TOML text.
 pub struct Input<'a> {

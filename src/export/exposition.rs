@@ -155,7 +155,7 @@ fn encode_family(out: &mut String, desc: &MetricDesc, parts: &[Part<'_>], format
     out.push_str("# HELP ");
     out.push_str(family_name);
     out.push(' ');
-    escape_help(out, desc.help);
+    escape_help(out, desc.help, format);
     out.push('\n');
     let _ = writeln!(out, "# TYPE {family_name} {type_name}");
     for part in parts {
@@ -202,11 +202,22 @@ fn label(out: &mut String, first: &mut bool, name: &str, value: &str) {
     out.push('"');
 }
 
-fn escape_help(out: &mut String, help: &str) {
+/// Escapes a HELP text for `format`.
+///
+/// - Text format 0.0.4 (prometheus.io/docs/instrumenting/exposition_formats, "Comments,
+///   help text, and type information"): "HELP lines may contain any sequence of UTF-8
+///   characters (after the metric name), but the backslash and the line feed characters
+///   have to be escaped as `\\` and `\n`, respectively." A `"` stays as it is (Prometheus'
+///   text parser would keep a `\"` as two characters).
+/// - OpenMetrics 1.0 (OpenMetrics.md, ABNF): `help = "HELP" SP metricname SP
+///   escaped-string`, `escaped-char = normal-char / bs bs / bs "n" / bs dquote`, and
+///   `normal-char` excludes `"` (%x22), `\` (%x5C) and LF (%x0A): all three are escaped.
+fn escape_help(out: &mut String, help: &str, format: Format) {
     for c in help.chars() {
         match c {
             '\\' => out.push_str("\\\\"),
             '\n' => out.push_str("\\n"),
+            '"' if format == Format::OpenMetrics => out.push_str("\\\""),
             c => out.push(c),
         }
     }
@@ -309,6 +320,34 @@ mod tests {
             Format::Text,
             "# HELP sidekiq_queue_latency_seconds Latency\\\\of \"queue\"\\nx\n# TYPE sidekiq_queue_latency_seconds gauge\n\
              sidekiq_queue_latency_seconds{name=\"<img src=x onerror=alert(1)>\\\"\\\\\\n\"} 0.5\n",
+        );
+    }
+
+    /// HELP `a "quoted" \ back\nslash` (a `"`, a `\` and a newline), written by hand from
+    /// the two specs: the 0.0.4 text format escapes only `\` and the newline in HELP
+    /// ("the backslash and the line feed characters have to be escaped as `\\` and `\n`");
+    /// the OpenMetrics ABNF's `escaped-char = normal-char / bs bs / bs "n" / bs dquote`,
+    /// with `"` not a `normal-char`, also requires `\"`.
+    #[test]
+    fn help_escaping_follows_each_format() {
+        static HELP: MetricDesc =
+            MetricDesc::gauge("fedimeter_test_gauge", "a \"quoted\" \\ back\nslash", &[]);
+        check(
+            vec![(fam(&HELP, &[(&[], 1.0)]), None)],
+            Format::Text,
+            r#"# HELP fedimeter_test_gauge a "quoted" \\ back\nslash
+# TYPE fedimeter_test_gauge gauge
+fedimeter_test_gauge 1
+"#,
+        );
+        check(
+            vec![(fam(&HELP, &[(&[], 1.0)]), None)],
+            Format::OpenMetrics,
+            r#"# HELP fedimeter_test_gauge a \"quoted\" \\ back\nslash
+# TYPE fedimeter_test_gauge gauge
+fedimeter_test_gauge 1
+# EOF
+"#,
         );
     }
 

@@ -24,7 +24,6 @@ pub mod recorder;
 pub mod store;
 
 use std::fmt;
-use std::time::Duration;
 
 use crate::model::MetricDesc;
 
@@ -140,65 +139,7 @@ impl Indicator {
     }
 }
 
-/// Per-component settings (`[[component]]` keys besides the signals).
-#[derive(Debug, Clone, PartialEq)]
-pub struct ComponentOptions {
-    /// Availability objective for the error budget and burn rates (default 0.995 = 99.5 %).
-    pub objective: f64,
-    /// Consecutive failed attempts before a probe counts as down (default 3).
-    pub failures_to_down: u32,
-    /// Consecutive successful attempts before a down probe counts as up again (default 2).
-    pub successes_to_up: u32,
-    /// Threshold signals whose series are older than this are ignored (no data), e.g. when
-    /// the collector behind them stopped (default 5 min).
-    pub stale_after: Duration,
-}
-
-impl Default for ComponentOptions {
-    fn default() -> Self {
-        ComponentOptions {
-            objective: 0.995,
-            failures_to_down: 3,
-            successes_to_up: 2,
-            stale_after: Duration::from_secs(300),
-        }
-    }
-}
-
-/// Process-wide SLI settings (`[sli]`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct SliOptions {
-    /// How often components are evaluated (default 15 s); a minute's state is the worst
-    /// state evaluated in it.
-    pub evaluate_every: Duration,
-    /// How often batches are written to the store (default 60 s).
-    pub flush_every: Duration,
-    /// How often the SLI windows are recomputed and published (default 60 s).
-    pub recompute_every: Duration,
-    /// How long raw probe attempts are kept (default 14 days).
-    pub raw_retention: Duration,
-    /// How long per-minute and per-hour buckets are kept (default 400 days).
-    pub bucket_retention: Duration,
-    /// How long daily rollups and component state intervals are kept (default 400 days).
-    pub history_retention: Duration,
-    /// How often old rows are pruned (default 1 h).
-    pub prune_every: Duration,
-}
-
-impl Default for SliOptions {
-    fn default() -> Self {
-        const DAY: u64 = 86_400;
-        SliOptions {
-            evaluate_every: Duration::from_secs(15),
-            flush_every: Duration::from_secs(60),
-            recompute_every: Duration::from_secs(60),
-            raw_retention: Duration::from_secs(14 * DAY),
-            bucket_retention: Duration::from_secs(400 * DAY),
-            history_retention: Duration::from_secs(400 * DAY),
-            prune_every: Duration::from_secs(3600),
-        }
-    }
-}
+pub use crate::config::options::{ComponentOptions, SliOptions};
 
 pub static COMPONENT_STATUS: MetricDesc = MetricDesc::gauge(
     "fedimeter_component_status",

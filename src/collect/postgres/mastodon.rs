@@ -68,6 +68,23 @@ pub static TABLE_ROWS_ESTIMATE: MetricDesc = MetricDesc::gauge(
     &["table"],
 );
 
+/// Every family this module can export, in declaration order (`crate::metrics`
+/// collects them; `tests/docs_tables.rs` checks them against the docs).
+pub static DESCRIPTORS: &[&MetricDesc] = &[
+    &REPORTS_OPEN,
+    &REPORTS_UNASSIGNED,
+    &OLDEST_OPEN_REPORT_AGE,
+    &PENDING_SIGNUPS,
+    &OLDEST_PENDING_SIGNUP_AGE,
+    &ACTIVE_USERS,
+    &USERS,
+    &NEWEST_STATUS_AGE,
+    &STATUSES_CREATED,
+    &UNAVAILABLE_DOMAINS,
+    &SOFTWARE_UPDATES_PENDING,
+    &TABLE_ROWS_ESTIMATE,
+];
+
 /// Snowflake ids (`lib/mastodon/snowflake.rb`): 48 bits of milliseconds since the Unix
 /// epoch, then 16 bits of sequence.
 pub const SNOWFLAKE_SEQUENCE_BITS: u32 = 16;

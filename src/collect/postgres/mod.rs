@@ -36,47 +36,7 @@ use super::{Collector, Sink};
 use crate::config::{PostgresTarget, SecretUrl};
 use crate::model::{Kind, TargetId};
 
-/// Tuning of one PostgreSQL target (`[[postgres]]` keys of the same names).
-#[derive(Debug, Clone, PartialEq)]
-pub struct PostgresOptions {
-    /// `statement_timeout` of fedimeter's session: no query runs longer. Default 2 s.
-    pub statement_timeout: Duration,
-    /// `lock_timeout` of fedimeter's session: no query waits longer for a lock (e.g.
-    /// behind a migration's `ACCESS EXCLUSIVE`). Default 1 s.
-    pub lock_timeout: Duration,
-    /// How often database sizes (`pg_database_size`) and table sizes are measured; cached
-    /// in between. Default 5 min.
-    pub size_interval: Duration,
-    /// How often `pg_settings` is read; cached in between. Default 5 min.
-    pub settings_interval: Duration,
-    /// Per-table series (`pg_stat_user_tables_*`) only for this many tables, the largest
-    /// first. Default 50; 0 turns per-table series off.
-    pub table_limit: usize,
-    /// Collect the `mastodon_*` gauges when the database holds Mastodon's schema. Default on.
-    pub mastodon: bool,
-    /// Cadence of open reports, pending sign-ups and status freshness. Default 1 min.
-    pub mastodon_fast_interval: Duration,
-    /// Cadence of user counts, unavailable domains and row estimates. Default 5 min.
-    pub mastodon_interval: Duration,
-    /// Cadence of pending software updates. Default 15 min.
-    pub mastodon_slow_interval: Duration,
-}
-
-impl Default for PostgresOptions {
-    fn default() -> Self {
-        PostgresOptions {
-            statement_timeout: Duration::from_secs(2),
-            lock_timeout: Duration::from_secs(1),
-            size_interval: Duration::from_secs(300),
-            settings_interval: Duration::from_secs(300),
-            table_limit: 50,
-            mastodon: true,
-            mastodon_fast_interval: Duration::from_secs(60),
-            mastodon_interval: Duration::from_secs(300),
-            mastodon_slow_interval: Duration::from_secs(900),
-        }
-    }
-}
+pub use crate::config::options::PostgresOptions;
 
 /// The application name fedimeter's session shows in `pg_stat_activity`.
 pub const APPLICATION_NAME: &str = "fedimeter";

@@ -1186,6 +1186,102 @@ pub static INDEX_SIZE: MetricDesc = MetricDesc::gauge(
     TABLE_LABELS,
 );
 
+/// Every family this module can export, in declaration order (`crate::metrics`
+/// collects them; `tests/docs_tables.rs` checks them against the docs).
+pub static DESCRIPTORS: &[&MetricDesc] = &[
+    &crate::model::PG_UP,
+    &PG_STATIC,
+    &LAST_SCRAPE_DURATION,
+    &LAST_SCRAPE_ERROR,
+    &SCRAPES_TOTAL,
+    &COLLECTOR_DURATION,
+    &COLLECTOR_SUCCESS,
+    &STAT_DATABASE_NUMBACKENDS,
+    &STAT_DATABASE_COUNTERS[0].1,
+    &STAT_DATABASE_COUNTERS[1].1,
+    &STAT_DATABASE_COUNTERS[2].1,
+    &STAT_DATABASE_COUNTERS[3].1,
+    &STAT_DATABASE_COUNTERS[4].1,
+    &STAT_DATABASE_COUNTERS[5].1,
+    &STAT_DATABASE_COUNTERS[6].1,
+    &STAT_DATABASE_COUNTERS[7].1,
+    &STAT_DATABASE_COUNTERS[8].1,
+    &STAT_DATABASE_COUNTERS[9].1,
+    &STAT_DATABASE_COUNTERS[10].1,
+    &STAT_DATABASE_COUNTERS[11].1,
+    &STAT_DATABASE_COUNTERS[12].1,
+    &STAT_DATABASE_COUNTERS[13].1,
+    &STAT_DATABASE_COUNTERS[14].1,
+    &STAT_DATABASE_COUNTERS[15].1,
+    &STAT_DATABASE_ACTIVE_TIME,
+    &STAT_DATABASE_CONFLICTS[0].1,
+    &STAT_DATABASE_CONFLICTS[1].1,
+    &STAT_DATABASE_CONFLICTS[2].1,
+    &STAT_DATABASE_CONFLICTS[3].1,
+    &STAT_DATABASE_CONFLICTS[4].1,
+    &STAT_ACTIVITY_COUNT,
+    &STAT_ACTIVITY_MAX_TX_DURATION,
+    &LOCKS_COUNT,
+    &REPLICATION_LAG,
+    &REPLICATION_IS_REPLICA,
+    &REPLICATION_LAST_REPLAY,
+    &STAT_REPLICATION_LSN_DIFF,
+    &STAT_REPLICATION_CURRENT_LSN,
+    &REPLICATION_SLOTS_ACTIVE,
+    &REPLICATION_SLOTS_LSN_DIFF,
+    &STAT_BGWRITER[0].1,
+    &STAT_BGWRITER[1].1,
+    &STAT_BGWRITER[2].1,
+    &STAT_BGWRITER[3].1,
+    &STAT_BGWRITER_BEFORE_17[0].1,
+    &STAT_BGWRITER_BEFORE_17[1].1,
+    &STAT_BGWRITER_BEFORE_17[2].1,
+    &STAT_BGWRITER_BEFORE_17[3].1,
+    &STAT_BGWRITER_BEFORE_17[4].1,
+    &STAT_BGWRITER_BEFORE_17[5].1,
+    &STAT_BGWRITER_BEFORE_17[6].1,
+    &STAT_CHECKPOINTER[0].1,
+    &STAT_CHECKPOINTER[1].1,
+    &STAT_CHECKPOINTER[2].1,
+    &STAT_CHECKPOINTER[3].1,
+    &STAT_CHECKPOINTER[4].1,
+    &STAT_CHECKPOINTER[5].1,
+    &STAT_CHECKPOINTER[6].1,
+    &STAT_CHECKPOINTER[7].1,
+    &STAT_CHECKPOINTER[8].1,
+    &STAT_ARCHIVER_ARCHIVED,
+    &STAT_ARCHIVER_FAILED,
+    &STAT_ARCHIVER_LAST_ARCHIVE_AGE,
+    &POSTMASTER_START_TIME,
+    &LONG_RUNNING_TRANSACTIONS,
+    &LONG_RUNNING_TRANSACTIONS_OLDEST,
+    &WRAPAROUND_DATFROZENXID,
+    &WRAPAROUND_DATMINMXID,
+    &DATABASE_SIZE,
+    &DATABASE_CONNECTION_LIMIT,
+    &STAT_USER_TABLES_COUNTERS[0].1,
+    &STAT_USER_TABLES_COUNTERS[1].1,
+    &STAT_USER_TABLES_COUNTERS[2].1,
+    &STAT_USER_TABLES_COUNTERS[3].1,
+    &STAT_USER_TABLES_COUNTERS[4].1,
+    &STAT_USER_TABLES_COUNTERS[5].1,
+    &STAT_USER_TABLES_COUNTERS[6].1,
+    &STAT_USER_TABLES_COUNTERS[7].1,
+    &STAT_USER_TABLES_COUNTERS[8].1,
+    &STAT_USER_TABLES_COUNTERS[9].1,
+    &STAT_USER_TABLES_COUNTERS[10].1,
+    &STAT_USER_TABLES_COUNTERS[11].1,
+    &STAT_USER_TABLES_GAUGES[0].1,
+    &STAT_USER_TABLES_GAUGES[1].1,
+    &STAT_USER_TABLES_GAUGES[2].1,
+    &STAT_USER_TABLES_GAUGES[3].1,
+    &STAT_USER_TABLES_GAUGES[4].1,
+    &STAT_USER_TABLES_GAUGES[5].1,
+    &STAT_USER_TABLES_GAUGES[6].1,
+    &TABLE_SIZE,
+    &INDEX_SIZE,
+];
+
 /// `$1` = the relids (int8[]) of the top N tables. `pg_stat_user_tables`' own columns
 /// from the same statistics functions, but reached through the oid index for just these
 /// tables instead of aggregating the whole catalog (0.5 ms instead of 3+ ms with 2,000
@@ -1308,6 +1404,26 @@ pub fn map_table_sizes(rows: &[Row], previous: &[TableSize]) -> anyhow::Result<V
 mod tests {
     use super::super::rows::Cell;
     use super::*;
+
+    #[test]
+    fn descriptors_hold_every_column_table_entry_once() {
+        let tables: [&[(&str, MetricDesc)]; 7] = [
+            &STAT_DATABASE_COUNTERS,
+            &STAT_DATABASE_CONFLICTS,
+            &STAT_BGWRITER,
+            &STAT_BGWRITER_BEFORE_17,
+            &STAT_CHECKPOINTER,
+            &STAT_USER_TABLES_COUNTERS,
+            &STAT_USER_TABLES_GAUGES,
+        ];
+        for (column, desc) in tables.iter().flat_map(|t| t.iter()) {
+            let found = DESCRIPTORS
+                .iter()
+                .filter(|d| std::ptr::eq(**d, desc))
+                .count();
+            assert_eq!(found, 1, "{column}: {} listed {found} times", desc.name);
+        }
+    }
 
     fn server(version_num: u32) -> ServerInfo {
         ServerInfo {

@@ -6,6 +6,7 @@ use std::time::Duration;
 use toml::Spanned;
 
 use super::Ctx;
+use crate::config::options::{ComponentOptions, SliOptions};
 use crate::config::raw::{RawComponent, RawConfig, RawMaintenance, RawSli, RawThreshold};
 use crate::config::{
     ComponentConfig, MaintenanceSchedule, MaintenanceWindow, MastodonConfig, ProbeTarget,
@@ -13,7 +14,7 @@ use crate::config::{
 };
 use crate::model::Kind;
 use crate::sli::components::slug;
-use crate::sli::{ComponentOptions, SliOptions, maintenance, preset};
+use crate::sli::{maintenance, preset};
 
 /// Longest recurring maintenance window.
 const MAX_RECURRING: Duration = Duration::from_secs(7 * 86_400);

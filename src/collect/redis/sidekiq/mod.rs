@@ -22,14 +22,19 @@
 //! does. With a namespace (Mastodon 4.2/4.3 `REDIS_NAMESPACE`) every key gets `<ns>:`; the
 //! identities stored in `processes` stay bare.
 
+mod descriptors;
+mod parse;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use redis::{Pipeline, Value};
-use serde_json::Value as Json;
 
-use super::Sink;
-use super::redis::{RedisOptions, value_text};
-use crate::model::MetricDesc;
+use super::{RedisOptions, value_text};
+use crate::collect::Sink;
+
+pub use descriptors::*;
+use parse::epoch_seconds_by_magnitude;
+pub use parse::*;
 
 /// Sidekiq's key names under an optional namespace.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,8 +54,9 @@ impl SidekiqKeys {
         format!("{}{name}", self.prefix)
     }
 
-    /// Adds the [`FIRST_ROUND_LEN`] fixed reads to `pipe`.
-    pub fn first_round(&self, pipe: &mut Pipeline, now: f64) {
+    /// Adds the fixed reads to `pipe` and returns how many: [`FIRST_ROUND_LEN`], one less
+    /// when no UTC date can be made of `now` (then `stat:processed:<date>` is not read).
+    pub fn first_round(&self, pipe: &mut Pipeline, now: f64) -> usize {
         let now_arg = format!("{now:.3}");
         pipe.cmd("SMEMBERS").arg(self.key("queues"));
         pipe.cmd("SMEMBERS").arg(self.key("processes"));
@@ -68,8 +74,14 @@ impl SidekiqKeys {
             .arg(self.key("retry"))
             .arg("-inf")
             .arg(&now_arg);
-        pipe.cmd("GET")
-            .arg(self.key(&format!("stat:processed:{}", utc_date(now))));
+        match utc_date(now) {
+            Some(date) => {
+                pipe.cmd("GET")
+                    .arg(self.key(&format!("stat:processed:{date}")));
+                FIRST_ROUND_LEN
+            }
+            None => FIRST_ROUND_LEN - 1,
+        }
     }
 
     /// Adds the per-queue and per-process reads of `plan` to `pipe`, in the order
@@ -98,7 +110,7 @@ pub fn namespace_prefix(namespace: Option<&str>) -> String {
     }
 }
 
-/// Number of replies [`SidekiqKeys::first_round`] adds.
+/// Number of replies [`SidekiqKeys::first_round`] adds (with the daily counter).
 pub const FIRST_ROUND_LEN: usize = 11;
 
 const PROCESS_FIELDS: [&str; 6] = ["info", "busy", "beat", "quiet", "rss", "concurrency"];
@@ -123,8 +135,8 @@ pub struct FirstRound {
     pub schedule_overdue: Option<f64>,
     pub retry_overdue: Option<f64>,
     pub processed_today: Option<f64>,
-    /// The UTC date of `stat:processed:<date>`.
-    pub date: String,
+    /// The UTC date of `stat:processed:<date>` (`None`: not read, see [`utc_date`]).
+    pub date: Option<String>,
 }
 
 /// Reads the [`FIRST_ROUND_LEN`] replies; a failed single read is a partial error.
@@ -150,6 +162,7 @@ pub fn parse_first_round(values: &[Value], now: f64, sink: &mut Sink) -> FirstRo
     };
     let counter =
         |i: usize, what: &str, sink: &mut Sink| number(i, what, sink).map(|n| n.unwrap_or(0.0));
+    let date = utc_date(now);
     FirstRound {
         queues_read: queues.is_some(),
         queues: queues.unwrap_or_default(),
@@ -164,8 +177,11 @@ pub fn parse_first_round(values: &[Value], now: f64, sink: &mut Sink) -> FirstRo
         dead: counter(7, "sidekiq dead set size", sink),
         schedule_overdue: counter(8, "sidekiq overdue scheduled jobs", sink),
         retry_overdue: counter(9, "sidekiq overdue retries", sink),
-        processed_today: counter(10, "sidekiq daily processed counter", sink),
-        date: utc_date(now),
+        processed_today: date
+            .is_some()
+            .then(|| counter(10, "sidekiq daily processed counter", sink))
+            .flatten(),
+        date,
     }
 }
 
@@ -206,19 +222,6 @@ pub fn plan_second_round(first: &FirstRound, options: &RedisOptions) -> SecondRo
         queues,
         processes,
     }
-}
-
-/// The oldest job of a queue, as far as latency is concerned.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum OldestJob {
-    /// The queue is empty (latency 0).
-    Empty,
-    /// Enqueued at this epoch time in seconds.
-    EnqueuedAt(f64),
-    /// A job without `enqueued_at`/`created_at` (Sidekiq reports latency 0).
-    NoTimestamp,
-    /// Not a JSON object.
-    Unparsable,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -357,169 +360,6 @@ fn hash_pairs(value: &Value) -> Vec<(String, String)> {
     }
 }
 
-/// The oldest job's JSON → [`OldestJob`] (pure).
-pub fn oldest_job(json: &str) -> OldestJob {
-    let Ok(Json::Object(job)) = serde_json::from_str::<Json>(json) else {
-        return OldestJob::Unparsable;
-    };
-    let enqueued = job
-        .get("enqueued_at")
-        .and_then(job_timestamp_seconds)
-        .or_else(|| job.get("created_at").and_then(job_timestamp_seconds));
-    match enqueued {
-        Some(t) => OldestJob::EnqueuedAt(t),
-        None => OldestJob::NoTimestamp,
-    }
-}
-
-/// A job timestamp → epoch seconds, decided per value as Sidekiq 8 does: a JSON float is
-/// seconds (Sidekiq ≤ 7), a JSON integer milliseconds (Sidekiq 8). A string (Sidekiq Pro's
-/// Lua scheduler) is read as a number: with a fraction or exponent seconds, an integer by
-/// magnitude (above 1e11 milliseconds).
-pub fn job_timestamp_seconds(value: &Json) -> Option<f64> {
-    match value {
-        Json::Number(n) if n.is_f64() => n.as_f64(),
-        Json::Number(n) => n.as_f64().map(|ms| ms / 1000.0),
-        Json::String(s) => epoch_seconds_from_text(s),
-        _ => None,
-    }
-}
-
-/// Epoch time written as text: a number with a fraction or exponent is seconds, an
-/// integer above 1e11 is milliseconds, below seconds.
-pub fn epoch_seconds_from_text(text: &str) -> Option<f64> {
-    let text = text.trim();
-    let value = text.parse::<f64>().ok()?;
-    if !value.is_finite() {
-        return None;
-    }
-    let integer = !text.contains(['.', 'e', 'E']);
-    Some(if integer && value.abs() > 1e11 {
-        value / 1000.0
-    } else {
-        value
-    })
-}
-
-/// A number that may be seconds or milliseconds by magnitude (work `run_at`, `beat`).
-fn epoch_seconds_by_magnitude(value: f64) -> f64 {
-    if value.abs() > 1e11 {
-        value / 1000.0
-    } else {
-        value
-    }
-}
-
-/// What fedimeter uses from a process' `info` JSON.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ProcessInfo {
-    pub hostname: String,
-    pub concurrency: Option<f64>,
-    /// Queues this process serves: `queues`, plus every capsule's queues (Sidekiq 7+
-    /// `capsules` / `weights`).
-    pub queues: BTreeSet<String>,
-    pub version: Option<String>,
-}
-
-/// Parses a process' `info` JSON (pure). Tolerates every Sidekiq version's shape; missing
-/// or odd fields are left empty.
-pub fn parse_process_info(json: &str) -> ProcessInfo {
-    let Ok(Json::Object(info)) = serde_json::from_str::<Json>(json) else {
-        return ProcessInfo::default();
-    };
-    let mut queues = BTreeSet::new();
-    if let Some(Json::Array(list)) = info.get("queues") {
-        queues.extend(list.iter().filter_map(queue_name));
-    }
-    // Sidekiq 7.1+: `weights` is one {queue: weight} object per capsule.
-    if let Some(Json::Array(weights)) = info.get("weights") {
-        for capsule in weights {
-            if let Json::Object(w) = capsule {
-                queues.extend(w.keys().cloned());
-            }
-        }
-    }
-    // Sidekiq 7.3+: `capsules` is {name: {concurrency, mode, weights: {queue: weight}}}.
-    let mut capsule_concurrency = None;
-    if let Some(Json::Object(capsules)) = info.get("capsules") {
-        let mut sum = 0.0;
-        for capsule in capsules.values() {
-            match capsule.get("weights") {
-                Some(Json::Object(w)) => queues.extend(w.keys().cloned()),
-                Some(Json::Array(list)) => queues.extend(list.iter().filter_map(queue_name)),
-                _ => {}
-            }
-            if let Some(Json::Array(list)) = capsule.get("queues") {
-                queues.extend(list.iter().filter_map(queue_name));
-            }
-            sum += capsule
-                .get("concurrency")
-                .and_then(Json::as_f64)
-                .unwrap_or(0.0);
-        }
-        if sum > 0.0 {
-            capsule_concurrency = Some(sum);
-        }
-    }
-    ProcessInfo {
-        hostname: info
-            .get("hostname")
-            .and_then(Json::as_str)
-            .unwrap_or("")
-            .to_string(),
-        concurrency: info
-            .get("concurrency")
-            .and_then(Json::as_f64)
-            .or(capsule_concurrency),
-        queues,
-        version: info
-            .get("version")
-            .and_then(Json::as_str)
-            .map(str::to_string),
-    }
-}
-
-/// A queue entry: `"default"`, or `["default", 8]` in some weighted layouts.
-fn queue_name(value: &Json) -> Option<String> {
-    match value {
-        Json::String(s) => Some(s.clone()),
-        Json::Array(items) => items.first().and_then(Json::as_str).map(str::to_string),
-        _ => None,
-    }
-}
-
-/// A `<identity>:work` value → (queue, started at in epoch seconds) (pure).
-pub fn parse_work(json: &str) -> Option<(String, Option<f64>)> {
-    let Ok(Json::Object(work)) = serde_json::from_str::<Json>(json) else {
-        return None;
-    };
-    let queue = work.get("queue").and_then(Json::as_str)?.to_string();
-    let run_at = match work.get("run_at") {
-        Some(Json::Number(n)) => n.as_f64().map(epoch_seconds_by_magnitude),
-        Some(Json::String(s)) => epoch_seconds_from_text(s),
-        _ => None,
-    };
-    Some((queue, run_at))
-}
-
-/// Queues of `required` that no live process serves (Mastodon's admin check), in order.
-pub fn uncovered_queues<'a>(required: &'a [String], processes: &[ProcessState]) -> Vec<&'a str> {
-    required
-        .iter()
-        .filter(|q| !processes.iter().any(|p| p.info.queues.contains(*q)))
-        .map(String::as_str)
-        .collect()
-}
-
-/// Queue latency in seconds as Sidekiq computes it (`None` for an unparsable job).
-pub fn queue_latency(oldest: OldestJob, now: f64) -> Option<f64> {
-    match oldest {
-        OldestJob::Empty | OldestJob::NoTimestamp => Some(0.0),
-        OldestJob::EnqueuedAt(t) => Some(now - t),
-        OldestJob::Unparsable => None,
-    }
-}
-
 /// `SCAN` reply → (next cursor, keys).
 pub fn parse_scan_reply(value: &Value) -> anyhow::Result<(u64, Vec<String>)> {
     let Value::Array(parts) = value else {
@@ -562,168 +402,6 @@ fn optional_number(value: &Value) -> anyhow::Result<Option<f64>> {
     }
 }
 
-/// The UTC calendar date `YYYY-MM-DD` of an epoch time (Sidekiq's daily stat keys).
-pub fn utc_date(epoch_seconds: f64) -> String {
-    let days = (epoch_seconds / 86_400.0).floor() as i64;
-    let (y, m, d) = civil_from_days(days);
-    format!("{y:04}-{m:02}-{d:02}")
-}
-
-/// Days since 1970-01-01 → (year, month, day) (Howard Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
-pub static PROCESSED: MetricDesc = MetricDesc::counter(
-    "sidekiq_processed_jobs_total",
-    "The total number of processed jobs",
-    &[],
-);
-pub static FAILED: MetricDesc = MetricDesc::counter(
-    "sidekiq_failed_jobs_total",
-    "The total number of failed jobs",
-    &[],
-);
-pub static ENQUEUED: MetricDesc = MetricDesc::gauge(
-    "sidekiq_enqueued_jobs",
-    "The total number of enqueued jobs",
-    &[],
-);
-pub static SCHEDULED: MetricDesc = MetricDesc::gauge(
-    "sidekiq_scheduled_jobs",
-    "The number of jobs scheduled for a future execution",
-    &[],
-);
-pub static RETRY: MetricDesc = MetricDesc::gauge(
-    "sidekiq_retry_jobs",
-    "The number of failed jobs waiting to be retried",
-    &[],
-);
-pub static DEAD: MetricDesc = MetricDesc::gauge(
-    "sidekiq_dead_jobs",
-    "The number of jobs exceeded their retry count",
-    &[],
-);
-pub static PROCESSES: MetricDesc = MetricDesc::gauge(
-    "sidekiq_processes",
-    "The number of live Sidekiq processes (whose heartbeat hash exists)",
-    &[],
-);
-pub static WORKERS: MetricDesc = MetricDesc::gauge(
-    "sidekiq_workers",
-    "The total number of worker threads of live processes (concurrency)",
-    &[],
-);
-pub static BUSY_WORKERS: MetricDesc = MetricDesc::gauge(
-    "sidekiq_busy_workers",
-    "The number of workers performing a job",
-    &[],
-);
-pub static HOST_PROCESSES: MetricDesc = MetricDesc::gauge(
-    "sidekiq_host_processes",
-    "The number of live Sidekiq processes by host",
-    &["host", "quiet"],
-);
-pub static HOST_MEMORY: MetricDesc = MetricDesc::gauge(
-    "sidekiq_host_processes_memory_usage_bytes",
-    "The resident memory of the live Sidekiq processes by host",
-    &["host"],
-);
-pub static QUEUE_ENQUEUED: MetricDesc = MetricDesc::gauge(
-    "sidekiq_queue_enqueued_jobs",
-    "The number of enqueued jobs in the queue",
-    &["name"],
-);
-pub static QUEUE_LATENCY: MetricDesc = MetricDesc::gauge(
-    "sidekiq_queue_latency_seconds",
-    "The age of the oldest job in the queue (0 when empty)",
-    &["name"],
-);
-pub static QUEUE_MAX_PROCESSING_TIME: MetricDesc = MetricDesc::gauge(
-    "sidekiq_queue_max_processing_time_seconds",
-    "How long the longest-running job of the queue has been running",
-    &["name"],
-);
-pub static QUEUE_WORKERS: MetricDesc = MetricDesc::gauge(
-    "sidekiq_queue_workers",
-    "The number of worker threads of the live processes serving the queue",
-    &["name"],
-);
-pub static QUEUE_PROCESSES: MetricDesc = MetricDesc::gauge(
-    "sidekiq_queue_processes",
-    "The number of live processes serving the queue",
-    &["name"],
-);
-pub static QUEUE_BUSY_WORKERS: MetricDesc = MetricDesc::gauge(
-    "sidekiq_queue_busy_workers",
-    "The number of workers performing a job of the queue",
-    &["name"],
-);
-pub static QUEUE_PAUSED: MetricDesc = MetricDesc::gauge(
-    "sidekiq_queue_paused",
-    "Whether the queue is paused (member of the paused set)",
-    &["name"],
-);
-pub static QUEUE_UNPARSABLE: MetricDesc = MetricDesc::gauge(
-    "sidekiq_queue_unparsable_jobs",
-    "Whether the oldest job of the queue is not valid job JSON (its latency is then left out)",
-    &["name"],
-);
-pub static QUEUE_UNCOVERED: MetricDesc = MetricDesc::gauge(
-    "sidekiq_queue_uncovered",
-    "A Mastodon queue that no live Sidekiq process serves (1) or that is served (0)",
-    &["name"],
-);
-pub static SCHEDULER_PROCESSES: MetricDesc = MetricDesc::gauge(
-    "sidekiq_scheduler_processes",
-    "The number of live processes serving the scheduler queue (Mastodon wants exactly one)",
-    &[],
-);
-pub static SCHEDULE_OVERDUE: MetricDesc = MetricDesc::gauge(
-    "sidekiq_schedule_overdue_jobs",
-    "Scheduled jobs whose time has passed but are not enqueued yet (a stuck poller)",
-    &[],
-);
-pub static RETRY_OVERDUE: MetricDesc = MetricDesc::gauge(
-    "sidekiq_retry_overdue_jobs",
-    "Retries whose time has passed but are not enqueued yet (a stuck poller)",
-    &[],
-);
-pub static PROCESSED_DAILY: MetricDesc = MetricDesc::gauge(
-    "sidekiq_jobs_processed_daily",
-    "Jobs processed on this UTC date (Sidekiq's daily counter)",
-    &["date"],
-);
-pub static HEARTBEAT_AGE: MetricDesc = MetricDesc::gauge(
-    "sidekiq_process_last_heartbeat_age_seconds",
-    "Seconds since the live process' last heartbeat",
-    &["host", "identity"],
-);
-pub static YABEDA_WAITING: MetricDesc = MetricDesc::gauge(
-    "sidekiq_jobs_waiting_count",
-    "The number of enqueued jobs in the queue (yabeda-sidekiq name)",
-    &["queue"],
-);
-pub static YABEDA_LATENCY: MetricDesc = MetricDesc::gauge(
-    "sidekiq_queue_latency",
-    "The age of the oldest job in the queue in seconds (yabeda-sidekiq name)",
-    &["queue"],
-);
-pub static KEY_SIZE: MetricDesc = MetricDesc::gauge(
-    "redis_key_size",
-    "The length or size of a Sidekiq key (redis_exporter check-keys name)",
-    &["db", "key"],
-);
-
 fn bool_value(b: bool) -> f64 {
     if b { 1.0 } else { 0.0 }
 }
@@ -752,8 +430,8 @@ pub fn emit(
             sink.value(desc, v);
         }
     }
-    if let Some(today) = first.processed_today {
-        sink.sample(&PROCESSED_DAILY, [first.date.as_str()], today);
+    if let (Some(today), Some(date)) = (first.processed_today, &first.date) {
+        sink.sample(&PROCESSED_DAILY, [date.as_str()], today);
     }
     if first.queues_read {
         let enqueued: f64 = state.queues.iter().filter_map(|q| q.size).sum();
@@ -917,155 +595,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn job_json_gives_the_enqueued_time_per_value() {
-        let cases: &[(&str, OldestJob)] = &[
-            // Sidekiq 6.5/7: float seconds.
-            (
-                r#"{"class":"A","enqueued_at":1700000000.5,"created_at":1699999999.0}"#,
-                OldestJob::EnqueuedAt(1700000000.5),
-            ),
-            // Sidekiq 8: integer milliseconds.
-            (
-                r#"{"class":"A","enqueued_at":1700000000500,"created_at":1700000000000}"#,
-                OldestJob::EnqueuedAt(1700000000.5),
-            ),
-            // Whole-second float is still seconds.
-            (
-                r#"{"enqueued_at":1700000000.0}"#,
-                OldestJob::EnqueuedAt(1700000000.0),
-            ),
-            // Fallback to created_at, in either unit.
-            (
-                r#"{"created_at":1700000001.25}"#,
-                OldestJob::EnqueuedAt(1700000001.25),
-            ),
-            (
-                r#"{"enqueued_at":null,"created_at":1700000001250}"#,
-                OldestJob::EnqueuedAt(1700000001.25),
-            ),
-            // Sidekiq Pro's Lua scheduler writes a string.
-            (
-                r#"{"enqueued_at":"1700000002.5"}"#,
-                OldestJob::EnqueuedAt(1700000002.5),
-            ),
-            (
-                r#"{"enqueued_at":"1700000002500"}"#,
-                OldestJob::EnqueuedAt(1700000002.5),
-            ),
-            (r#"{"class":"A","args":[]}"#, OldestJob::NoTimestamp),
-            (r#"{"enqueued_at":"soon"}"#, OldestJob::NoTimestamp),
-            ("not json at all", OldestJob::Unparsable),
-            (r#"{"enqueued_at":17"#, OldestJob::Unparsable),
-            ("[1,2,3]", OldestJob::Unparsable),
-            ("", OldestJob::Unparsable),
-        ];
-        for (json, expected) in cases {
-            assert_eq!(oldest_job(json), *expected, "{json}");
-        }
-    }
-
-    #[test]
-    fn latency_is_zero_for_empty_and_absent_for_unparsable() {
-        let now = 1_700_000_100.0;
-        let cases: &[(OldestJob, Option<f64>)] = &[
-            (OldestJob::Empty, Some(0.0)),
-            (OldestJob::NoTimestamp, Some(0.0)),
-            (OldestJob::EnqueuedAt(1_700_000_000.0), Some(100.0)),
-            (OldestJob::Unparsable, None),
-        ];
-        for (oldest, expected) in cases {
-            assert_eq!(queue_latency(*oldest, now), *expected, "{oldest:?}");
-        }
-    }
-
-    #[test]
-    fn process_info_of_every_sidekiq_version() {
-        /// (info JSON, hostname, concurrency, queues, version)
-        type Case<'a> = (
-            &'a str,
-            &'a str,
-            Option<f64>,
-            &'a [&'a str],
-            Option<&'a str>,
-        );
-        let cases: &[Case] = &[
-            // 6.5: queues list, no version.
-            (
-                r#"{"hostname":"web1","started_at":1.0,"pid":12,"tag":"mastodon","concurrency":25,"queues":["default","push","pull"],"labels":[],"identity":"web1:12:abc"}"#,
-                "web1",
-                Some(25.0),
-                &["default", "pull", "push"],
-                None,
-            ),
-            // 7.1: weights per capsule.
-            (
-                r#"{"hostname":"w2","concurrency":10,"queues":["default"],"weights":[{"default":8,"ingress":4}],"version":"7.1.0"}"#,
-                "w2",
-                Some(10.0),
-                &["default", "ingress"],
-                Some("7.1.0"),
-            ),
-            // 7.3+/8: capsules.
-            (
-                r#"{"hostname":"w3","capsules":{"default":{"concurrency":5,"mode":"weighted","weights":{"scheduler":0}},"mail":{"concurrency":2,"weights":{"mailers":1}}},"version":"8.0.9"}"#,
-                "w3",
-                Some(7.0),
-                &["mailers", "scheduler"],
-                Some("8.0.9"),
-            ),
-            ("garbage", "", None, &[], None),
-        ];
-        for (json, host, concurrency, queues, version) in cases {
-            let info = parse_process_info(json);
-            assert_eq!(info.hostname, *host, "{json}");
-            assert_eq!(info.concurrency, *concurrency, "{json}");
-            let got: Vec<&str> = info.queues.iter().map(String::as_str).collect();
-            assert_eq!(got, *queues, "{json}");
-            assert_eq!(info.version.as_deref(), *version, "{json}");
-        }
-    }
-
-    #[test]
-    fn work_entries_give_queue_and_start_time() {
-        type Case<'a> = (&'a str, Option<(&'a str, Option<f64>)>);
-        let cases: &[Case] = &[
-            (
-                r#"{"queue":"push","payload":"{}","run_at":1700000000}"#,
-                Some(("push", Some(1_700_000_000.0))),
-            ),
-            (
-                r#"{"queue":"push","payload":{},"run_at":1700000000123}"#,
-                Some(("push", Some(1_700_000_000.123))),
-            ),
-            (r#"{"queue":"pull"}"#, Some(("pull", None))),
-            (r#"{"payload":"{}"}"#, None),
-            ("nope", None),
-        ];
-        for (json, expected) in cases {
-            let got = parse_work(json);
-            assert_eq!(
-                got.as_ref().map(|(q, t)| (q.as_str(), *t)),
-                *expected,
-                "{json}"
-            );
-        }
-    }
-
-    #[test]
-    fn utc_dates() {
-        let cases: &[(f64, &str)] = &[
-            (0.0, "1970-01-01"),
-            (86_399.9, "1970-01-01"),
-            (951_782_400.0, "2000-02-29"),
-            (1_700_000_000.0, "2023-11-14"),
-            (1_795_306_503.0, "2026-11-22"),
-        ];
-        for (t, expected) in cases {
-            assert_eq!(utc_date(*t), *expected, "{t}");
-        }
-    }
-
-    #[test]
     fn queue_plan_puts_mastodon_first_and_caps() {
         let first = FirstRound {
             queues: ["zeta", "default", "alpha", "push", "pull"]
@@ -1111,7 +640,7 @@ mod tests {
         }
     }
 
-    const DEFAULT_REQUIRED: [&str; 7] = super::super::redis::DEFAULT_MASTODON_QUEUES;
+    const DEFAULT_REQUIRED: [&str; 7] = crate::collect::redis::DEFAULT_MASTODON_QUEUES;
 
     #[test]
     fn scan_reply_parsing() {
@@ -1156,7 +685,7 @@ mod tests {
         assert_eq!(first.retries, None);
         assert_eq!(first.schedule_overdue, Some(2.0));
         assert_eq!(first.processed_today, Some(0.0));
-        assert_eq!(first.date, "2023-11-14");
+        assert_eq!(first.date.as_deref(), Some("2023-11-14"));
         assert_eq!(sink.partial_errors().len(), 2);
     }
 

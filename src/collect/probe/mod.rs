@@ -23,7 +23,6 @@ pub mod http;
 pub mod preset;
 pub mod tls;
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::anyhow;
@@ -34,76 +33,10 @@ pub use preset::preset_probes;
 
 use super::runner::Job;
 use super::{Collector, Sink};
-use crate::config::{Config, ProbeTarget, Secret};
+use crate::config::{Config, ProbeTarget};
 use crate::model::{Kind, MetricDesc, Snapshot, TargetId};
 
-/// Options of one `[[probe]]` beyond name, url, interval and timeout.
-#[derive(Debug, Clone)]
-pub struct ProbeOptions {
-    /// HTTP method (`method`, default `GET`).
-    pub method: ::http::Method,
-    /// Expected status codes (`expect_status`); empty (the default) means any 2xx.
-    pub expect_status: Vec<u16>,
-    /// The body must contain this text (`body_contains`).
-    pub body_contains: Option<String>,
-    /// The body must match this regular expression (`body_regex`).
-    pub body_regex: Option<regex::Regex>,
-    /// The body must be JSON with a value at this RFC 6901 pointer (`json_pointer`, e.g.
-    /// `/status`).
-    pub json_pointer: Option<String>,
-    /// … and that value must equal this (`json_equals`; strings compare by text, other
-    /// values by their JSON form such as `true` or `42`).
-    pub json_equals: Option<String>,
-    /// Request headers (`headers = { Authorization = "Bearer ${TOKEN}" }`); values are
-    /// secrets and never logged.
-    pub headers: Vec<(String, Secret<String>)>,
-    /// Request body (`body`), sent with the method (e.g. POST).
-    pub body: Option<String>,
-    /// Follow redirects (`follow_redirects`, default true); when false a 3xx is the final
-    /// answer (expect it with `expect_status = [301]`).
-    pub follow_redirects: bool,
-    /// At most this many redirects (`max_redirects`, default 10); more fail the attempt.
-    pub max_redirects: u32,
-    /// Extra trusted CA certificates, PEM (`ca_file`), added to the system roots.
-    pub ca_file: Option<PathBuf>,
-    /// Do not verify the server certificate (`insecure_skip_verify`, default false).
-    /// Certificate facts are still exported.
-    pub insecure_skip_verify: bool,
-    /// A successful attempt slower than this counts as degraded (`degraded_after`).
-    pub degraded_after: Option<Duration>,
-    /// Bodies larger than this fail the attempt (`max_body_bytes`, default 10 MiB).
-    pub max_body_bytes: usize,
-    /// Append `_fedimeter=<unique>` to the query of every attempt so no cache answers
-    /// (`cache_bust`, default false).
-    pub cache_bust: bool,
-}
-
-/// Default of [`ProbeOptions::max_redirects`].
-pub const DEFAULT_MAX_REDIRECTS: u32 = 10;
-/// Default of [`ProbeOptions::max_body_bytes`].
-pub const DEFAULT_MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
-
-impl Default for ProbeOptions {
-    fn default() -> Self {
-        ProbeOptions {
-            method: ::http::Method::GET,
-            expect_status: Vec::new(),
-            body_contains: None,
-            body_regex: None,
-            json_pointer: None,
-            json_equals: None,
-            headers: Vec::new(),
-            body: None,
-            follow_redirects: true,
-            max_redirects: DEFAULT_MAX_REDIRECTS,
-            ca_file: None,
-            insecure_skip_verify: false,
-            degraded_after: None,
-            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
-            cache_bust: false,
-        }
-    }
-}
+pub use crate::config::options::{DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_REDIRECTS, ProbeOptions};
 
 const M: &[&str] = &["module"];
 
@@ -186,6 +119,28 @@ pub static PROBE_TLS_VERSION: MetricDesc = MetricDesc::gauge(
     "Returns the TLS version used or NaN when unknown",
     &["version", "module"],
 );
+
+/// Every family this module can export, in declaration order (`crate::metrics`
+/// collects them; `tests/docs_tables.rs` checks them against the docs).
+pub static DESCRIPTORS: &[&MetricDesc] = &[
+    &PROBE_SUCCESS,
+    &PROBE_DURATION,
+    &PROBE_DEGRADED,
+    &PROBE_ATTEMPTS,
+    &PROBE_DNS_LOOKUP,
+    &PROBE_IP_PROTOCOL,
+    &PROBE_HTTP_DURATION,
+    &PROBE_HTTP_STATUS,
+    &PROBE_HTTP_VERSION,
+    &PROBE_HTTP_SSL,
+    &PROBE_HTTP_REDIRECTS,
+    &PROBE_HTTP_CONTENT_LENGTH,
+    &PROBE_HTTP_BODY_LENGTH,
+    &PROBE_SSL_EARLIEST_EXPIRY,
+    &PROBE_SSL_LAST_CHAIN_EXPIRY,
+    &PROBE_SSL_NOT_BEFORE,
+    &PROBE_TLS_VERSION,
+];
 
 /// What a probe attempt checks, derived from the URL scheme.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

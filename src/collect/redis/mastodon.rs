@@ -16,9 +16,9 @@ use std::time::{Duration, Instant};
 
 use redis::{Pipeline, Value};
 
-use super::Sink;
-use super::redis::{RedisCollector, RedisOptions};
 use super::sidekiq::namespace_prefix;
+use super::{RedisCollector, RedisOptions};
+use crate::collect::Sink;
 use crate::model::MetricDesc;
 
 pub static MONTHLY_ACTIVE_USERS: MetricDesc = MetricDesc::gauge(
@@ -31,6 +31,10 @@ pub static DELIVERY_FAILING_DOMAINS: MetricDesc = MetricDesc::gauge(
     "Domains with failed deliveries not yet cleared by a success (exhausted_deliveries:* keys)",
     &[],
 );
+
+/// Every family this module can export, in declaration order (`crate::metrics`
+/// collects them; `tests/docs_tables.rs` checks them against the docs).
+pub static DESCRIPTORS: &[&MetricDesc] = &[&MONTHLY_ACTIVE_USERS, &DELIVERY_FAILING_DOMAINS];
 
 /// Number of daily keys in Mastodon's monthly active users.
 const MAU_DAYS: i64 = 28;
