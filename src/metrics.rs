@@ -50,6 +50,7 @@ pub fn descriptors() -> Vec<&'static MetricDesc> {
         probe::DESCRIPTORS,
         RUNNER_DESCRIPTORS,
         SELF_DESCRIPTORS,
+        &crate::store::handle::DESCRIPTORS,
     ]
     .into_iter()
     .flatten()

@@ -20,7 +20,8 @@ fn layer(module: &str) -> Option<u8> {
         "collect" | "sli" | "store" | "export" => 2,
         // `on_pool!` is exported at the crate root by `store`.
         "on_pool" => 2,
-        "web" => 3,
+        // The metric catalogue gathers the descriptor lists of layer 2.
+        "web" | "metrics" => 3,
         "app" => 4,
         _ => return None,
     })
