@@ -7,6 +7,7 @@ pub mod collect;
 pub mod config;
 pub mod export;
 pub mod model;
+pub mod notify;
 pub mod shutdown;
 pub mod sli;
 pub mod store;
