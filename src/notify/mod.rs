@@ -3,9 +3,12 @@
 //! Only this module talks to Discord (`discord/`): `message.rs` turns notices into Discord
 //! payloads within Discord's documented limits (pure), `client.rs` delivers them with the
 //! per-webhook and per-channel rate limits, retries and error classification of
-//! `docs/alerts.md`.
+//! `docs/alerts.md`. Every notification goes through the durable `outbox` in the store,
+//! which `dispatch` drains route by route.
 
 pub mod discord;
+pub mod dispatch;
+pub mod outbox;
 
 /// How loud an alert is. Decides the colour, whether the route's role is mentioned
 /// (critical only) and whether the message is sent silently (info).

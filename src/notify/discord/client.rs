@@ -79,7 +79,7 @@ impl Default for ClientOptions {
         ClientOptions {
             timeout: Duration::from_secs(10),
             max_attempts: 5,
-            max_rate_limited: 10,
+            max_rate_limited: 5,
             backoff_base: Duration::from_millis(500),
             backoff_max: Duration::from_secs(30),
             webhook_limit: (5, Duration::from_secs(2)),
@@ -87,6 +87,9 @@ impl Default for ClientOptions {
         }
     }
 }
+
+/// A longer `retry_after` is cut to this (the outbox lease must outlast one delivery).
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
 /// Extra time added to every window: the server measures arrival, the client measures
 /// sending.
@@ -374,7 +377,7 @@ impl DiscordClient {
                                 .map(Duration::from_secs_f64)
                                 .or(headers.retry_after_header)
                                 .unwrap_or(Duration::from_secs(1))
-                                .min(Duration::from_secs(600));
+                                .min(MAX_RETRY_AFTER);
                             tracing::warn!(
                                 route = %route.name,
                                 retry_after_ms = after.as_millis() as u64,
