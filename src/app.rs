@@ -92,6 +92,10 @@ pub async fn run(
         shutdown.clone(),
     ));
 
+    if !config.discord.is_empty() {
+        crate::alert::spawn(&config, &store, &snapshots, &mut tasks, &shutdown)?;
+    }
+
     let site = Arc::new(SiteInfo {
         title: config.site.title.clone(),
         components: components

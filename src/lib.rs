@@ -2,6 +2,7 @@
 //!
 //! See ARCHITECTURE.md for the bird's-eye view and the code map.
 
+pub mod alert;
 pub mod app;
 pub mod collect;
 pub mod config;

@@ -28,15 +28,19 @@ CREATE TABLE alert_messages (
     PRIMARY KEY (route, alert_key)
 );
 
--- Alert state, so that pending/firing alerts survive a restart.
+-- Alert state, so that pending/firing alerts survive a restart. Written in the same
+-- transaction as the outbox rows of the evaluation that changed it.
 CREATE TABLE alert_state (
-    alert_key    TEXT   NOT NULL PRIMARY KEY,
-    alertname    TEXT   NOT NULL,
-    state        TEXT   NOT NULL, -- 'pending' | 'firing'
-    active_since BIGINT NOT NULL, -- the condition became true
+    alert_key    TEXT    NOT NULL PRIMARY KEY,
+    alertname    TEXT    NOT NULL,
+    rule_index   INTEGER NOT NULL, -- position in the configured rule list (checked by name)
+    state        TEXT    NOT NULL, -- 'pending' | 'firing'
+    active_since BIGINT  NOT NULL, -- the condition became true
     firing_since BIGINT,
-    last_true_at BIGINT NOT NULL, -- for keep_firing_for
-    last_sent_at BIGINT,          -- for repeat_interval
-    labels       TEXT   NOT NULL, -- JSON object
+    last_true_at BIGINT  NOT NULL, -- for keep_firing_for
+    last_sent_at BIGINT,           -- for repeat_interval
+    announced    INTEGER NOT NULL, -- 0/1: the firing was sent (not muted)
+    target       TEXT    NOT NULL,
+    labels       TEXT    NOT NULL, -- JSON object
     value        DOUBLE PRECISION
 );

@@ -11,6 +11,7 @@
 //! invalid it is registered as a whole. Messages about secret fields never quote the value,
 //! nor any part of it.
 
+mod alert;
 mod sli;
 
 use std::collections::{BTreeMap, HashMap};
@@ -605,6 +606,7 @@ fn validate(raw: &RawConfig, ctx: &mut Ctx<'_>) -> Config {
     let sli = sli::sli_options(ctx, &raw.sli);
     let components = sli::components(ctx, raw, &probes);
     let maintenance = sli::maintenance_windows(ctx, raw, &components, &mastodon, &probes);
+    let alerting = alert::alerting(ctx, raw.alerting.as_ref(), &raw.alert);
 
     Config {
         source: ctx.input.path.map(Path::to_path_buf),
@@ -622,6 +624,7 @@ fn validate(raw: &RawConfig, ctx: &mut Ctx<'_>) -> Config {
         components,
         maintenance,
         sli,
+        alerting,
     }
 }
 
@@ -1596,8 +1599,17 @@ fn discord_channels(ctx: &mut Ctx<'_>, raw: &RawConfig) -> Vec<DiscordChannel> {
         let url = ctx
             .secret_url(&webhook, &key, check_webhook_url)
             .map(|url| SecretUrl::opaque(url.expose().to_string()));
+        let opts = alert::route_options(ctx, entry.get_ref(), i);
         if let (Some(name), Some(webhook_url)) = (name, url) {
-            channels.push(DiscordChannel { name, webhook_url });
+            channels.push(DiscordChannel {
+                channel: opts.channel.unwrap_or_else(|| name.clone()),
+                name,
+                webhook_url,
+                min_severity: opts.min_severity,
+                components: opts.components,
+                mention_role: opts.mention_role,
+                resolved_notice: opts.resolved_notice,
+            });
         }
     }
     channels

@@ -82,6 +82,25 @@ pub struct Claimed {
     pub attempts: i64,
 }
 
+/// One alert instance's state as stored in `alert_state`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredAlert {
+    pub key: String,
+    pub alertname: String,
+    pub rule_index: i64,
+    /// `pending` or `firing`.
+    pub state: String,
+    pub active_since: i64,
+    pub firing_since: Option<i64>,
+    pub last_true_at: i64,
+    pub last_sent_at: Option<i64>,
+    pub announced: bool,
+    pub target: String,
+    /// JSON object.
+    pub labels: String,
+    pub value: Option<f64>,
+}
+
 /// The outbox of one instance.
 #[derive(Debug, Clone)]
 pub struct Outbox {
@@ -89,6 +108,10 @@ pub struct Outbox {
     instance: String,
     lease: Duration,
 }
+
+const STATE_INSERT: &str = "INSERT INTO alert_state (alert_key, alertname, rule_index, state, \
+    active_since, firing_since, last_true_at, last_sent_at, announced, target, labels, value) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
 
 /// Longer than the delivery client can spend on one message (its timeouts, backoff and
 /// `retry_after` waits are capped below this).
@@ -123,6 +146,49 @@ impl Outbox {
         if rows.is_empty() {
             return Ok(());
         }
+        self.commit(rows, None, now).await
+    }
+
+    /// The stored alert states.
+    pub async fn load_states(&self) -> anyhow::Result<Vec<StoredAlert>> {
+        let sql = "SELECT alert_key, alertname, rule_index, state, active_since, firing_since, \
+                   last_true_at, last_sent_at, announced, target, labels, value \
+                   FROM alert_state ORDER BY alert_key";
+        let states = on_pool!(&self.store, |pool| {
+            let rows = sqlx::query(sql)
+                .fetch_all(pool)
+                .await
+                .context("reading alert states")?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in rows {
+                out.push(StoredAlert {
+                    key: r.try_get(0)?,
+                    alertname: r.try_get(1)?,
+                    rule_index: i64::from(r.try_get::<i32, _>(2)?),
+                    state: r.try_get(3)?,
+                    active_since: r.try_get(4)?,
+                    firing_since: r.try_get(5)?,
+                    last_true_at: r.try_get(6)?,
+                    last_sent_at: r.try_get(7)?,
+                    announced: r.try_get::<i32, _>(8)? != 0,
+                    target: r.try_get(9)?,
+                    labels: r.try_get(10)?,
+                    value: r.try_get(11)?,
+                });
+            }
+            out
+        });
+        Ok(states)
+    }
+
+    /// Writes one evaluation atomically: its outbox rows and, when given, the complete set
+    /// of alert states (replacing the stored one). A crash leaves either both or neither.
+    pub async fn commit(
+        &self,
+        rows: &[NewRow],
+        states: Option<&[StoredAlert]>,
+        now: SystemTime,
+    ) -> anyhow::Result<()> {
         let now = unix_ms(now);
         let mut bodies = Vec::with_capacity(rows.len());
         for row in rows {
@@ -142,6 +208,30 @@ impl Outbox {
                     .execute(&mut *tx)
                     .await
                     .context("writing to the outbox")?;
+            }
+            if let Some(states) = states {
+                sqlx::query("DELETE FROM alert_state")
+                    .execute(&mut *tx)
+                    .await
+                    .context("replacing alert states")?;
+                for st in states {
+                    sqlx::query(STATE_INSERT)
+                        .bind(&st.key)
+                        .bind(&st.alertname)
+                        .bind(i32::try_from(st.rule_index).unwrap_or(i32::MAX))
+                        .bind(&st.state)
+                        .bind(st.active_since)
+                        .bind(st.firing_since)
+                        .bind(st.last_true_at)
+                        .bind(st.last_sent_at)
+                        .bind(i32::from(st.announced))
+                        .bind(&st.target)
+                        .bind(&st.labels)
+                        .bind(st.value)
+                        .execute(&mut *tx)
+                        .await
+                        .context("writing an alert state")?;
+                }
             }
             tx.commit().await.context("committing an outbox write")?;
         });

@@ -1,0 +1,177 @@
+//! Alerts through the real binary, to the fake Discord: fedimeter killed with SIGKILL while
+//! Discord is down, restarted, Discord back → every notification delivered, in order, none
+//! twice; and a probe going down and back → one firing message, edited in place on resolve,
+//! plus a resolved notice.
+
+mod binary;
+#[path = "support/discord.rs"]
+mod discord;
+#[path = "support/http_server.rs"]
+mod http_server;
+
+use std::time::{Duration, Instant};
+
+use binary::Workdir;
+use discord::{FakeDiscord, Fault};
+use http_server::{Reply, TestServer};
+
+fn config(web: &TestServer, webhook: &str, probes: &[&str]) -> String {
+    let mut text = format!(
+        "listen = \"127.0.0.1:0\"\n\
+         [alerting]\n\
+         evaluate_every = \"1s\"\n\
+         builtin = false\n\
+         [[alert]]\n\
+         name = \"ProbeFailing\"\n\
+         severity = \"warning\"\n\
+         metric = \"probe_success\"\n\
+         op = \"==\"\n\
+         value = 0\n\
+         summary = \"probe {{{{target}}}} fails\"\n\
+         [[discord]]\n\
+         name = \"ops\"\n\
+         webhook_url = \"{webhook}\"\n"
+    );
+    for p in probes {
+        text.push_str(&format!(
+            "[[probe]]\nname = \"{p}\"\nurl = \"{}\"\ninterval = \"1s\"\ntimeout = \"500ms\"\n",
+            web.url(&format!("/{p}"))
+        ));
+    }
+    text
+}
+
+async fn wait_until(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !cond() {
+        assert!(started.elapsed() < limit, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn titles(fake: &FakeDiscord) -> Vec<String> {
+    fake.accepted()
+        .iter()
+        .filter(|r| r.method == "POST")
+        .filter_map(|r| r.body["embeds"][0]["title"].as_str().map(String::from))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_while_discord_is_down_loses_nothing_and_sends_nothing_twice() {
+    let fake = FakeDiscord::start().await;
+    let webhook = fake.webhook("1", "tok", "ops");
+    let web = TestServer::http().await;
+    for p in ["p1", "p2", "p3"] {
+        web.set(&format!("/{p}"), Reply::status(500, "down"));
+    }
+    fake.set_down(Some(Fault::ServerError));
+    let work = Workdir::new(&config(&web, &webhook, &["p1", "p2", "p3"]));
+
+    let mut first = work.serve(&[]);
+    // All three alerts fired and were written; Discord refused the first attempts.
+    wait_until("three alerts", Duration::from_secs(20), || {
+        first.log().matches("alert changed").count() >= 3
+    })
+    .await;
+    wait_until("a delivery attempt", Duration::from_secs(20), || {
+        !fake.requests().is_empty()
+    })
+    .await;
+    let fired_order: Vec<String> = first
+        .log()
+        .lines()
+        .filter(|l| l.contains("alert changed"))
+        .filter_map(|l| {
+            ["p1", "p2", "p3"]
+                .iter()
+                .find(|p| {
+                    l.contains(&format!("target=\"{p}\""))
+                        || l.contains(&format!("target=\\\"{p}\\\""))
+                })
+                .map(|p| p.to_string())
+        })
+        .collect();
+    assert_eq!(fired_order.len(), 3, "{}", first.log());
+    first.child.kill().expect("SIGKILL");
+    first.child.wait().expect("reaped");
+    assert!(fake.accepted().is_empty());
+
+    // Restarted while Discord is still down, then Discord comes back.
+    let second = work.serve(&[]);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    fake.set_down(None);
+    wait_until("three deliveries", Duration::from_secs(60), || {
+        titles(&fake).len() >= 3
+    })
+    .await;
+    // Nothing more arrives: the restored states do not fire again.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let got = titles(&fake);
+    assert_eq!(got.len(), 3, "none twice: {got:?}\n{}", second.log());
+    let expected: Vec<String> = fired_order
+        .iter()
+        .map(|_| "🟠 FIRING: ProbeFailing".to_string())
+        .collect();
+    assert_eq!(got, expected);
+    let targets: Vec<String> = fake
+        .accepted()
+        .iter()
+        .filter_map(|r| {
+            r.body["embeds"][0]["fields"]
+                .as_array()
+                .and_then(|f| f.iter().find(|f| f["name"] == "Target"))
+                .and_then(|f| f["value"].as_str().map(String::from))
+        })
+        .collect();
+    assert_eq!(targets, fired_order, "in the order they fired");
+    assert_eq!(fake.rate_limit_violations(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_probe_down_then_back_is_one_message_edited_in_place_and_a_notice() {
+    let fake = FakeDiscord::start().await;
+    let webhook = fake.webhook("1", "tok", "ops");
+    let web = TestServer::http().await;
+    web.set("/web", Reply::ok("ok"));
+    let work = Workdir::new(&config(&web, &webhook, &["web"]));
+    let server = work.serve(&[]);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(fake.requests().is_empty(), "no alert while up");
+
+    web.set("/web", Reply::status(503, "down"));
+    wait_until("the firing message", Duration::from_secs(20), || {
+        !fake.accepted().is_empty()
+    })
+    .await;
+    let firing = fake.accepted()[0].clone();
+    assert!(firing.wait, "posted with ?wait=true");
+    let id = firing.created_id.clone().expect("message id");
+    assert_eq!(firing.body["embeds"][0]["title"], "🟠 FIRING: ProbeFailing");
+    assert_eq!(firing.body["embeds"][0]["description"], "probe web fails");
+    assert_eq!(
+        firing.body["allowed_mentions"]["parse"],
+        serde_json::json!([])
+    );
+
+    web.set("/web", Reply::ok("ok"));
+    wait_until("the edit and the notice", Duration::from_secs(20), || {
+        fake.accepted().len() >= 3
+    })
+    .await;
+    let reqs = fake.accepted();
+    assert_eq!(reqs[1].method, "PATCH");
+    assert_eq!(reqs[1].message_id.as_deref(), Some(id.as_str()));
+    let edited = fake.message(&id).expect("message");
+    assert_eq!(edited["embeds"][0]["title"], "✅ RESOLVED: ProbeFailing");
+    assert_eq!(reqs[2].method, "POST");
+    assert_eq!(
+        reqs[2].body["embeds"][0]["title"],
+        "✅ Resolved: ProbeFailing"
+    );
+    assert_eq!(reqs[2].body["flags"], 4096);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(fake.accepted().len(), 3, "{}", server.log());
+    // The webhook URL is a secret: never in the log.
+    assert!(!server.log().contains("/api/webhooks/1/tok"));
+}
