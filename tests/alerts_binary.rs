@@ -174,4 +174,88 @@ async fn a_probe_down_then_back_is_one_message_edited_in_place_and_a_notice() {
     assert_eq!(fake.accepted().len(), 3, "{}", server.log());
     // The webhook URL is a secret: never in the log.
     assert!(!server.log().contains("/api/webhooks/1/tok"));
+
+    // Self-metrics: three rows sent, none pending, no 429, the alert no longer firing.
+    let expected = [
+        "fedimeter_notifications_total{route=\"ops\",result=\"sent\"} 3",
+        "fedimeter_notifications_total{route=\"ops\",result=\"rejected\"} 0",
+        "fedimeter_outbox_pending{route=\"ops\"} 0",
+        "fedimeter_discord_rate_limited_total{route=\"ops\"} 0",
+        "fedimeter_discord_route_disabled{route=\"ops\"} 0",
+        "fedimeter_alerts{alertname=\"ProbeFailing\",severity=\"warning\",state=\"firing\"} 0",
+    ];
+    let started = Instant::now();
+    loop {
+        let (_, _, body, _) = binary::get(&server.url("/metrics"), None).await;
+        let missing: Vec<&str> = expected
+            .iter()
+            .copied()
+            .filter(|l| !body.lines().any(|b| b == *l))
+            .collect();
+        if missing.is_empty() {
+            assert!(!body.contains("/api/webhooks/1/tok"));
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "missing {missing:?} in\n{body}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alert_test_and_list_print_what_discord_and_the_store_say() {
+    let fake = FakeDiscord::start().await;
+    let ok = fake.webhook("1", "tok-ok", "ops");
+    let dead = fake.webhook("2", "tok-dead", "ops");
+    fake.delete_webhook("2");
+    let web = TestServer::http().await;
+    let mut text = config(&web, &ok, &[]);
+    text.push_str(&format!(
+        "[[discord]]\nname = \"old\"\nwebhook_url = \"{dead}\"\n"
+    ));
+    let work = std::sync::Arc::new(Workdir::new(&text));
+    let w = work.clone();
+    let out = tokio::task::spawn_blocking(move || w.run(&["alert", "test"], &[]))
+        .await
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(!out.status.success(), "one route is dead: {stdout}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert!(lines[0].starts_with("ops: sent (message id "), "{stdout}");
+    assert_eq!(
+        lines[1],
+        "old: the webhook does not exist (404 Unknown Webhook): create a new one"
+    );
+    assert!(!stdout.contains("tok-"));
+    let posted = &fake.accepted()[0];
+    assert_eq!(posted.body["flags"], 4096);
+    assert_eq!(
+        posted.body["embeds"][0]["title"],
+        "🔵 fedimeter test message"
+    );
+
+    let w = work.clone();
+    let out =
+        tokio::task::spawn_blocking(move || w.run(&["alert", "test", "--route", "nope"], &[]))
+            .await
+            .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+
+    let w = work.clone();
+    let out = tokio::task::spawn_blocking(move || w.run(&["alert", "list"], &[]))
+        .await
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{stdout}");
+    assert_eq!(
+        stdout.lines().take(2).collect::<Vec<_>>(),
+        [
+            "RULE\tSEVERITY\tFOR\tCONDITION",
+            "ProbeFailing\twarning\t0s\tprobe_success == 0"
+        ]
+    );
+    assert!(stdout.contains("no alert is pending or firing"), "{stdout}");
 }

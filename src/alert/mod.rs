@@ -5,6 +5,7 @@
 //! The evaluator reads its world through [`AlertInputs`], built by [`inputs_from`] — the one
 //! place that knows about `SnapshotStore` and maintenance windows.
 
+pub mod cli;
 pub mod eval;
 pub mod rule;
 pub mod state;
@@ -200,6 +201,20 @@ impl Evaluator {
 
     pub fn rules(&self) -> &[Rule] {
         &self.rules
+    }
+
+    /// `fedimeter_alerts{alertname,severity,state}`.
+    pub fn metrics_family(&self) -> crate::model::Family {
+        let mut counts = std::collections::BTreeMap::new();
+        for row in self.states() {
+            *counts.entry((row.alertname, row.state)).or_insert(0) += 1;
+        }
+        let rules: Vec<(String, Severity)> = self
+            .rules
+            .iter()
+            .map(|r| (r.name.clone(), r.severity))
+            .collect();
+        crate::notify::metrics::alerts_family(&rules, &counts)
     }
 
     /// Pending and firing instances.
@@ -481,6 +496,7 @@ pub async fn run(
         let now = SystemTime::now();
         let inputs = inputs_from(&snapshots, evaluator.rules(), &maintenance, now);
         let changes = evaluator.step(&inputs);
+        snapshots.publish_internal("alerts", vec![evaluator.metrics_family()]);
         for c in &changes {
             tracing::info!(alert = %c.key, transition = ?c.notice.transition, "alert changed");
         }
@@ -552,6 +568,12 @@ pub fn spawn(
         "alerting to discord"
     );
     tasks.spawn(dispatcher.clone().run(shutdown.clone()));
+    tasks.spawn(crate::notify::metrics::run(
+        dispatcher.clone(),
+        snapshots.clone(),
+        Duration::from_secs(5),
+        shutdown.clone(),
+    ));
     tasks.spawn(run(
         Evaluator::new(
             config.alerting.rules.clone(),

@@ -22,6 +22,9 @@ use super::discord::client::{DiscordClient, Outcome, Route, backoff};
 use super::discord::{Embed, Message};
 use super::outbox::{Claimed, Done, NewRow, Outbox, RowKind};
 
+/// The `result` label values of `fedimeter_notifications_total`.
+pub const RESULTS: [&str; 4] = ["sent", "rejected", "retried", "gone"];
+
 /// How often each route looks at the outbox when nobody wakes it.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
 

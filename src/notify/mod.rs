@@ -8,6 +8,7 @@
 
 pub mod discord;
 pub mod dispatch;
+pub mod metrics;
 pub mod outbox;
 
 /// How loud an alert is. Decides the colour, whether the route's role is mentioned
