@@ -3,7 +3,7 @@
 //! Input is [`AlertInputs`], built in one adapter ([`super::inputs_from`]) so the evaluator
 //! does not depend on where snapshots and component states come from.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -71,9 +71,65 @@ fn unix_secs(t: SystemTime) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// Where a matcher's label is found in one family's samples.
+#[derive(Clone, Copy)]
+enum Slot {
+    /// The sample's label at this position.
+    Label(usize),
+    /// The target's name (the family has no `target` label of its own).
+    Target,
+    /// The family has no such label: nothing matches.
+    Never,
+}
+
+/// Resolves `matchers` against `family`'s label names once, before its samples are scanned;
+/// `None` when no sample can match.
+fn slots(family: &Family, matchers: &[(String, String)]) -> Option<Vec<(Slot, usize)>> {
+    let mut out = Vec::with_capacity(matchers.len());
+    for (j, (k, _)) in matchers.iter().enumerate() {
+        let slot = match family.desc.labels.iter().position(|l| *l == k.as_str()) {
+            Some(i) => Slot::Label(i),
+            None if k == "target" => Slot::Target,
+            None => Slot::Never,
+        };
+        if matches!(slot, Slot::Never) {
+            return None;
+        }
+        out.push((slot, j));
+    }
+    Some(out)
+}
+
+/// Whether `sample` carries every matcher's label value (no allocation).
+fn matches(
+    sample: &Sample,
+    target: &str,
+    slots: &[(Slot, usize)],
+    matchers: &[(String, String)],
+) -> bool {
+    slots.iter().all(|(slot, j)| {
+        let want = matchers[*j].1.as_str();
+        match slot {
+            Slot::Label(i) => sample.labels.get(*i).is_some_and(|x| &**x == want),
+            Slot::Target => target == want,
+            Slot::Never => false,
+        }
+    })
+}
+
 /// Every instance of every rule whose condition holds in `inputs`.
 pub fn evaluate(rules: &[Rule], inputs: &AlertInputs) -> Vec<Active> {
     let now = unix_secs(inputs.now);
+    // Family name → (snapshot, family), built once per evaluation.
+    let mut by_family: HashMap<&str, Vec<(&Snapshot, &Family)>> = HashMap::new();
+    for snap in &inputs.snapshots {
+        for fam in &snap.families {
+            by_family
+                .entry(fam.desc.name)
+                .or_default()
+                .push((snap, fam));
+        }
+    }
     let mut out = Vec::new();
     for (idx, rule) in rules.iter().enumerate() {
         match &rule.condition {
@@ -100,17 +156,21 @@ pub fn evaluate(rules: &[Rule], inputs: &AlertInputs) -> Vec<Active> {
                 cmp,
                 value: threshold,
             } => {
-                for snap in &inputs.snapshots {
-                    let Some(fam) = snap.family(family) else {
+                let Some(found) = by_family.get(family.as_str()) else {
+                    continue;
+                };
+                for (snap, fam) in found {
+                    let target = &*snap.target.name;
+                    let Some(slots) = slots(fam, matchers) else {
                         continue;
                     };
-                    let target = &*snap.target.name;
+                    if slots.iter().any(|(s, j)| {
+                        matches!(s, Slot::Target) && matchers[*j].1.as_str() != target
+                    }) {
+                        continue;
+                    }
                     for sample in &fam.samples {
-                        let labels = labels_of(fam, sample, target);
-                        if !matchers
-                            .iter()
-                            .all(|(k, v)| labels.get(k).is_some_and(|x| x == v))
-                        {
+                        if !matches(sample, target, &slots, matchers) {
                             continue;
                         }
                         let value = match derive {
@@ -134,6 +194,7 @@ pub fn evaluate(rules: &[Rule], inputs: &AlertInputs) -> Vec<Active> {
                         if value.is_nan() || !cmp.holds(value, *threshold) {
                             continue;
                         }
+                        let labels = labels_of(fam, sample, target);
                         out.push(Active {
                             rule: idx,
                             key: alert_key(&rule.name, &labels),
