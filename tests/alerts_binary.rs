@@ -259,3 +259,116 @@ async fn alert_test_and_list_print_what_discord_and_the_store_say() {
     );
     assert!(stdout.contains("no alert is pending or firing"), "{stdout}");
 }
+
+/// Alertmanager's webhook payload, version 4 (anchors-status-alerting.md §4.2).
+fn am_payload(status: &str, ends_at: &str) -> String {
+    format!(
+        r#"{{"version":"4","groupKey":"{{}}:{{alertname=\"HighLatency\"}}","truncatedAlerts":0,
+        "status":"{status}","receiver":"fedimeter","groupLabels":{{"alertname":"HighLatency"}},
+        "commonLabels":{{"alertname":"HighLatency","severity":"critical"}},"commonAnnotations":{{}},
+        "externalURL":"http://am:9093","alerts":[{{"status":"{status}",
+        "labels":{{"alertname":"HighLatency","severity":"critical","instance":"web-1"}},
+        "annotations":{{"summary":"p99 over 2 s @everyone"}},
+        "startsAt":"2026-12-06T20:00:00Z","endsAt":"{ends_at}",
+        "generatorURL":"http://prom:9090/graph","fingerprint":"c0ffee"}}]}}"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alertmanager_webhooks_go_through_the_same_routes_and_outbox() {
+    let fake = FakeDiscord::start().await;
+    let webhook = fake.webhook("1", "tok", "ops");
+    let web = TestServer::http().await;
+    let mut text = config(&web, &webhook, &[]);
+    text = text.replacen(
+        "builtin = false\n",
+        "builtin = false\nalertmanager_token = \"${AM_TOKEN}\"\n",
+        1,
+    );
+    text.push_str("mention_role = \"42\"\n");
+    let work = Workdir::new(&text);
+    let server = work.serve(&[("AM_TOKEN", "am-token-0123456789")]);
+    let url = server.url("/api/alertmanager");
+    let http = reqwest::Client::new();
+    let post = |body: String, token: Option<&str>| {
+        let mut req = http
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send()
+    };
+    let firing = am_payload("firing", "0001-01-01T00:00:00Z");
+    assert_eq!(
+        post(firing.clone(), None).await.expect("post").status(),
+        401
+    );
+    assert_eq!(
+        post(firing.clone(), Some("wrong-token-0123456"))
+            .await
+            .expect("post")
+            .status(),
+        401
+    );
+    // Over the 1 MiB limit: 413 (or the connection is closed before the upload ends).
+    let huge = " ".repeat(2 * 1024 * 1024);
+    match post(huge, Some("am-token-0123456789")).await {
+        Ok(resp) => assert_eq!(resp.status(), 413),
+        Err(e) => assert!(e.is_request(), "{e}"),
+    }
+    let v3 = firing.replacen("\"version\":\"4\"", "\"version\":\"3\"", 1);
+    assert_eq!(
+        post(v3, Some("am-token-0123456789"))
+            .await
+            .expect("post")
+            .status(),
+        400
+    );
+    assert!(fake.requests().is_empty());
+
+    let resp = post(firing, Some("am-token-0123456789"))
+        .await
+        .expect("post");
+    assert_eq!(resp.status(), 200);
+    wait_until("the firing message", Duration::from_secs(10), || {
+        !fake.accepted().is_empty()
+    })
+    .await;
+    let msg = fake.accepted()[0].clone();
+    assert_eq!(msg.body["embeds"][0]["title"], "🔴 FIRING: HighLatency");
+    assert_eq!(msg.body["content"], "<@&42>");
+    assert_eq!(
+        msg.body["allowed_mentions"],
+        serde_json::json!({"parse": [], "roles": ["42"]})
+    );
+    assert!(!msg.body.to_string().contains("@everyone"));
+    let id = msg.created_id.clone().expect("id");
+
+    let resolved = am_payload("resolved", "2026-12-06T20:12:00Z");
+    assert_eq!(
+        post(resolved, Some("am-token-0123456789"))
+            .await
+            .expect("post")
+            .status(),
+        200
+    );
+    wait_until("the edit", Duration::from_secs(10), || {
+        fake.accepted().len() >= 3
+    })
+    .await;
+    let reqs = fake.accepted();
+    assert_eq!(reqs[1].method, "PATCH");
+    assert_eq!(reqs[1].message_id.as_deref(), Some(id.as_str()));
+    let edited = fake.message(&id).expect("message");
+    assert_eq!(edited["embeds"][0]["title"], "✅ RESOLVED: HighLatency");
+    assert!(
+        edited["embeds"][0]["description"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("**Resolved** after 12m."),
+        "{edited}"
+    );
+    assert!(!server.log().contains("am-token-0123456789"));
+}

@@ -5,6 +5,7 @@
 //! The evaluator reads its world through [`AlertInputs`], built by [`inputs_from`] — the one
 //! place that knows about `SnapshotStore` and maintenance windows.
 
+pub mod alertmanager;
 pub mod cli;
 pub mod eval;
 pub mod rule;
@@ -46,10 +47,10 @@ pub struct RouteSelect {
 }
 
 impl RouteSelect {
-    fn wants(&self, rule: &Rule) -> bool {
-        rule.severity >= self.min_severity
+    fn wants(&self, notice: &Notice) -> bool {
+        notice.severity >= self.min_severity
             && (self.components.is_empty()
-                || rule
+                || notice
                     .component
                     .as_ref()
                     .is_some_and(|c| self.components.contains(c)))
@@ -393,13 +394,10 @@ impl Evaluator {
 /// The outbox rows for one evaluation's changes, route by route: one message per change, or
 /// one digest when a route gets more than [`DIGEST_AFTER`]; a resolve edits the original
 /// message and, if the route wants it, posts a short notice.
-pub fn rows_for(rules: &[Rule], changes: &[Change], routes: &[RouteSelect]) -> Vec<NewRow> {
+pub fn rows_for(changes: &[Change], routes: &[RouteSelect]) -> Vec<NewRow> {
     let mut rows = Vec::new();
     for route in routes {
-        let mine: Vec<&Change> = changes
-            .iter()
-            .filter(|c| route.wants(&rules[c.rule]))
-            .collect();
+        let mine: Vec<&Change> = changes.iter().filter(|c| route.wants(&c.notice)).collect();
         if mine.len() > DIGEST_AFTER {
             let notices: Vec<Notice> = mine.iter().map(|c| c.notice.clone()).collect();
             rows.push(NewRow {
@@ -500,7 +498,7 @@ pub async fn run(
         for c in &changes {
             tracing::info!(alert = %c.key, transition = ?c.notice.transition, "alert changed");
         }
-        unwritten.extend(rows_for(evaluator.rules(), &changes, &routes));
+        unwritten.extend(rows_for(&changes, &routes));
         if unwritten.is_empty() && !evaluator.is_dirty() {
             continue;
         }
@@ -526,14 +524,15 @@ pub async fn run(
 }
 
 /// Starts the sender and the evaluator for the configured `[[discord]]` routes (the wiring
-/// `app::run` calls).
+/// `app::run` calls). Returns the Alertmanager receiver's router when
+/// `[alerting] alertmanager_token` is set, for the private listener.
 pub fn spawn(
     config: &crate::config::Config,
     store: &crate::store::Store,
     snapshots: &Arc<SnapshotStore>,
     tasks: &mut tokio::task::JoinSet<()>,
     shutdown: &CancellationToken,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Option<axum::Router>> {
     use crate::notify::discord::client::{ClientOptions, DiscordClient, Route};
     use crate::notify::outbox::{DEFAULT_LEASE, Outbox, default_instance};
     let client = Arc::new(DiscordClient::new(ClientOptions::default())?);
@@ -574,6 +573,13 @@ pub fn spawn(
         Duration::from_secs(5),
         shutdown.clone(),
     ));
+    let receiver = config.alerting.alertmanager_token.clone().map(|token| {
+        alertmanager::router(Arc::new(alertmanager::Receiver {
+            token,
+            routes: selects.clone(),
+            dispatcher: dispatcher.clone(),
+        }))
+    });
     tasks.spawn(run(
         Evaluator::new(
             config.alerting.rules.clone(),
@@ -586,7 +592,7 @@ pub fn spawn(
         config.alerting.evaluate_every,
         shutdown.clone(),
     ));
-    Ok(())
+    Ok(receiver)
 }
 
 #[cfg(test)]
@@ -756,7 +762,7 @@ mod tests {
             (0..7).map(|i| (format!("pg{i}"), Some(0.0))).collect();
         let t: Vec<(&str, Option<f64>)> = targets.iter().map(|(n, v)| (n.as_str(), *v)).collect();
         let fired = ev.step(&inputs(&t[..2], 0, &[]));
-        let rows = rows_for(&rules, &fired, &routes);
+        let rows = rows_for(&fired, &routes);
         let shape: Vec<(&str, RowKind, bool)> = rows
             .iter()
             .map(|r| (r.route.as_str(), r.kind, r.alert_key.is_some()))
@@ -773,9 +779,9 @@ mod tests {
         // Five more at once: still one message each (a digest takes more than five).
         let more = ev.step(&inputs(&t, 15, &[]));
         assert_eq!(more.len(), 5);
-        assert_eq!(rows_for(&rules, &more, &routes).len(), 10);
+        assert_eq!(rows_for(&more, &routes).len(), 10);
         let resolved = ev.step(&inputs(&[("pg0", Some(1.0))], 30, &[]));
-        let rows = rows_for(&rules, &resolved, &routes);
+        let rows = rows_for(&resolved, &routes);
         let shape: Vec<(&str, RowKind)> = rows.iter().map(|r| (r.route.as_str(), r.kind)).collect();
         assert_eq!(
             shape,
@@ -788,7 +794,7 @@ mod tests {
         // Six changes on one route: one digest.
         let mut storm = Evaluator::new(rules.clone(), DEFAULT_REPEAT_INTERVAL);
         let changes = storm.step(&inputs(&t[..6], 0, &[]));
-        let rows = rows_for(&rules, &changes, &routes[..1]);
+        let rows = rows_for(&changes, &routes[..1]);
         assert_eq!(rows.len(), 1);
         assert!(rows[0].alert_key.is_none());
     }

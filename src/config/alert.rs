@@ -20,6 +20,9 @@ pub struct RawAlerting {
     pub repeat_interval: Option<Spanned<String>>,
     /// Whether the built-in Mastodon rules are on. Default true.
     pub builtin: Option<Spanned<bool>>,
+    /// Enables `POST /api/alertmanager` (next to `/metrics`): the bearer token Alertmanager
+    /// sends. A secret, at least 16 characters. Default: not set (no receiver).
+    pub alertmanager_token: Option<Spanned<String>>,
 }
 
 /// A number written as an integer or a float.
@@ -81,6 +84,8 @@ pub struct AlertingConfig {
     pub repeat_interval: Duration,
     /// Built-in rules (unless disabled) with overrides applied, then the user's rules.
     pub rules: Vec<Rule>,
+    /// `POST /api/alertmanager` is served when set.
+    pub alertmanager_token: Option<crate::config::Secret<String>>,
 }
 
 impl Default for AlertingConfig {
@@ -89,6 +94,7 @@ impl Default for AlertingConfig {
             evaluate_every: crate::alert::DEFAULT_EVALUATE_EVERY,
             repeat_interval: crate::alert::DEFAULT_REPEAT_INTERVAL,
             rules: crate::alert::rule::builtin(),
+            alertmanager_token: None,
         }
     }
 }

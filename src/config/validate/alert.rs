@@ -78,6 +78,19 @@ pub(super) fn alerting(
         if let Some(b) = &raw.builtin {
             builtin_on = *b.get_ref();
         }
+        if let Some(v) = &raw.alertmanager_token {
+            if let Some(token) = ctx.interpolate(v, "alerting.alertmanager_token") {
+                if token.chars().count() < 16 || token.chars().any(char::is_whitespace) {
+                    ctx.error(
+                        v.span(),
+                        "alerting.alertmanager_token",
+                        "the token must be at least 16 characters, without spaces",
+                    );
+                } else {
+                    config.alertmanager_token = Some(crate::config::Secret::registered(token));
+                }
+            }
+        }
     }
     let mut rules = if builtin_on {
         rule::builtin()
