@@ -65,8 +65,10 @@ async fn sigkill_while_discord_is_down_loses_nothing_and_sends_nothing_twice() {
     for p in ["p1", "p2", "p3"] {
         web.set(&format!("/{p}"), Reply::status(500, "down"));
     }
+    // One probe stays up: not every probe fails, so fedimeter trusts what it sees.
+    web.set("/ok", Reply::ok("ok"));
     fake.set_down(Some(Fault::ServerError));
-    let work = Workdir::new(&config(&web, &webhook, &["p1", "p2", "p3"]));
+    let work = Workdir::new(&config(&web, &webhook, &["p1", "p2", "p3", "ok"]));
 
     let mut first = work.serve(&[]);
     // All three alerts fired and were written; Discord refused the first attempts.
@@ -371,4 +373,34 @@ async fn alertmanager_webhooks_go_through_the_same_routes_and_outbox() {
         "{edited}"
     );
     assert!(!server.log().contains("am-token-0123456789"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_probe_failing_at_once_is_one_monitoring_degraded_message() {
+    let fake = FakeDiscord::start().await;
+    let webhook = fake.webhook("1", "tok", "ops");
+    let web = TestServer::http().await;
+    for p in ["web", "api", "streaming"] {
+        web.set(&format!("/{p}"), Reply::status(502, "bad gateway"));
+    }
+    let work = Workdir::new(&config(&web, &webhook, &["web", "api", "streaming"]));
+    let server = work.serve(&[]);
+    wait_until("the degraded message", Duration::from_secs(20), || {
+        !fake.accepted().is_empty()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let got = titles(&fake);
+    assert_eq!(got, ["🔴 FIRING: MonitoringDegraded"], "{}", server.log());
+    let body = fake.accepted()[0].body.clone();
+    let description = body["embeds"][0]["description"].as_str().unwrap_or("");
+    // Alert text is markdown-escaped in the message.
+    assert!(
+        description.contains("every probe fails at once \\(web, api, streaming\\)"),
+        "{description}"
+    );
+    assert!(
+        description.contains("3 per-target alert condition\\(s\\)"),
+        "{description}"
+    );
 }

@@ -72,6 +72,46 @@ struct Instance {
     last: Active,
     /// Whether its firing was announced (not muted): only then is its resolve announced.
     announced: bool,
+    /// Firing, not announced because fedimeter could not see (monitoring degraded): it is
+    /// announced once fedimeter sees again and it still fires.
+    held: bool,
+}
+
+/// The alertname of fedimeter's own blind-spot alert.
+pub const MONITORING_DEGRADED: &str = "MonitoringDegraded";
+
+/// How old the newest snapshot may be before collection counts as stopped.
+pub const COLLECTION_STOPPED_AFTER: Duration = Duration::from_secs(600);
+
+/// Why fedimeter cannot trust what it sees, if it cannot: every probe failing at once (two
+/// or more probes), or no snapshot newer than [`COLLECTION_STOPPED_AFTER`].
+pub fn blind_spot(inputs: &AlertInputs) -> Option<String> {
+    let probes: Vec<&Arc<crate::model::Snapshot>> = inputs
+        .snapshots
+        .iter()
+        .filter(|s| s.target.kind == crate::model::Kind::Probe)
+        .collect();
+    let failing = |s: &&Arc<crate::model::Snapshot>| {
+        !s.outcome.is_up()
+            || s.family("probe_success")
+                .is_some_and(|f| f.samples.iter().all(|x| x.value == 0.0))
+    };
+    if probes.len() >= 2 && probes.iter().all(failing) {
+        let names: Vec<&str> = probes.iter().map(|s| &*s.target.name).collect();
+        return Some(format!(
+            "every probe fails at once ({}): fedimeter has probably lost its own network, \
+             or the whole site is unreachable",
+            names.join(", ")
+        ));
+    }
+    let newest = inputs.snapshots.iter().map(|s| s.finished_at).max()?;
+    let age = inputs.now.duration_since(newest).unwrap_or(Duration::ZERO);
+    (age > COLLECTION_STOPPED_AFTER).then(|| {
+        format!(
+            "collection stopped: no target has been collected for {}",
+            message::human_duration(age.as_secs())
+        )
+    })
 }
 
 /// The alert states of every rule instance; [`Evaluator::step`] is pure given its inputs.
@@ -80,6 +120,8 @@ pub struct Evaluator {
     rules: Vec<Rule>,
     repeat_interval: Duration,
     instances: HashMap<String, Instance>,
+    /// Since when fedimeter has been blind, and why (the MonitoringDegraded alert).
+    blind: Option<(SystemTime, String)>,
     /// Some phase changed since the states were last taken with [`Evaluator::stored`].
     dirty: bool,
 }
@@ -105,6 +147,7 @@ impl Evaluator {
             rules,
             repeat_interval,
             instances: HashMap::new(),
+            blind: None,
             dirty: false,
         }
     }
@@ -195,6 +238,7 @@ impl Evaluator {
                         value: st.value,
                     },
                     announced: st.announced,
+                    held: false,
                 },
             );
         }
@@ -257,6 +301,14 @@ impl Evaluator {
         let active = eval::evaluate(&self.rules, inputs);
         let mut seen = HashSet::with_capacity(active.len());
         let mut changes = Vec::new();
+        let blind = blind_spot(inputs);
+        let probe_targets: HashSet<&str> = inputs
+            .snapshots
+            .iter()
+            .filter(|s| s.target.kind == crate::model::Kind::Probe)
+            .map(|s| &*s.target.name)
+            .collect();
+        let mut held = 0usize;
         for a in active {
             seen.insert(a.key.clone());
             let rule = &self.rules[a.rule];
@@ -265,11 +317,14 @@ impl Evaluator {
                 .component
                 .as_ref()
                 .is_some_and(|c| inputs.muted_components.contains(c));
+            // While blind, the probe alerts that blindness explains are held.
+            let hold = blind.is_some() && probe_targets.contains(a.target.as_str());
             let inst = self.instances.entry(a.key.clone()).or_insert(Instance {
                 rule: a.rule,
                 phase: Phase::Inactive,
                 last: a.clone(),
                 announced: false,
+                held: false,
             });
             let (phase, event) = state::step(inst.phase, true, now, timing);
             if std::mem::discriminant(&phase) != std::mem::discriminant(&inst.phase)
@@ -279,14 +334,30 @@ impl Evaluator {
             }
             inst.phase = phase;
             inst.last = a;
+            let mut event = event;
             let announce = match event {
+                Some(Event::Fired) if hold && !muted => {
+                    inst.held = true;
+                    inst.announced = false;
+                    false
+                }
                 Some(Event::Fired) => {
                     inst.announced = !muted;
                     !muted
                 }
                 Some(Event::Repeated) => !muted && inst.announced,
+                // Fedimeter sees again and the alert still fires: announce it now.
+                None if inst.held && !hold && !muted && matches!(phase, Phase::Firing { .. }) => {
+                    inst.held = false;
+                    inst.announced = true;
+                    event = Some(Event::Fired);
+                    true
+                }
                 _ => false,
             };
+            if hold {
+                held += 1;
+            }
             if announce && let Some(e) = event {
                 let key = inst.last.key.clone();
                 changes.push(self.change(&key, e, now));
@@ -333,7 +404,76 @@ impl Evaluator {
             }
         }
         changes.sort_by(|a, b| a.key.cmp(&b.key));
+        match (&self.blind, blind) {
+            (None, Some(reason)) => {
+                changes.insert(
+                    0,
+                    self.degraded(Transition::Firing, now, now, &reason, held),
+                );
+                self.blind = Some((now, reason));
+            }
+            (Some((since, reason)), None) => {
+                let lasted = now
+                    .duration_since(*since)
+                    .unwrap_or(Duration::ZERO)
+                    .as_secs();
+                let (since, reason) = (*since, reason.clone());
+                changes.insert(
+                    0,
+                    self.degraded(
+                        Transition::Resolved {
+                            lasted_secs: lasted,
+                        },
+                        since,
+                        now,
+                        &reason,
+                        0,
+                    ),
+                );
+                self.blind = None;
+            }
+            _ => {}
+        }
         changes
+    }
+
+    /// The one "monitoring degraded" notice: what fedimeter can no longer see, and why.
+    fn degraded(
+        &self,
+        transition: Transition,
+        since: SystemTime,
+        _now: SystemTime,
+        reason: &str,
+        held: usize,
+    ) -> Change {
+        let description = match transition {
+            Transition::Resolved { .. } => {
+                "fedimeter sees again; held alerts that still fire follow.".to_string()
+            }
+            _ => format!(
+                "fedimeter cannot trust what it sees: {reason}. {held} per-target alert condition(s) \
+                 that this explains are held instead of paging for each; they follow if they still \
+                 fire once fedimeter sees again."
+            ),
+        };
+        Change {
+            key: format!("{MONITORING_DEGRADED}{{}}"),
+            rule: usize::MAX,
+            notice: Notice {
+                alertname: MONITORING_DEGRADED.to_string(),
+                severity: Severity::Critical,
+                transition,
+                summary: "fedimeter's monitoring is degraded".to_string(),
+                description,
+                value: None,
+                threshold: None,
+                since_unix: unix(since),
+                component: None,
+                target: None,
+                runbook: Some(rule::runbook_url(MONITORING_DEGRADED)),
+                labels: Vec::new(),
+            },
+        }
     }
 
     fn change(&self, key: &str, event: Event, now: SystemTime) -> Change {
@@ -630,7 +770,7 @@ mod tests {
                 .map(|(name, up)| {
                     Arc::new(Snapshot {
                         target: TargetId::new(Kind::Postgres, name),
-                        finished_at: UNIX_EPOCH,
+                        finished_at: UNIX_EPOCH + Duration::from_secs(1_800_000_000 + secs),
                         duration: Duration::ZERO,
                         outcome: Outcome::Success,
                         families: up
@@ -656,6 +796,108 @@ mod tests {
             .iter()
             .map(|c| (c.key.clone(), c.notice.transition))
             .collect()
+    }
+
+    static PROBE_SUCCESS: MetricDesc = MetricDesc::gauge("probe_success", "ok", &["module"]);
+
+    fn probes(up: &[(&str, f64)], secs: u64) -> AlertInputs {
+        let now = UNIX_EPOCH + Duration::from_secs(1_800_000_000 + secs);
+        AlertInputs {
+            snapshots: up
+                .iter()
+                .map(|(name, v)| {
+                    Arc::new(Snapshot {
+                        target: TargetId::new(Kind::Probe, name),
+                        finished_at: now,
+                        duration: Duration::ZERO,
+                        outcome: Outcome::Success,
+                        families: vec![Family {
+                            desc: &PROBE_SUCCESS,
+                            samples: vec![Sample {
+                                labels: Box::new(["http".into()]),
+                                value: *v,
+                            }],
+                        }],
+                    })
+                })
+                .collect(),
+            muted_components: HashSet::new(),
+            now,
+        }
+    }
+
+    #[test]
+    fn every_probe_failing_is_one_monitoring_degraded_alert() {
+        let probe_down = Rule {
+            condition: Condition::Threshold {
+                family: "probe_success".into(),
+                matchers: vec![],
+                derive: Derive::Value,
+                cmp: Cmp::Eq,
+                value: 0.0,
+            },
+            ..rule("ProbeDown", 0, None)
+        };
+        let mut ev = Evaluator::new(vec![probe_down], DEFAULT_REPEAT_INTERVAL);
+        let all_down = [("web", 0.0), ("api", 0.0), ("streaming", 0.0)];
+        let changes = ev.step(&probes(&all_down, 0));
+        assert_eq!(
+            transitions(&changes),
+            [("MonitoringDegraded{}".to_string(), Transition::Firing)]
+        );
+        let d = &changes[0].notice;
+        assert_eq!(d.severity, Severity::Critical);
+        assert!(
+            d.description
+                .contains("every probe fails at once (web, api, streaming)"),
+            "{}",
+            d.description
+        );
+        assert!(
+            d.description.contains("3 per-target alert condition(s)"),
+            "{}",
+            d.description
+        );
+        // Still blind: nothing more.
+        assert!(ev.step(&probes(&all_down, 15)).is_empty());
+        // Two probes back, web still down: fedimeter sees again; the held web alert follows.
+        let changes = ev.step(&probes(
+            &[("web", 0.0), ("api", 1.0), ("streaming", 1.0)],
+            30,
+        ));
+        assert_eq!(
+            transitions(&changes),
+            [
+                (
+                    "MonitoringDegraded{}".to_string(),
+                    Transition::Resolved { lasted_secs: 30 }
+                ),
+                (
+                    "ProbeDown{module=\"http\",target=\"web\"}".to_string(),
+                    Transition::Firing
+                ),
+            ]
+        );
+        // The held alerts that recovered resolve silently; web resolves out loud, having
+        // lasted from when its condition started (0 s), not from the late announcement.
+        let changes = ev.step(&probes(
+            &[("web", 1.0), ("api", 1.0), ("streaming", 1.0)],
+            45,
+        ));
+        assert_eq!(
+            transitions(&changes),
+            [(
+                "ProbeDown{module=\"http\",target=\"web\"}".to_string(),
+                Transition::Resolved { lasted_secs: 45 }
+            )]
+        );
+        // Collection stopped: the newest snapshot is over 10 minutes old.
+        let mut stale = probes(&[("web", 1.0)], 0);
+        stale.now += Duration::from_secs(601);
+        assert_eq!(
+            blind_spot(&stale).as_deref(),
+            Some("collection stopped: no target has been collected for 10m 1s")
+        );
     }
 
     #[test]
