@@ -8,6 +8,7 @@ mod binary;
 mod discord;
 #[path = "support/http_server.rs"]
 mod http_server;
+mod support;
 
 use std::time::{Duration, Instant};
 
@@ -402,5 +403,119 @@ async fn every_probe_failing_at_once_is_one_monitoring_degraded_message() {
     assert!(
         description.contains("3 per-target alert condition\\(s\\)"),
         "{description}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sidekiq_queue_over_its_threshold_in_real_redis_is_a_warning_naming_it() {
+    let fake = FakeDiscord::start().await;
+    let webhook = fake.webhook("1", "tok", "ops");
+    let redis = support::RedisServer::start();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs_f64();
+    // ingress waits 400 s (threshold 300 s): fires. push waits 400 s (threshold 600 s): not.
+    for (queue, age) in [("ingress", 400.0), ("push", 400.0)] {
+        let job = format!(
+            r#"{{"class":"ActivityPub::ProcessingWorker","args":[],"queue":"{queue}","jid":"j-{queue}","created_at":{c:.6},"enqueued_at":{e:.6}}}"#,
+            c = now - age - 1.0,
+            e = now - age
+        );
+        redis.cmd(&["SADD", "queues", queue]);
+        redis.cmd(&["LPUSH", &format!("queue:{queue}"), &job]);
+    }
+    let text = format!(
+        "listen = \"127.0.0.1:0\"\n\
+         [alerting]\nevaluate_every = \"1s\"\n\
+         [[alert]]\nname = \"SidekiqQueueLatencyHigh\"\nfor = \"0s\"\n\
+         [[redis]]\nname = \"sidekiq\"\nurl = \"{}\"\nsidekiq = true\ninterval = \"1s\"\ntimeout = \"800ms\"\n\
+         [[discord]]\nname = \"ops\"\nwebhook_url = \"{webhook}\"\n",
+        redis.url()
+    );
+    let work = Workdir::new(&text);
+    let server = work.serve(&[]);
+    wait_until("the warning", Duration::from_secs(20), || {
+        !fake.accepted().is_empty()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let accepted = fake.accepted();
+    assert_eq!(
+        accepted.len(),
+        1,
+        "only ingress is over its threshold: {}",
+        server.log()
+    );
+    let embed = &accepted[0].body["embeds"][0];
+    assert_eq!(embed["title"], "🟠 FIRING: SidekiqQueueLatencyHigh");
+    let description = embed["description"].as_str().unwrap_or("");
+    assert!(
+        description.starts_with("Sidekiq queue ingress is 40"),
+        "{description}"
+    );
+    let field = |name: &str| {
+        embed["fields"]
+            .as_array()
+            .and_then(|f| f.iter().find(|f| f["name"] == name))
+            .and_then(|f| f["value"].as_str())
+            .map(String::from)
+    };
+    assert_eq!(field("name").as_deref(), Some("ingress"));
+    assert_eq!(field("Threshold").as_deref(), Some("\\> 300"));
+    assert_eq!(field("Target").as_deref(), Some("sidekiq"));
+    let value: f64 = field("Value")
+        .and_then(|v| v.parse().ok())
+        .expect("a numeric value");
+    assert!((400.0..430.0).contains(&value), "{value}");
+    assert_eq!(
+        accepted[0].body["flags"],
+        serde_json::Value::Null,
+        "a warning is not silent"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thirty_alerts_at_once_are_digests_within_the_limits_and_none_is_lost() {
+    let fake = FakeDiscord::start().await;
+    let webhook = fake.webhook("1", "tok", "ops");
+    let web = TestServer::http().await;
+    let names: Vec<String> = (0..30).map(|i| format!("p{i:02}")).collect();
+    web.set("/ok", Reply::ok("ok"));
+    for n in &names {
+        web.set(&format!("/{n}"), Reply::status(500, "down"));
+    }
+    let mut probes: Vec<&str> = names.iter().map(String::as_str).collect();
+    probes.push("ok");
+    let work = Workdir::new(&config(&web, &webhook, &probes));
+    let server = work.serve(&[]);
+    // Every one of the 30 is named in what Discord accepted.
+    let named = |fake: &FakeDiscord| {
+        let text: String = fake.accepted().iter().map(|r| r.body.to_string()).collect();
+        names
+            .iter()
+            .filter(|n| text.contains(&format!("probe {n} fails")))
+            .count()
+    };
+    wait_until("all 30 named", Duration::from_secs(30), || {
+        named(&fake) == 30
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let requests = fake.requests();
+    assert!(
+        requests.iter().all(|r| r.status == 200),
+        "no 400, no 429: {:?}\n{}",
+        requests.iter().map(|r| r.status).collect::<Vec<_>>(),
+        server.log()
+    );
+    assert_eq!(fake.rate_limit_violations(), 0);
+    // Coalesced: far fewer messages than alerts.
+    assert!(requests.len() <= 10, "{} messages", requests.len());
+    assert!(
+        requests.iter().any(|r| r.body["embeds"][0]["title"]
+            .as_str()
+            .is_some_and(|t| t.contains("alerts changed state"))),
+        "a digest"
     );
 }
