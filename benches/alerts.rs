@@ -267,6 +267,7 @@ fn bench(c: &mut Criterion) {
             let inputs = AlertInputs {
                 snapshots: set.clone(),
                 muted_components: Default::default(),
+                internal: Vec::new(),
                 now: t0 + Duration::from_secs(15 * step),
             };
             evaluator.step(&inputs)

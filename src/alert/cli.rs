@@ -94,6 +94,11 @@ pub async fn test(config: &Config, route: Option<&str>) -> anyhow::Result<ExitCo
 
 fn describe(c: &Condition) -> String {
     match c {
+        Condition::BurnRate {
+            long,
+            short,
+            factor,
+        } => format!("fedimeter_burn_rate over {factor} in both {long} and {short}"),
         Condition::TargetDown { kind } => format!(
             "target_down {}",
             kind.map_or("any".to_string(), |k| k.name().to_string())

@@ -17,6 +17,8 @@ pub struct AlertInputs {
     pub snapshots: Vec<Arc<Snapshot>>,
     /// Components under maintenance now: their alerts are muted.
     pub muted_components: HashSet<String>,
+    /// fedimeter's own families (`fedimeter_burn_rate` for the burn-rate rules).
+    pub internal: Vec<Arc<Vec<Family>>>,
     pub now: SystemTime,
 }
 
@@ -130,9 +132,63 @@ pub fn evaluate(rules: &[Rule], inputs: &AlertInputs) -> Vec<Active> {
                 .push((snap, fam));
         }
     }
+    let burn: Vec<&Family> = inputs
+        .internal
+        .iter()
+        .flat_map(|f| f.iter())
+        .filter(|f| f.desc.name == "fedimeter_burn_rate")
+        .collect();
     let mut out = Vec::new();
     for (idx, rule) in rules.iter().enumerate() {
         match &rule.condition {
+            Condition::BurnRate {
+                long,
+                short,
+                factor,
+            } => {
+                // (sli, window) → rate
+                let rate = |sli: &str, window: &str| {
+                    burn.iter().find_map(|f| {
+                        let si = f.desc.labels.iter().position(|l| *l == "sli")?;
+                        let wi = f.desc.labels.iter().position(|l| *l == "window")?;
+                        f.samples
+                            .iter()
+                            .find(|s| {
+                                s.labels.get(si).is_some_and(|x| &**x == sli)
+                                    && s.labels.get(wi).is_some_and(|x| &**x == window)
+                            })
+                            .map(|s| s.value)
+                    })
+                };
+                let mut slis: Vec<String> = Vec::new();
+                for f in &burn {
+                    if let Some(si) = f.desc.labels.iter().position(|l| *l == "sli") {
+                        for s in &f.samples {
+                            if let Some(v) = s.labels.get(si)
+                                && !slis.iter().any(|x| x == &**v)
+                            {
+                                slis.push(v.to_string());
+                            }
+                        }
+                    }
+                }
+                for sli in slis {
+                    let (Some(l), Some(s)) = (rate(&sli, long), rate(&sli, short)) else {
+                        continue;
+                    };
+                    if l > *factor && s > *factor {
+                        let mut labels = BTreeMap::new();
+                        labels.insert("sli".to_string(), sli.clone());
+                        out.push(Active {
+                            rule: idx,
+                            key: alert_key(&rule.name, &labels),
+                            target: sli.clone(),
+                            labels,
+                            value: Some(l.min(s)),
+                        });
+                    }
+                }
+            }
             Condition::TargetDown { kind } => {
                 for snap in &inputs.snapshots {
                     if kind.is_some_and(|k| k != snap.target.kind) || snap.outcome.is_up() {
@@ -349,6 +405,7 @@ mod tests {
                 ),
             ],
             muted_components: HashSet::new(),
+            internal: Vec::new(),
             now: now(),
         };
         let active = evaluate(&rules, &inputs);
@@ -396,6 +453,8 @@ mod tests {
             ("RedisBackgroundSaveFailing", "critical", 60),
             ("TlsCertificateExpiringSoon", "warning", 600),
             ("TlsCertificateExpiryCritical", "critical", 600),
+            ("ErrorBudgetBurnFast", "critical", 120),
+            ("ErrorBudgetBurnSlow", "warning", 900),
         ];
         let rules = builtin();
         for (name, severity, for_secs) in expected {
@@ -424,7 +483,7 @@ mod tests {
                 Condition::Threshold {
                     matchers, value, ..
                 } => Some((matchers[0].1.clone(), *value)),
-                Condition::TargetDown { .. } => None,
+                _ => None,
             })
             .collect();
         let expected_queues: Vec<(String, f64)> = [
@@ -439,6 +498,51 @@ mod tests {
         .map(|(q, v)| (q.to_string(), *v))
         .collect();
         assert_eq!(per_queue, expected_queues);
+    }
+
+    static BURN: MetricDesc = MetricDesc::gauge("fedimeter_burn_rate", "burn", &["sli", "window"]);
+
+    #[test]
+    fn burn_rate_pairs_need_both_windows_over_the_factor() {
+        let rules = builtin();
+        let rates: &[(&str, &str, f64)] = &[
+            // website: fast pair 20 and 15 (> 14.4 both): fast fires; slow pair 7 and 8: fires.
+            ("website", "1h", 20.0),
+            ("website", "5m", 15.0),
+            ("website", "6h", 7.0),
+            ("website", "30m", 8.0),
+            // api: the long window is over, the short one recovered: nothing.
+            ("api", "1h", 20.0),
+            ("api", "5m", 3.0),
+            ("api", "6h", 7.0),
+            ("api", "30m", 5.9),
+        ];
+        let family = Family {
+            desc: &BURN,
+            samples: rates
+                .iter()
+                .map(|(sli, w, v)| Sample {
+                    labels: vec![Box::<str>::from(*sli), Box::<str>::from(*w)].into_boxed_slice(),
+                    value: *v,
+                })
+                .collect(),
+        };
+        let inputs = AlertInputs {
+            snapshots: Vec::new(),
+            muted_components: HashSet::new(),
+            internal: vec![Arc::new(vec![family])],
+            now: now(),
+        };
+        let active = evaluate(&rules, &inputs);
+        assert_eq!(
+            names(&rules, &active),
+            [
+                "ErrorBudgetBurnFast ErrorBudgetBurnFast{sli=\"website\"}",
+                "ErrorBudgetBurnSlow ErrorBudgetBurnSlow{sli=\"website\"}",
+            ]
+        );
+        assert_eq!(active[0].value, Some(15.0));
+        assert_eq!(active[1].value, Some(7.0));
     }
 
     #[test]
@@ -463,6 +567,7 @@ mod tests {
                 snap(Kind::Redis, "r", Outcome::Failed, vec![]),
             ],
             muted_components: HashSet::new(),
+            internal: Vec::new(),
             now: now(),
         };
         let active = evaluate(&rules, &inputs);

@@ -380,8 +380,16 @@ impl Evaluator {
                     && match &self.rules[inst.rule].condition {
                         rule::Condition::Threshold { family, .. } => snap.family(family).is_some(),
                         rule::Condition::TargetDown { .. } => true,
+                        rule::Condition::BurnRate { .. } => false,
                     }
-            });
+            }) || (matches!(
+                self.rules[inst.rule].condition,
+                rule::Condition::BurnRate { .. }
+            ) && inputs
+                .internal
+                .iter()
+                .flat_map(|f| f.iter())
+                .any(|f| f.desc.name == "fedimeter_burn_rate"));
             if !has_data {
                 continue;
             }
@@ -481,6 +489,7 @@ impl Evaluator {
         let rule = &self.rules[inst.rule];
         let threshold = match &rule.condition {
             rule::Condition::Threshold { value, .. } => Some(*value),
+            rule::Condition::BurnRate { factor, .. } => Some(*factor),
             rule::Condition::TargetDown { .. } => None,
         };
         let (cmp, since) = match (&rule.condition, inst.phase) {
@@ -491,6 +500,7 @@ impl Evaluator {
             (rule::Condition::Threshold { cmp, .. }, _) => (Some(cmp.as_str()), now),
             _ => (None, now),
         };
+        let cmp = cmp.or(matches!(rule.condition, rule::Condition::BurnRate { .. }).then_some(">"));
         let a = &inst.last;
         let transition = match event {
             Event::Fired => Transition::Firing,
@@ -599,6 +609,7 @@ pub fn inputs_from(
             .filter_map(|(_, s)| s)
             .collect(),
         muted_components,
+        internal: snapshots.internal(),
         now,
     }
 }
@@ -787,6 +798,7 @@ mod tests {
                 })
                 .collect(),
             muted_components: muted.iter().map(|s| s.to_string()).collect(),
+            internal: Vec::new(),
             now: UNIX_EPOCH + Duration::from_secs(1_800_000_000 + secs),
         }
     }
@@ -822,6 +834,7 @@ mod tests {
                 })
                 .collect(),
             muted_components: HashSet::new(),
+            internal: Vec::new(),
             now,
         }
     }

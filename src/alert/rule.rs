@@ -84,6 +84,13 @@ pub enum Condition {
     },
     /// A target whose collection fails (its snapshot is not up).
     TargetDown { kind: Option<Kind> },
+    /// SLO burn rate (`fedimeter_burn_rate{sli,window}`) over `factor` in both windows of a
+    /// multi-window pair (the SRE workbook's), per SLI.
+    BurnRate {
+        long: String,
+        short: String,
+        factor: f64,
+    },
 }
 
 /// One rule.
@@ -344,6 +351,28 @@ pub fn builtin() -> Vec<Rule> {
             summary,
             description: "",
         }));
+    }
+    for (name, severity, long, short, factor, for_secs) in [
+        ("ErrorBudgetBurnFast", Critical, "1h", "5m", 14.4, 120),
+        ("ErrorBudgetBurnSlow", Warning, "6h", "30m", 6.0, 900),
+    ] {
+        rules.push(Rule {
+            name: name.to_string(),
+            severity,
+            condition: Condition::BurnRate {
+                long: long.to_string(),
+                short: short.to_string(),
+                factor,
+            },
+            for_: Duration::from_secs(for_secs),
+            keep_firing_for: Duration::ZERO,
+            summary: "SLI {{labels.sli}} burns its error budget {{value}}× too fast".to_string(),
+            description: format!(
+                "The burn rate is over {factor} in both the {long} and the {short} window."
+            ),
+            runbook: Some(runbook_url(name)),
+            component: None,
+        });
     }
     for (name, severity, days) in [
         ("TlsCertificateExpiringSoon", Warning, 14.0),

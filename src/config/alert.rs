@@ -63,6 +63,9 @@ pub struct RawAlert {
     /// Target-health rule: a collector kind (`postgres`, `pgbouncer`, `redis`, `probe`) or
     /// `any`: fires while that target's collection fails.
     pub target_down: Option<Spanned<String>>,
+    /// SLO burn-rate rule: `{ long = "1h", short = "5m", factor = 14.4 }`: fires per SLI
+    /// while `fedimeter_burn_rate` is over `factor` in both windows.
+    pub burn_rate: Option<Spanned<RawBurnRate>>,
     /// How long the condition must hold before the alert fires. Default 0s.
     #[serde(rename = "for")]
     pub for_: Option<Spanned<String>>,
@@ -75,6 +78,16 @@ pub struct RawAlert {
     pub runbook: Option<Spanned<String>>,
     /// Component id: maintenance of that component mutes the alert; routes can select it.
     pub component: Option<Spanned<String>>,
+}
+
+/// `burn_rate = { long, short, factor }` of an `[[alert]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub struct RawBurnRate {
+    /// One of the SLI windows: 5m, 30m, 1h, 2h, 6h, 1d, 3d, 7d, 30d, 90d.
+    pub long: Spanned<String>,
+    pub short: Spanned<String>,
+    pub factor: Spanned<RawNumber>,
 }
 
 /// The validated alerting settings.

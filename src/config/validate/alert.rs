@@ -107,7 +107,8 @@ pub(super) fn alerting(
         let has_condition = raw.metric.is_some()
             || raw.target_down.is_some()
             || raw.op.is_some()
-            || raw.value.is_some();
+            || raw.value.is_some()
+            || raw.burn_rate.is_some();
         if !enabled {
             rules.retain(|r| r.name != name);
             continue;
@@ -142,7 +143,7 @@ pub(super) fn alerting(
                 raw.name.span(),
                 &format!("alert[{i}]"),
                 format!(
-                    "alert {name:?} is no built-in rule: it needs `metric`, `op` and `value`, or `target_down`"
+                    "alert {name:?} is no built-in rule: it needs `metric`, `op` and `value`, `target_down`, or `burn_rate`"
                 ),
             );
             continue;
@@ -227,7 +228,55 @@ pub(super) fn alerting(
     config
 }
 
+const WINDOWS: [&str; 10] = [
+    "5m", "30m", "1h", "2h", "6h", "1d", "3d", "7d", "30d", "90d",
+];
+
 fn condition(ctx: &mut Ctx<'_>, raw: &RawAlert, key: &dyn Fn(&str) -> String) -> Option<Condition> {
+    if let Some(b) = &raw.burn_rate {
+        if raw.metric.is_some()
+            || raw.target_down.is_some()
+            || raw.op.is_some()
+            || raw.value.is_some()
+        {
+            ctx.error(
+                b.span(),
+                &key("burn_rate"),
+                "burn_rate cannot be combined with metric, op, value or target_down",
+            );
+            return None;
+        }
+        let b = b.get_ref();
+        let mut ok = true;
+        for (w, k) in [(&b.long, "burn_rate.long"), (&b.short, "burn_rate.short")] {
+            if !WINDOWS.contains(&w.get_ref().as_str()) {
+                ctx.error(
+                    w.span(),
+                    &key(k),
+                    format!(
+                        "unknown window {:?}: expected one of {}",
+                        w.get_ref(),
+                        WINDOWS.join(", ")
+                    ),
+                );
+                ok = false;
+            }
+        }
+        let factor = b.factor.get_ref().get();
+        if !(factor.is_finite() && factor > 0.0) {
+            ctx.error(
+                b.factor.span(),
+                &key("burn_rate.factor"),
+                "factor must be a positive number",
+            );
+            ok = false;
+        }
+        return ok.then(|| Condition::BurnRate {
+            long: b.long.get_ref().clone(),
+            short: b.short.get_ref().clone(),
+            factor,
+        });
+    }
     if let Some(kind) = &raw.target_down {
         if raw.metric.is_some() || raw.op.is_some() || raw.value.is_some() {
             ctx.error(
