@@ -519,3 +519,47 @@ async fn thirty_alerts_at_once_are_digests_within_the_limits_and_none_is_lost() 
         "a digest"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_maintenance_window_mutes_its_components_alerts() {
+    let fake = FakeDiscord::start().await;
+    let webhook = fake.webhook("1", "tok", "ops");
+    let web = TestServer::http().await;
+    web.set("/p1", Reply::status(500, "down"));
+    web.set("/ok", Reply::ok("ok"));
+    let now = std::time::SystemTime::now();
+    let start = humantime::format_rfc3339_seconds(now - Duration::from_secs(3600));
+    let end = humantime::format_rfc3339_seconds(now + Duration::from_secs(3600));
+    let mut text = format!(
+        "listen = \"127.0.0.1:0\"\n\
+         [alerting]\nevaluate_every = \"1s\"\nbuiltin = false\n\
+         [[alert]]\nname = \"SiteProbeFailing\"\nseverity = \"critical\"\n\
+         metric = \"probe_success\"\nop = \"==\"\nvalue = 0\ncomponent = \"site\"\n\
+         [[alert]]\nname = \"AnyProbeFailing\"\nseverity = \"warning\"\n\
+         metric = \"probe_success\"\nop = \"==\"\nvalue = 0\n\
+         [[component]]\nid = \"site\"\nname = \"Site\"\nprobes = [\"p1\", \"ok\"]\n\
+         [[maintenance]]\ntitle = \"Upgrade\"\ncomponents = [\"site\"]\n\
+         start = \"{start}\"\nend = \"{end}\"\n\
+         [[discord]]\nname = \"ops\"\nwebhook_url = \"{webhook}\"\n"
+    );
+    for p in ["p1", "ok"] {
+        text.push_str(&format!(
+            "[[probe]]\nname = \"{p}\"\nurl = \"{}\"\ninterval = \"1s\"\ntimeout = \"500ms\"\n",
+            web.url(&format!("/{p}"))
+        ));
+    }
+    let work = Workdir::new(&text);
+    let server = work.serve(&[]);
+    wait_until("the unmuted alert", Duration::from_secs(20), || {
+        !fake.accepted().is_empty()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Only the rule outside the maintenance window spoke.
+    assert_eq!(
+        titles(&fake),
+        ["🟠 FIRING: AnyProbeFailing"],
+        "{}",
+        server.log()
+    );
+}
