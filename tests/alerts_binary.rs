@@ -563,3 +563,94 @@ async fn a_maintenance_window_mutes_its_components_alerts() {
         server.log()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_webhook_stops_being_called_and_is_reported_on_the_other_route() {
+    let fake = FakeDiscord::start().await;
+    let a = fake.webhook("1", "tok-a", "alerts");
+    let b = fake.webhook("2", "tok-b", "ops");
+    fake.delete_webhook("1");
+    let web = TestServer::http().await;
+    web.set("/p1", Reply::status(500, "down"));
+    web.set("/ok", Reply::ok("ok"));
+    let mut text = config(&web, &a, &["p1", "ok"]);
+    text.push_str(&format!(
+        "[[discord]]\nname = \"ops\"\nwebhook_url = \"{b}\"\n"
+    ));
+    let text = text.replacen(
+        "name = \"ops\"\nwebhook_url = \"http",
+        "name = \"alerts\"\nwebhook_url = \"http",
+        1,
+    );
+    let work = Workdir::new(&text);
+    let server = work.serve(&[]);
+    wait_until("the report", Duration::from_secs(20), || {
+        fake.accepted()
+            .iter()
+            .any(|r| r.body["embeds"][0]["title"] == "⚠ fedimeter: a Discord route stopped working")
+    })
+    .await;
+    // The alert itself still reached the other route.
+    wait_until("the alert on ops", Duration::from_secs(10), || {
+        titles(&fake).iter().any(|t| t == "🟠 FIRING: ProbeFailing")
+    })
+    .await;
+    let calls_to_a = || {
+        fake.requests()
+            .iter()
+            .filter(|r| r.webhook_id == "1")
+            .count()
+    };
+    assert_eq!(calls_to_a(), 1, "one 404, then never again");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(calls_to_a(), 1);
+    let log = server.log();
+    assert!(log.contains("route=alerts"), "{log}");
+    assert!(!log.contains("tok-a"));
+    let started = Instant::now();
+    loop {
+        let (_, _, body, _) = binary::get(&server.url("/metrics"), None).await;
+        if body
+            .lines()
+            .any(|l| l == "fedimeter_discord_route_disabled{route=\"alerts\"} 1")
+        {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(15), "{body}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discord_answering_429_then_200_gets_the_message_once_after_retry_after() {
+    let fake = FakeDiscord::start().await;
+    let webhook = fake.webhook("1", "tok", "ops");
+    fake.push_fault(Fault::RateLimited(0.35));
+    let web = TestServer::http().await;
+    web.set("/p1", Reply::status(500, "down"));
+    web.set("/ok", Reply::ok("ok"));
+    let work = Workdir::new(&config(&web, &webhook, &["p1", "ok"]));
+    let server = work.serve(&[]);
+    wait_until("the message", Duration::from_secs(20), || {
+        !fake.accepted().is_empty()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let reqs = fake.requests();
+    let statuses: Vec<u16> = reqs.iter().map(|r| r.status).collect();
+    assert_eq!(statuses, [429, 200], "{}", server.log());
+    assert_eq!(reqs[0].body, reqs[1].body, "the same message again");
+    assert!(reqs[1].at - reqs[0].at >= Duration::from_millis(350));
+    let started = Instant::now();
+    loop {
+        let (_, _, body, _) = binary::get(&server.url("/metrics"), None).await;
+        if body
+            .lines()
+            .any(|l| l == "fedimeter_discord_rate_limited_total{route=\"ops\"} 1")
+        {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(15), "{body}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
