@@ -98,6 +98,12 @@ pub async fn run(
         shutdown.clone(),
     ));
 
+    let alertmanager = if config.discord.is_empty() {
+        None
+    } else {
+        crate::alert::spawn(&config, &store, &snapshots, &mut tasks, &shutdown)?
+    };
+
     let site = Arc::new(SiteInfo {
         title: config.site.title.clone(),
         components: components
@@ -127,17 +133,18 @@ pub async fn run(
     } else {
         Surface::All
     };
-    tasks.spawn(serve(
-        listener,
-        web::router(web_state.clone(), main_surface),
-        shutdown.clone(),
-    ));
+    // The Alertmanager receiver goes wherever /metrics is served.
+    let mut main_router = web::router(web_state.clone(), main_surface);
+    if let (Surface::All, Some(am)) = (main_surface, &alertmanager) {
+        main_router = main_router.merge(am.clone());
+    }
+    tasks.spawn(serve(listener, main_router, shutdown.clone()));
     if let Some(l) = metrics_listener {
-        tasks.spawn(serve(
-            l,
-            web::router(web_state, Surface::Metrics),
-            shutdown.clone(),
-        ));
+        let mut router = web::router(web_state, Surface::Metrics);
+        if let Some(am) = alertmanager {
+            router = router.merge(am);
+        }
+        tasks.spawn(serve(l, router, shutdown.clone()));
     }
     tracing::info!(listen = %bound.listen, metrics_listen = ?bound.metrics_listen, "serving");
     on_bound(bound);

@@ -2,12 +2,14 @@
 //!
 //! See ARCHITECTURE.md for the bird's-eye view and the code map.
 
+pub mod alert;
 pub mod app;
 pub mod collect;
 pub mod config;
 pub mod export;
 pub mod metrics;
 pub mod model;
+pub mod notify;
 pub mod secret;
 pub mod shutdown;
 pub mod sli;

@@ -1,4 +1,4 @@
-//! The `fedimeter` command line: `serve` (the main job), `check-config`, `once`.
+//! The `fedimeter` command line: `serve` (the main job), `check-config`, `once`, `alert`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -60,6 +60,22 @@ enum Command {
         #[arg(long)]
         openmetrics: bool,
     },
+    /// Alerting: send a test message to Discord, or list the rules and their states.
+    Alert {
+        #[command(subcommand)]
+        action: AlertCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AlertCommand {
+    /// Send a test message to every [[discord]] route (or one) and print Discord's answer.
+    Test {
+        #[arg(long, value_name = "NAME")]
+        route: Option<String>,
+    },
+    /// Print the rules and the pending and firing alerts (from the store).
+    List,
 }
 
 /// `--version`: the crate version and the git revision it was built from.
@@ -92,6 +108,12 @@ fn main() -> ExitCode {
         }
         Command::Serve => run_async(serve(config)),
         Command::Once { openmetrics } => run_async(once(config, openmetrics)),
+        Command::Alert {
+            action: AlertCommand::Test { route },
+        } => run_async(async move { fedimeter::alert::cli::test(&config, route.as_deref()).await }),
+        Command::Alert {
+            action: AlertCommand::List,
+        } => run_async(async move { fedimeter::alert::cli::list(&config).await }),
     }
 }
 

@@ -51,6 +51,7 @@ pub fn descriptors() -> Vec<&'static MetricDesc> {
         RUNNER_DESCRIPTORS,
         SELF_DESCRIPTORS,
         &crate::store::handle::DESCRIPTORS,
+        crate::notify::metrics::DESCRIPTORS,
     ]
     .into_iter()
     .flatten()

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use fedimeter::config::PgbouncerOptions;
+use fedimeter::config::alert;
 use fedimeter::config::{self, Config, ConfigErrors, OtlpProtocol, secret};
 
 const FIXTURES: &str = "tests/fixtures/config";
@@ -1468,6 +1469,36 @@ fn the_example_states_the_defaults_of_the_code() {
         (
             "maintenance",
             vec![("components", Unset), ("weekdays", Unset)],
+        ),
+        (
+            "discord",
+            vec![
+                ("channel", Unset),
+                (
+                    "min_severity",
+                    Str(alert::DEFAULT_MIN_SEVERITY.as_str().to_string()),
+                ),
+                ("components", Unset),
+                ("mention_role", Unset),
+                ("resolved_notice", Bool(alert::DEFAULT_RESOLVED_NOTICE)),
+            ],
+        ),
+        (
+            "alerting",
+            vec![
+                ("evaluate_every", Dur(alert::DEFAULT_EVALUATE_EVERY)),
+                ("repeat_interval", Dur(alert::DEFAULT_REPEAT_INTERVAL)),
+                ("builtin", Bool(alert::DEFAULT_BUILTIN)),
+                ("alertmanager_token", Unset),
+            ],
+        ),
+        (
+            "alert",
+            vec![
+                ("enabled", Bool(alert::DEFAULT_ENABLED)),
+                ("for", Dur(alert::DEFAULT_FOR)),
+                ("keep_firing_for", Dur(alert::DEFAULT_FOR)),
+            ],
         ),
     ];
     for (section, keys) in code.iter_mut() {

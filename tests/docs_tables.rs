@@ -264,7 +264,9 @@ fn descriptors_agree_with_the_metric_contract_where_it_names_them() {
                     desc.metric_type
                 ));
             }
-            if let Some(labels) = &plain_labels {
+            if let Some(labels) = &plain_labels
+                && !LABELS_FROM_A_LATER_ISSUE.iter().any(|(n, _)| n == name)
+            {
                 let mut labels = labels.clone();
                 if name.starts_with("probe_") {
                     labels.insert("module".to_owned());
@@ -284,6 +286,14 @@ fn descriptors_agree_with_the_metric_contract_where_it_names_them() {
     );
     assert!(problems.is_empty(), "\n{}", problems.join("\n"));
 }
+
+/// Families whose label names follow the issue that built them rather than the contract's
+/// table, with the reason (the contract predates the issue; both are public, so the
+/// difference is listed here and in docs/alerts.md instead of silently).
+const LABELS_FROM_A_LATER_ISSUE: &[(&str, &str)] = &[(
+    "fedimeter_outbox_pending",
+    "issue 10 names `{route}`: a `[[discord]]` route, several of which may share one channel",
+)];
 
 #[test]
 fn table_parsing_reads_braces_escaped_pipes_and_notes() {

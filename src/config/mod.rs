@@ -20,6 +20,7 @@
 //! `error` (`ConfigError(s)`), `render` ([`Config::render_resolved`]), `options` (the option
 //! types of every section and their defaults). [`crate::secret`] is re-exported as `secret`.
 
+pub mod alert;
 pub mod env;
 pub mod error;
 pub mod mastodon_env;
@@ -113,6 +114,8 @@ pub struct Config {
     pub maintenance: Vec<MaintenanceWindow>,
     /// `[sli]`: evaluation cadence and retention.
     pub sli: SliOptions,
+    /// `[alerting]` and `[[alert]]`: the rules (built-in set included).
+    pub alerting: alert::AlertingConfig,
 }
 
 impl Default for Config {
@@ -133,6 +136,7 @@ impl Default for Config {
             components: Vec::new(),
             maintenance: Vec::new(),
             sli: SliOptions::default(),
+            alerting: alert::AlertingConfig::default(),
         }
     }
 }
@@ -321,6 +325,13 @@ pub struct ProbeTarget {
 pub struct DiscordChannel {
     pub name: String,
     pub webhook_url: SecretUrl,
+    /// Routes naming one channel share its rate limit (default: the route's name).
+    pub channel: String,
+    pub min_severity: crate::model::Severity,
+    /// Empty: every component.
+    pub components: Vec<String>,
+    pub mention_role: Option<String>,
+    pub resolved_notice: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

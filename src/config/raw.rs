@@ -65,6 +65,11 @@ pub struct RawConfig {
     /// `[[maintenance]]`: maintenance windows, one-off or recurring.
     #[serde(default)]
     pub maintenance: Vec<Spanned<RawMaintenance>>,
+    /// `[alerting]`: evaluation cadence, repeats, the built-in rules (`docs/alerts.md`).
+    pub alerting: Option<Spanned<super::alert::RawAlerting>>,
+    /// `[[alert]]`: alert rules, or overrides of built-in ones.
+    #[serde(default)]
+    pub alert: Vec<Spanned<super::alert::RawAlert>>,
 }
 
 /// `[site]`
@@ -307,6 +312,16 @@ pub struct RawDiscord {
     /// The channel's webhook URL (`https://`; `http://` only to a loopback address, for
     /// tests). A secret as a whole: it carries the webhook token.
     pub webhook_url: Spanned<String>,
+    /// Routes into one Discord channel share its rate limit. Default: the route's name.
+    pub channel: Option<Spanned<String>>,
+    /// Alerts of this severity and above. Default `info` (all).
+    pub min_severity: Option<Spanned<String>>,
+    /// Only alerts of these components. Default: all.
+    pub components: Option<Spanned<Vec<Spanned<String>>>>,
+    /// A role id mentioned (in `content`) for critical alerts that fire.
+    pub mention_role: Option<Spanned<String>>,
+    /// Post a short notice after editing the original message on resolve. Default true.
+    pub resolved_notice: Option<Spanned<bool>>,
 }
 
 /// `[otlp]`
@@ -651,7 +666,14 @@ fn is_follow_up(message: &str, located: Option<&Located>, removed: &[Vec<Segment
 /// `[[site]]` for `[site]` and `[postgres]` for `[[postgres]]`.
 fn explain(path: &[Segment], message: &str) -> (Option<String>, String) {
     const TABLES: [&str; 4] = ["site", "store", "mastodon", "otlp"];
-    const ARRAYS: [&str; 5] = ["postgres", "pgbouncer", "redis", "probe", "discord"];
+    const ARRAYS: [&str; 6] = [
+        "postgres",
+        "pgbouncer",
+        "redis",
+        "probe",
+        "discord",
+        "alert",
+    ];
     match path {
         [Segment::Key(k), Segment::Index(_)] if TABLES.contains(&k.as_str()) => (
             Some(k.clone()),
@@ -730,7 +752,7 @@ mod tests {
         check(
             "foo = 1\n[site]\ntitel = \"x\"\n",
             &[
-                "0: foo: unknown field `foo`, expected one of `listen`, `metrics_listen`, `site`, `store`, `mastodon`, `postgres`, `pgbouncer`, `redis`, `probe`, `discord`, `otlp`, `sli`, `component`, `maintenance`",
+                "0: foo: unknown field `foo`, expected one of `listen`, `metrics_listen`, `site`, `store`, `mastodon`, `postgres`, `pgbouncer`, `redis`, `probe`, `discord`, `otlp`, `sli`, `component`, `maintenance`, `alerting`, `alert`",
                 "15: site.titel: unknown field `titel`, expected `title` or `location`",
             ],
             true,

@@ -176,6 +176,28 @@ impl Config {
                 &mut out,
                 &kv("webhook_url", &quote(d.webhook_url.redacted())),
             );
+            line(&mut out, &kv("channel", &quote(&d.channel)));
+            line(
+                &mut out,
+                &kv("min_severity", &quote(d.min_severity.as_str())),
+            );
+            if !d.components.is_empty() {
+                let list: Vec<String> = d.components.iter().map(|c| quote(c)).collect();
+                line(
+                    &mut out,
+                    &kv("components", &format!("[{}]", list.join(", "))),
+                );
+            }
+            if let Some(role) = &d.mention_role {
+                line(&mut out, &kv("mention_role", &quote(role)));
+            }
+            line(
+                &mut out,
+                &kv(
+                    "resolved_notice",
+                    if d.resolved_notice { "true" } else { "false" },
+                ),
+            );
         }
         if let Some(o) = &self.otlp {
             section(&mut out, "[otlp]");

@@ -7,6 +7,7 @@
 //! that live beside the collector that fills them (METRICS.md is their public contract).
 
 pub mod health;
+pub mod severity;
 pub mod store;
 
 use std::fmt;
@@ -14,6 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 pub use health::{Health, Reason};
+pub use severity::Severity;
 pub use store::SnapshotStore;
 
 /// The kinds of monitored systems; the single list of collector names.

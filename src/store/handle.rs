@@ -287,6 +287,13 @@ impl StoreHandle {
         self.inner.up.is_up()
     }
 
+    /// The connected store, for a caller that runs several statements of its own (the
+    /// Discord outbox); `None` while the store is down. Prefer [`StoreHandle::call`], which
+    /// adds a deadline and marks the store down on a lost connection.
+    pub fn current(&self) -> Option<Store> {
+        lock(&self.inner.current).clone().map(|(_, store)| store)
+    }
+
     /// The flag the web handlers read.
     pub fn status(&self) -> StoreStatus {
         self.inner.up.clone()

@@ -16,8 +16,17 @@ pub(super) fn discord_channels(ctx: &mut Ctx<'_>, raw: &RawConfig) -> Vec<Discor
         let url = ctx
             .secret_url(&webhook, &key, check_webhook_url)
             .map(|url| SecretUrl::opaque(url.expose().to_string()));
+        let opts = super::alert::route_options(ctx, entry.get_ref(), i);
         if let (Some(name), Some(webhook_url)) = (name, url) {
-            channels.push(DiscordChannel { name, webhook_url });
+            channels.push(DiscordChannel {
+                channel: opts.channel.unwrap_or_else(|| name.clone()),
+                name,
+                webhook_url,
+                min_severity: opts.min_severity,
+                components: opts.components,
+                mention_role: opts.mention_role,
+                resolved_notice: opts.resolved_notice,
+            });
         }
     }
     channels

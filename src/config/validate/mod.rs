@@ -18,6 +18,7 @@
 //! derived targets), `postgres`, `pgbouncer`, `redis`, `probe`, `discord`, `otlp`, `sli`
 //! (`[sli]`, `[[component]]`, `[[maintenance]]`).
 
+mod alert;
 mod ctx;
 mod discord;
 mod mastodon;
@@ -152,6 +153,7 @@ fn validate(raw: &RawConfig, ctx: &mut Ctx<'_>) -> Config {
     // The effective components: as written, else the preset; both may name preset probes.
     let components = sli::components(ctx, raw, &probes, &mastodon);
     let maintenance = sli::maintenance_windows(ctx, raw, &components);
+    let alerting = alert::alerting(ctx, raw.alerting.as_ref(), &raw.alert);
 
     Config {
         source: ctx.input.path.map(Path::to_path_buf),
@@ -169,5 +171,6 @@ fn validate(raw: &RawConfig, ctx: &mut Ctx<'_>) -> Config {
         components,
         maintenance,
         sli,
+        alerting,
     }
 }

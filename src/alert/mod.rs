@@ -1,0 +1,1066 @@
+//! Alerting: rules (`rule.rs`, with the built-in Mastodon set), their evaluation over the
+//! latest snapshots (`eval.rs`, pure), the state machine (`state.rs`, pure), and the
+//! evaluator task that turns state changes into outbox rows for the Discord routes.
+//!
+//! The evaluator reads its world through [`AlertInputs`], built by [`inputs_from`] — the one
+//! place that knows about `SnapshotStore` and maintenance windows.
+
+pub mod alertmanager;
+pub mod cli;
+pub mod eval;
+pub mod state;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio_util::sync::CancellationToken;
+
+pub use crate::config::alert::rule::{self, Rule};
+pub use crate::config::alert::{DEFAULT_EVALUATE_EVERY, DEFAULT_REPEAT_INTERVAL};
+pub use eval::{Active, AlertInputs};
+use state::{Event, Phase, Timing};
+
+use crate::config::MaintenanceWindow;
+use crate::model::SnapshotStore;
+use crate::notify::discord::message::{self, DIGEST_AFTER, Style};
+use crate::notify::dispatch::Dispatcher;
+use crate::notify::outbox::{NewRow, RowKind, StoredAlert};
+use crate::notify::{Notice, Severity, Transition};
+
+/// Which alerts a Discord route receives, and how.
+#[derive(Debug, Clone)]
+pub struct RouteSelect {
+    pub name: String,
+    /// Alerts of this severity and above.
+    pub min_severity: Severity,
+    /// Only alerts of these components; empty: all.
+    pub components: Vec<String>,
+    pub style: Style,
+    /// Post a short notice after editing the original message on resolve.
+    pub resolved_notice: bool,
+}
+
+impl RouteSelect {
+    fn wants(&self, notice: &Notice) -> bool {
+        notice.severity >= self.min_severity
+            && (self.components.is_empty()
+                || notice
+                    .component
+                    .as_ref()
+                    .is_some_and(|c| self.components.contains(c)))
+    }
+}
+
+/// A notification-worthy change of one alert instance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    pub key: String,
+    pub rule: usize,
+    pub notice: Notice,
+}
+
+#[derive(Debug, Clone)]
+struct Instance {
+    rule: usize,
+    phase: Phase,
+    last: Active,
+    /// Whether its firing was announced (not muted): only then is its resolve announced.
+    announced: bool,
+    /// Firing, not announced because fedimeter could not see (monitoring degraded): it is
+    /// announced once fedimeter sees again and it still fires.
+    held: bool,
+}
+
+/// The alertname of fedimeter's own blind-spot alert.
+pub const MONITORING_DEGRADED: &str = "MonitoringDegraded";
+
+/// How old the newest snapshot may be before collection counts as stopped.
+pub const COLLECTION_STOPPED_AFTER: Duration = Duration::from_secs(600);
+
+/// Why fedimeter cannot trust what it sees, if it cannot: every probe failing at once (two
+/// or more probes), or no snapshot newer than [`COLLECTION_STOPPED_AFTER`].
+pub fn blind_spot(inputs: &AlertInputs) -> Option<String> {
+    let probes: Vec<&Arc<crate::model::Snapshot>> = inputs
+        .snapshots
+        .iter()
+        .filter(|s| s.target.kind == crate::model::Kind::Probe)
+        .collect();
+    let failing = |s: &&Arc<crate::model::Snapshot>| {
+        matches!(s.health, Some(crate::model::Health::Down { .. }))
+    };
+    if probes.len() >= 2 && probes.iter().all(failing) {
+        let names: Vec<&str> = probes.iter().map(|s| &*s.target.name).collect();
+        return Some(format!(
+            "every probe fails at once ({}): fedimeter has probably lost its own network, \
+             or the whole site is unreachable",
+            names.join(", ")
+        ));
+    }
+    let newest = inputs.snapshots.iter().map(|s| s.finished_at).max()?;
+    let age = inputs.now.duration_since(newest).unwrap_or(Duration::ZERO);
+    (age > COLLECTION_STOPPED_AFTER).then(|| {
+        format!(
+            "collection stopped: no target has been collected for {}",
+            message::human_duration(age.as_secs())
+        )
+    })
+}
+
+/// The alert states of every rule instance; [`Evaluator::step`] is pure given its inputs.
+#[derive(Debug, Clone)]
+pub struct Evaluator {
+    rules: Vec<Rule>,
+    repeat_interval: Duration,
+    instances: HashMap<String, Instance>,
+    /// Since when fedimeter has been blind, and why (the MonitoringDegraded alert).
+    blind: Option<(SystemTime, String)>,
+    /// Some phase changed since the states were last taken with [`Evaluator::stored`].
+    dirty: bool,
+}
+
+/// One line of `fedimeter alert list` / `fedimeter_alerts`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertRow {
+    pub alertname: String,
+    pub severity: Severity,
+    pub state: &'static str,
+    pub key: String,
+}
+
+fn unix(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+impl Evaluator {
+    pub fn new(rules: Vec<Rule>, repeat_interval: Duration) -> Self {
+        Evaluator {
+            rules,
+            repeat_interval,
+            instances: HashMap::new(),
+            blind: None,
+            dirty: false,
+        }
+    }
+
+    /// Whether the states changed since the last [`Evaluator::take_stored`].
+    pub fn is_dirty(&self) -> bool {
+        self.dirty
+    }
+
+    /// Every pending and firing instance, for `alert_state`; clears the dirty mark.
+    pub fn take_stored(&mut self) -> Vec<StoredAlert> {
+        self.dirty = false;
+        let ms = crate::store::unix_ms;
+        let mut out: Vec<StoredAlert> = self
+            .instances
+            .iter()
+            .filter_map(|(key, i)| {
+                let (state, active_since, firing_since, last_true, last_sent) = match i.phase {
+                    Phase::Inactive => return None,
+                    Phase::Pending { since } => ("pending", ms(since), None, ms(since), None),
+                    Phase::Firing {
+                        active_since,
+                        firing_since,
+                        last_true,
+                        last_sent,
+                    } => (
+                        "firing",
+                        ms(active_since),
+                        Some(ms(firing_since)),
+                        ms(last_true),
+                        Some(ms(last_sent)),
+                    ),
+                };
+                Some(StoredAlert {
+                    key: key.clone(),
+                    alertname: self.rules[i.rule].name.clone(),
+                    rule_index: i64::try_from(i.rule).unwrap_or(i64::MAX),
+                    state: state.to_string(),
+                    active_since,
+                    firing_since,
+                    last_true_at: last_true,
+                    last_sent_at: last_sent,
+                    announced: i.announced,
+                    target: i.last.target.clone(),
+                    labels: serde_json::to_string(&i.last.labels).unwrap_or_else(|_| "{}".into()),
+                    value: i.last.value,
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        out
+    }
+
+    /// Takes back stored states (after a restart). States of rules that no longer exist at
+    /// that position are dropped.
+    pub fn restore(&mut self, stored: Vec<StoredAlert>) {
+        let t = crate::store::from_unix_ms;
+        for st in stored {
+            let Ok(rule) = usize::try_from(st.rule_index) else {
+                continue;
+            };
+            if self.rules.get(rule).is_none_or(|r| r.name != st.alertname) {
+                continue;
+            }
+            let phase = match (st.state.as_str(), st.firing_since, st.last_sent_at) {
+                ("pending", _, _) => Phase::Pending {
+                    since: t(st.active_since),
+                },
+                ("firing", Some(f), Some(s)) => Phase::Firing {
+                    active_since: t(st.active_since),
+                    firing_since: t(f),
+                    last_true: t(st.last_true_at),
+                    last_sent: t(s),
+                },
+                _ => continue,
+            };
+            let labels = serde_json::from_str(&st.labels).unwrap_or_default();
+            self.instances.insert(
+                st.key.clone(),
+                Instance {
+                    rule,
+                    phase,
+                    last: Active {
+                        rule,
+                        key: st.key,
+                        target: st.target,
+                        labels,
+                        value: st.value,
+                    },
+                    announced: st.announced,
+                    held: false,
+                },
+            );
+        }
+    }
+
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    /// `fedimeter_alerts{alertname,severity,state}`.
+    pub fn metrics_family(&self) -> crate::model::Family {
+        let mut counts = std::collections::BTreeMap::new();
+        for row in self.states() {
+            *counts.entry((row.alertname, row.state)).or_insert(0) += 1;
+        }
+        let rules: Vec<(String, Severity)> = self
+            .rules
+            .iter()
+            .map(|r| (r.name.clone(), r.severity))
+            .collect();
+        crate::notify::metrics::alerts_family(&rules, &counts)
+    }
+
+    /// Pending and firing instances.
+    pub fn states(&self) -> Vec<AlertRow> {
+        let mut rows: Vec<AlertRow> = self
+            .instances
+            .iter()
+            .filter_map(|(key, i)| {
+                let state = match i.phase {
+                    Phase::Inactive => return None,
+                    Phase::Pending { .. } => "pending",
+                    Phase::Firing { .. } => "firing",
+                };
+                let rule = &self.rules[i.rule];
+                Some(AlertRow {
+                    alertname: rule.name.clone(),
+                    severity: rule.severity,
+                    state,
+                    key: key.clone(),
+                })
+            })
+            .collect();
+        rows.sort_by(|a, b| a.key.cmp(&b.key));
+        rows
+    }
+
+    fn timing(&self, rule: &Rule) -> Timing {
+        Timing {
+            for_: rule.for_,
+            keep_firing_for: rule.keep_firing_for,
+            repeat_interval: self.repeat_interval,
+        }
+    }
+
+    /// One evaluation: the changes to announce (muted components' alerts are tracked but not
+    /// announced).
+    pub fn step(&mut self, inputs: &AlertInputs) -> Vec<Change> {
+        let now = inputs.now;
+        let active = eval::evaluate(&self.rules, inputs);
+        let mut seen = HashSet::with_capacity(active.len());
+        let mut changes = Vec::new();
+        let blind = blind_spot(inputs);
+        let probe_targets: HashSet<&str> = inputs
+            .snapshots
+            .iter()
+            .filter(|s| s.target.kind == crate::model::Kind::Probe)
+            .map(|s| &*s.target.name)
+            .collect();
+        let mut held = 0usize;
+        for a in active {
+            seen.insert(a.key.clone());
+            let rule = &self.rules[a.rule];
+            let timing = self.timing(rule);
+            let muted = rule
+                .component
+                .as_ref()
+                .is_some_and(|c| inputs.muted_components.contains(c));
+            // While blind, the probe alerts that blindness explains are held.
+            let hold = blind.is_some() && probe_targets.contains(a.target.as_str());
+            let inst = self.instances.entry(a.key.clone()).or_insert(Instance {
+                rule: a.rule,
+                phase: Phase::Inactive,
+                last: a.clone(),
+                announced: false,
+                held: false,
+            });
+            let (phase, event) = state::step(inst.phase, true, now, timing);
+            if std::mem::discriminant(&phase) != std::mem::discriminant(&inst.phase)
+                || event.is_some()
+            {
+                self.dirty = true;
+            }
+            inst.phase = phase;
+            inst.last = a;
+            let mut event = event;
+            let announce = match event {
+                Some(Event::Fired) if hold && !muted => {
+                    inst.held = true;
+                    inst.announced = false;
+                    false
+                }
+                Some(Event::Fired) => {
+                    inst.announced = !muted;
+                    !muted
+                }
+                Some(Event::Repeated) => !muted && inst.announced,
+                // Fedimeter sees again and the alert still fires: announce it now.
+                None if inst.held && !hold && !muted && matches!(phase, Phase::Firing { .. }) => {
+                    inst.held = false;
+                    inst.announced = true;
+                    event = Some(Event::Fired);
+                    true
+                }
+                _ => false,
+            };
+            if hold {
+                held += 1;
+            }
+            if announce && let Some(e) = event {
+                let key = inst.last.key.clone();
+                changes.push(self.change(&key, e, now));
+            }
+        }
+        let gone: Vec<String> = self
+            .instances
+            .keys()
+            .filter(|k| !seen.contains(*k))
+            .cloned()
+            .collect();
+        for key in gone {
+            let Some(inst) = self.instances.get_mut(&key) else {
+                continue;
+            };
+            // No data is not "resolved": an instance whose target has no snapshot (yet), or
+            // whose snapshot lacks the rule's family, keeps its phase.
+            let has_data = inputs.snapshots.iter().any(|snap| {
+                *snap.target.name == *inst.last.target
+                    && match &self.rules[inst.rule].condition {
+                        rule::Condition::Threshold { family, .. } => snap.family(family).is_some(),
+                        rule::Condition::TargetDown { .. } => true,
+                        rule::Condition::BurnRate { .. } => false,
+                    }
+            }) || (matches!(
+                self.rules[inst.rule].condition,
+                rule::Condition::BurnRate { .. }
+            ) && inputs
+                .internal
+                .iter()
+                .flat_map(|f| f.iter())
+                .any(|f| f.desc.name == "fedimeter_burn_rate"));
+            if !has_data {
+                continue;
+            }
+            let timing = Timing {
+                for_: self.rules[inst.rule].for_,
+                keep_firing_for: self.rules[inst.rule].keep_firing_for,
+                repeat_interval: self.repeat_interval,
+            };
+            let (phase, event) = state::step(inst.phase, false, now, timing);
+            if std::mem::discriminant(&phase) != std::mem::discriminant(&inst.phase) {
+                self.dirty = true;
+            }
+            let announced = inst.announced;
+            inst.phase = phase;
+            if let (Some(e @ Event::Resolved { .. }), true) = (event, announced) {
+                changes.push(self.change(&key, e, now));
+            }
+            if matches!(phase, Phase::Inactive) {
+                self.instances.remove(&key);
+            }
+        }
+        changes.sort_by(|a, b| a.key.cmp(&b.key));
+        match (&self.blind, blind) {
+            (None, Some(reason)) => {
+                changes.insert(
+                    0,
+                    self.degraded(Transition::Firing, now, now, &reason, held),
+                );
+                self.blind = Some((now, reason));
+            }
+            (Some((since, reason)), None) => {
+                let lasted = now
+                    .duration_since(*since)
+                    .unwrap_or(Duration::ZERO)
+                    .as_secs();
+                let (since, reason) = (*since, reason.clone());
+                changes.insert(
+                    0,
+                    self.degraded(
+                        Transition::Resolved {
+                            lasted_secs: lasted,
+                        },
+                        since,
+                        now,
+                        &reason,
+                        0,
+                    ),
+                );
+                self.blind = None;
+            }
+            _ => {}
+        }
+        changes
+    }
+
+    /// The one "monitoring degraded" notice: what fedimeter can no longer see, and why.
+    fn degraded(
+        &self,
+        transition: Transition,
+        since: SystemTime,
+        _now: SystemTime,
+        reason: &str,
+        held: usize,
+    ) -> Change {
+        let description = match transition {
+            Transition::Resolved { .. } => {
+                "fedimeter sees again; held alerts that still fire follow.".to_string()
+            }
+            _ => format!(
+                "fedimeter cannot trust what it sees: {reason}. {held} per-target alert condition(s) \
+                 that this explains are held instead of paging for each; they follow if they still \
+                 fire once fedimeter sees again."
+            ),
+        };
+        Change {
+            key: format!("{MONITORING_DEGRADED}{{}}"),
+            rule: usize::MAX,
+            notice: Notice {
+                alertname: MONITORING_DEGRADED.to_string(),
+                severity: Severity::Critical,
+                transition,
+                summary: "fedimeter's monitoring is degraded".to_string(),
+                description,
+                value: None,
+                threshold: None,
+                since_unix: unix(since),
+                component: None,
+                target: None,
+                runbook: Some(rule::runbook_url(MONITORING_DEGRADED)),
+                labels: Vec::new(),
+            },
+        }
+    }
+
+    fn change(&self, key: &str, event: Event, now: SystemTime) -> Change {
+        let inst = &self.instances[key];
+        let rule = &self.rules[inst.rule];
+        let threshold = match &rule.condition {
+            rule::Condition::Threshold { value, .. } => Some(*value),
+            rule::Condition::BurnRate { factor, .. } => Some(*factor),
+            rule::Condition::TargetDown { .. } => None,
+        };
+        let (cmp, since) = match (&rule.condition, inst.phase) {
+            (rule::Condition::Threshold { cmp, .. }, Phase::Firing { active_since, .. }) => {
+                (Some(cmp.as_str()), active_since)
+            }
+            (_, Phase::Firing { active_since, .. }) => (None, active_since),
+            (rule::Condition::Threshold { cmp, .. }, _) => (Some(cmp.as_str()), now),
+            _ => (None, now),
+        };
+        let cmp = cmp.or(matches!(rule.condition, rule::Condition::BurnRate { .. }).then_some(">"));
+        let a = &inst.last;
+        let transition = match event {
+            Event::Fired => Transition::Firing,
+            Event::Repeated => Transition::Repeat,
+            Event::Resolved { lasted } => Transition::Resolved {
+                lasted_secs: lasted.as_secs(),
+            },
+        };
+        let since_unix = match event {
+            Event::Resolved { lasted } => unix(now) - i64::try_from(lasted.as_secs()).unwrap_or(0),
+            _ => unix(since),
+        };
+        Change {
+            key: key.to_string(),
+            rule: inst.rule,
+            notice: Notice {
+                alertname: rule.name.clone(),
+                severity: rule.severity,
+                transition,
+                summary: eval::render(&rule.summary, &rule.name, a, threshold),
+                description: eval::render(&rule.description, &rule.name, a, threshold),
+                value: a.value.map(eval::format_value),
+                threshold: threshold
+                    .zip(cmp)
+                    .map(|(t, c)| format!("{c} {}", eval::format_value(t))),
+                since_unix,
+                component: rule.component.clone(),
+                target: Some(a.target.clone()),
+                runbook: rule.runbook.clone(),
+                labels: a
+                    .labels
+                    .iter()
+                    .filter(|(k, _)| k.as_str() != "target")
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            },
+        }
+    }
+}
+
+/// The outbox rows for one evaluation's changes, route by route: one message per change, or
+/// one digest when a route gets more than [`DIGEST_AFTER`]; a resolve edits the original
+/// message and, if the route wants it, posts a short notice.
+pub fn rows_for(changes: &[Change], routes: &[RouteSelect]) -> Vec<NewRow> {
+    let mut rows = Vec::new();
+    for route in routes {
+        let mine: Vec<&Change> = changes.iter().filter(|c| route.wants(&c.notice)).collect();
+        if mine.len() > DIGEST_AFTER {
+            let notices: Vec<Notice> = mine.iter().map(|c| c.notice.clone()).collect();
+            rows.push(NewRow {
+                route: route.name.clone(),
+                kind: RowKind::Post,
+                alert_key: None,
+                message: message::digest_message(&notices, &route.style),
+            });
+            continue;
+        }
+        for c in mine {
+            let msg = message::alert_message(&c.notice, &route.style);
+            match c.notice.transition {
+                Transition::Firing | Transition::Repeat => rows.push(NewRow {
+                    route: route.name.clone(),
+                    kind: RowKind::Post,
+                    alert_key: Some(c.key.clone()),
+                    message: msg,
+                }),
+                Transition::Resolved { .. } => {
+                    rows.push(NewRow {
+                        route: route.name.clone(),
+                        kind: RowKind::Edit,
+                        alert_key: Some(c.key.clone()),
+                        message: msg,
+                    });
+                    if route.resolved_notice {
+                        rows.push(NewRow {
+                            route: route.name.clone(),
+                            kind: RowKind::Post,
+                            alert_key: None,
+                            message: message::resolved_notice(&c.notice),
+                        });
+                    }
+                }
+            }
+        }
+    }
+    rows
+}
+
+/// The adapter: the evaluator's inputs from the snapshot store and maintenance windows.
+pub fn inputs_from(
+    snapshots: &SnapshotStore,
+    rules: &[Rule],
+    maintenance: &[MaintenanceWindow],
+    now: SystemTime,
+) -> AlertInputs {
+    let muted_components = rules
+        .iter()
+        .filter_map(|r| r.component.as_ref())
+        .filter(|c| crate::sli::maintenance::under_maintenance(maintenance, c, now))
+        .cloned()
+        .collect();
+    AlertInputs {
+        snapshots: snapshots
+            .latest()
+            .into_iter()
+            .filter_map(|(_, s)| s)
+            .collect(),
+        muted_components,
+        internal: snapshots.internal(),
+        now,
+    }
+}
+
+/// The evaluator task: every `every`, evaluate, write the rows, wake the sender. Rows that
+/// cannot be written (store away) are kept and written with the next evaluation.
+pub async fn run(
+    mut evaluator: Evaluator,
+    snapshots: Arc<SnapshotStore>,
+    maintenance: Vec<MaintenanceWindow>,
+    routes: Vec<RouteSelect>,
+    dispatcher: Arc<Dispatcher>,
+    every: Duration,
+    shutdown: CancellationToken,
+) {
+    match dispatcher.outbox().load_states().await {
+        Ok(stored) => {
+            if !stored.is_empty() {
+                tracing::info!(alerts = stored.len(), "restored alert states");
+            }
+            evaluator.restore(stored);
+        }
+        Err(e) => tracing::warn!("could not read stored alert states; starting afresh: {e:#}"),
+    }
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut unwritten: Vec<NewRow> = Vec::new();
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = tick.tick() => {}
+        }
+        let now = SystemTime::now();
+        let inputs = inputs_from(&snapshots, evaluator.rules(), &maintenance, now);
+        let changes = evaluator.step(&inputs);
+        snapshots.publish_internal("alerts", vec![evaluator.metrics_family()]);
+        for c in &changes {
+            tracing::info!(alert = %c.key, transition = ?c.notice.transition, "alert changed");
+        }
+        unwritten.extend(rows_for(&changes, &routes));
+        if unwritten.is_empty() && !evaluator.is_dirty() {
+            continue;
+        }
+        let states = evaluator.take_stored();
+        match dispatcher
+            .outbox()
+            .commit(&unwritten, Some(&states), now)
+            .await
+        {
+            Ok(()) => {
+                unwritten.clear();
+                dispatcher.wake();
+            }
+            Err(e) => {
+                tracing::warn!(
+                    rows = unwritten.len(),
+                    "could not write notifications to the outbox; retrying: {e:#}"
+                );
+                evaluator.dirty = true;
+            }
+        }
+    }
+}
+
+/// Starts the sender and the evaluator for the configured `[[discord]]` routes (the wiring
+/// `app::run` calls). Returns the Alertmanager receiver's router when
+/// `[alerting] alertmanager_token` is set, for the private listener.
+pub fn spawn(
+    config: &crate::config::Config,
+    store: &crate::store::handle::StoreHandle,
+    snapshots: &Arc<SnapshotStore>,
+    tasks: &mut tokio::task::JoinSet<()>,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<Option<axum::Router>> {
+    use crate::notify::discord::client::{ClientOptions, DiscordClient, Route};
+    use crate::notify::outbox::{DEFAULT_LEASE, Outbox, default_instance};
+    let client = Arc::new(DiscordClient::new(ClientOptions::default())?);
+    let routes: Vec<Route> = config
+        .discord
+        .iter()
+        .map(|d| Route {
+            name: d.name.clone(),
+            channel: d.channel.clone(),
+            url: d.webhook_url.clone(),
+        })
+        .collect();
+    let selects: Vec<RouteSelect> = config
+        .discord
+        .iter()
+        .map(|d| RouteSelect {
+            name: d.name.clone(),
+            min_severity: d.min_severity,
+            components: d.components.clone(),
+            style: Style {
+                mention_role: d.mention_role.clone(),
+                status_page: None,
+            },
+            resolved_notice: d.resolved_notice,
+        })
+        .collect();
+    let outbox = Outbox::with_handle(store.clone(), default_instance(), DEFAULT_LEASE);
+    let dispatcher = Dispatcher::new(outbox, client, routes);
+    tracing::info!(
+        routes = selects.len(),
+        rules = config.alerting.rules.len(),
+        "alerting to discord"
+    );
+    tasks.spawn(dispatcher.clone().run(shutdown.clone()));
+    tasks.spawn(crate::notify::metrics::run(
+        dispatcher.clone(),
+        snapshots.clone(),
+        Duration::from_secs(5),
+        shutdown.clone(),
+    ));
+    let receiver = config.alerting.alertmanager_token.clone().map(|token| {
+        alertmanager::router(Arc::new(alertmanager::Receiver {
+            token,
+            routes: selects.clone(),
+            dispatcher: dispatcher.clone(),
+        }))
+    });
+    tasks.spawn(run(
+        Evaluator::new(
+            config.alerting.rules.clone(),
+            config.alerting.repeat_interval,
+        ),
+        snapshots.clone(),
+        config.maintenance.clone(),
+        selects,
+        dispatcher,
+        config.alerting.evaluate_every,
+        shutdown.clone(),
+    ));
+    Ok(receiver)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Family, Kind, MetricDesc, Outcome, Sample, Snapshot, TargetId};
+    use rule::{Cmp, Condition, Derive};
+
+    static PG_UP: MetricDesc = MetricDesc::gauge("pg_up", "up", &[]);
+
+    fn rule(name: &str, for_secs: u64, component: Option<&str>) -> Rule {
+        Rule {
+            name: name.into(),
+            severity: Severity::Critical,
+            condition: Condition::Threshold {
+                family: "pg_up".into(),
+                matchers: vec![],
+                derive: Derive::Value,
+                cmp: Cmp::Eq,
+                value: 0.0,
+            },
+            for_: Duration::from_secs(for_secs),
+            keep_firing_for: Duration::ZERO,
+            summary: "{{target}} down".into(),
+            description: String::new(),
+            runbook: None,
+            component: component.map(String::from),
+        }
+    }
+
+    fn inputs(targets: &[(&str, Option<f64>)], secs: u64, muted: &[&str]) -> AlertInputs {
+        AlertInputs {
+            snapshots: targets
+                .iter()
+                .map(|(name, up)| {
+                    Arc::new(Snapshot {
+                        target: TargetId::new(Kind::Postgres, name),
+                        finished_at: UNIX_EPOCH + Duration::from_secs(1_800_000_000 + secs),
+                        duration: Duration::ZERO,
+                        outcome: Outcome::Success,
+                        // pg_up 1 is up, 0 down; no family: no data.
+                        health: up.map(|v| {
+                            if v == 1.0 {
+                                crate::model::Health::Up
+                            } else {
+                                crate::model::Health::Down {
+                                    reason: crate::model::Reason::Refused,
+                                }
+                            }
+                        }),
+                        families: up
+                            .map(|v| Family {
+                                desc: &PG_UP,
+                                samples: vec![Sample {
+                                    labels: Box::new([]),
+                                    value: v,
+                                }],
+                            })
+                            .into_iter()
+                            .collect(),
+                    })
+                })
+                .collect(),
+            muted_components: muted.iter().map(|s| s.to_string()).collect(),
+            internal: Vec::new(),
+            now: UNIX_EPOCH + Duration::from_secs(1_800_000_000 + secs),
+        }
+    }
+
+    fn transitions(changes: &[Change]) -> Vec<(String, Transition)> {
+        changes
+            .iter()
+            .map(|c| (c.key.clone(), c.notice.transition))
+            .collect()
+    }
+
+    static PROBE_SUCCESS: MetricDesc = MetricDesc::gauge("probe_success", "ok", &["module"]);
+
+    fn probes(up: &[(&str, f64)], secs: u64) -> AlertInputs {
+        let now = UNIX_EPOCH + Duration::from_secs(1_800_000_000 + secs);
+        AlertInputs {
+            snapshots: up
+                .iter()
+                .map(|(name, v)| {
+                    Arc::new(Snapshot {
+                        target: TargetId::new(Kind::Probe, name),
+                        finished_at: now,
+                        duration: Duration::ZERO,
+                        outcome: Outcome::Success,
+                        health: Some(if *v == 1.0 {
+                            crate::model::Health::Up
+                        } else {
+                            crate::model::Health::Down {
+                                reason: crate::model::Reason::HttpStatus,
+                            }
+                        }),
+                        families: vec![Family {
+                            desc: &PROBE_SUCCESS,
+                            samples: vec![Sample {
+                                labels: Box::new(["http".into()]),
+                                value: *v,
+                            }],
+                        }],
+                    })
+                })
+                .collect(),
+            muted_components: HashSet::new(),
+            internal: Vec::new(),
+            now,
+        }
+    }
+
+    #[test]
+    fn every_probe_failing_is_one_monitoring_degraded_alert() {
+        let probe_down = Rule {
+            condition: Condition::Threshold {
+                family: "probe_success".into(),
+                matchers: vec![],
+                derive: Derive::Value,
+                cmp: Cmp::Eq,
+                value: 0.0,
+            },
+            ..rule("ProbeDown", 0, None)
+        };
+        let mut ev = Evaluator::new(vec![probe_down], DEFAULT_REPEAT_INTERVAL);
+        let all_down = [("web", 0.0), ("api", 0.0), ("streaming", 0.0)];
+        let changes = ev.step(&probes(&all_down, 0));
+        assert_eq!(
+            transitions(&changes),
+            [("MonitoringDegraded{}".to_string(), Transition::Firing)]
+        );
+        let d = &changes[0].notice;
+        assert_eq!(d.severity, Severity::Critical);
+        assert!(
+            d.description
+                .contains("every probe fails at once (web, api, streaming)"),
+            "{}",
+            d.description
+        );
+        assert!(
+            d.description.contains("3 per-target alert condition(s)"),
+            "{}",
+            d.description
+        );
+        // Still blind: nothing more.
+        assert!(ev.step(&probes(&all_down, 15)).is_empty());
+        // Two probes back, web still down: fedimeter sees again; the held web alert follows.
+        let changes = ev.step(&probes(
+            &[("web", 0.0), ("api", 1.0), ("streaming", 1.0)],
+            30,
+        ));
+        assert_eq!(
+            transitions(&changes),
+            [
+                (
+                    "MonitoringDegraded{}".to_string(),
+                    Transition::Resolved { lasted_secs: 30 }
+                ),
+                (
+                    "ProbeDown{module=\"http\",target=\"web\"}".to_string(),
+                    Transition::Firing
+                ),
+            ]
+        );
+        // The held alerts that recovered resolve silently; web resolves out loud, having
+        // lasted from when its condition started (0 s), not from the late announcement.
+        let changes = ev.step(&probes(
+            &[("web", 1.0), ("api", 1.0), ("streaming", 1.0)],
+            45,
+        ));
+        assert_eq!(
+            transitions(&changes),
+            [(
+                "ProbeDown{module=\"http\",target=\"web\"}".to_string(),
+                Transition::Resolved { lasted_secs: 45 }
+            )]
+        );
+        // Collection stopped: the newest snapshot is over 10 minutes old.
+        let mut stale = probes(&[("web", 1.0)], 0);
+        stale.now += Duration::from_secs(601);
+        assert_eq!(
+            blind_spot(&stale).as_deref(),
+            Some("collection stopped: no target has been collected for 10m 1s")
+        );
+    }
+
+    #[test]
+    fn fires_after_for_resolves_and_holds_without_data() {
+        let mut ev = Evaluator::new(
+            vec![rule("PostgresDown", 60, None)],
+            DEFAULT_REPEAT_INTERVAL,
+        );
+        let key = "PostgresDown{target=\"main\"}".to_string();
+        assert!(ev.step(&inputs(&[("main", Some(0.0))], 0, &[])).is_empty());
+        assert_eq!(ev.states()[0].state, "pending");
+        let fired = ev.step(&inputs(&[("main", Some(0.0))], 60, &[]));
+        assert_eq!(transitions(&fired), [(key.clone(), Transition::Firing)]);
+        let n = &fired[0].notice;
+        assert_eq!(n.summary, "main down");
+        assert_eq!(n.value.as_deref(), Some("0"));
+        assert_eq!(n.threshold.as_deref(), Some("== 0"));
+        assert_eq!(n.since_unix, 1_800_000_000);
+        // No snapshot (or no pg_up in it): held, not resolved.
+        assert!(ev.step(&inputs(&[], 75, &[])).is_empty());
+        assert!(ev.step(&inputs(&[("main", None)], 90, &[])).is_empty());
+        assert_eq!(ev.states()[0].state, "firing");
+        let resolved = ev.step(&inputs(&[("main", Some(1.0))], 780, &[]));
+        assert_eq!(
+            transitions(&resolved),
+            [(key, Transition::Resolved { lasted_secs: 720 })]
+        );
+        assert!(ev.states().is_empty());
+    }
+
+    #[test]
+    fn maintenance_mutes_firing_and_its_resolve() {
+        let mut ev = Evaluator::new(
+            vec![rule("PostgresDown", 0, Some("database"))],
+            DEFAULT_REPEAT_INTERVAL,
+        );
+        assert!(
+            ev.step(&inputs(&[("main", Some(0.0))], 0, &["database"]))
+                .is_empty()
+        );
+        assert_eq!(ev.states()[0].state, "firing");
+        // The window ends while it still fires: no late page; and no resolve for it.
+        assert!(ev.step(&inputs(&[("main", Some(0.0))], 15, &[])).is_empty());
+        assert!(ev.step(&inputs(&[("main", Some(1.0))], 30, &[])).is_empty());
+        // Another component is not muted.
+        let mut other = Evaluator::new(
+            vec![rule("PostgresDown", 0, Some("database"))],
+            DEFAULT_REPEAT_INTERVAL,
+        );
+        assert_eq!(
+            other
+                .step(&inputs(&[("main", Some(0.0))], 0, &["web"]))
+                .len(),
+            1
+        );
+    }
+
+    #[test]
+    fn stored_states_come_back_after_a_restart() {
+        let rules = vec![rule("PostgresDown", 0, None)];
+        let mut ev = Evaluator::new(rules.clone(), DEFAULT_REPEAT_INTERVAL);
+        assert_eq!(ev.step(&inputs(&[("main", Some(0.0))], 0, &[])).len(), 1);
+        assert!(ev.is_dirty());
+        let stored = ev.take_stored();
+        assert!(!ev.is_dirty());
+        assert_eq!(stored.len(), 1);
+        assert_eq!(stored[0].state, "firing");
+        let mut again = Evaluator::new(rules, DEFAULT_REPEAT_INTERVAL);
+        again.restore(stored);
+        // Still firing: nothing new is sent; the resolve says how long it lasted.
+        assert!(
+            again
+                .step(&inputs(&[("main", Some(0.0))], 15, &[]))
+                .is_empty()
+        );
+        let resolved = again.step(&inputs(&[("main", Some(1.0))], 300, &[]));
+        assert_eq!(
+            resolved[0].notice.transition,
+            Transition::Resolved { lasted_secs: 300 }
+        );
+        // A state for a rule that is gone is dropped.
+        let mut renamed = Evaluator::new(vec![rule("Other", 0, None)], DEFAULT_REPEAT_INTERVAL);
+        renamed.restore(ev.take_stored());
+        assert!(renamed.states().is_empty());
+    }
+
+    #[test]
+    fn rows_per_route_digest_resolve_and_selection() {
+        let rules = vec![rule("PostgresDown", 0, Some("database"))];
+        let mut ev = Evaluator::new(rules.clone(), DEFAULT_REPEAT_INTERVAL);
+        let route = |name: &str, min: Severity, components: &[&str], notice: bool| RouteSelect {
+            name: name.into(),
+            min_severity: min,
+            components: components.iter().map(|s| s.to_string()).collect(),
+            style: Style::default(),
+            resolved_notice: notice,
+        };
+        let routes = vec![
+            route("all", Severity::Info, &[], true),
+            route("db", Severity::Critical, &["database"], false),
+            route("web", Severity::Info, &["website"], true),
+        ];
+        let targets: Vec<(String, Option<f64>)> =
+            (0..7).map(|i| (format!("pg{i}"), Some(0.0))).collect();
+        let t: Vec<(&str, Option<f64>)> = targets.iter().map(|(n, v)| (n.as_str(), *v)).collect();
+        let fired = ev.step(&inputs(&t[..2], 0, &[]));
+        let rows = rows_for(&fired, &routes);
+        let shape: Vec<(&str, RowKind, bool)> = rows
+            .iter()
+            .map(|r| (r.route.as_str(), r.kind, r.alert_key.is_some()))
+            .collect();
+        assert_eq!(
+            shape,
+            [
+                ("all", RowKind::Post, true),
+                ("all", RowKind::Post, true),
+                ("db", RowKind::Post, true),
+                ("db", RowKind::Post, true),
+            ]
+        );
+        // Five more at once: still one message each (a digest takes more than five).
+        let more = ev.step(&inputs(&t, 15, &[]));
+        assert_eq!(more.len(), 5);
+        assert_eq!(rows_for(&more, &routes).len(), 10);
+        let resolved = ev.step(&inputs(&[("pg0", Some(1.0))], 30, &[]));
+        let rows = rows_for(&resolved, &routes);
+        let shape: Vec<(&str, RowKind)> = rows.iter().map(|r| (r.route.as_str(), r.kind)).collect();
+        assert_eq!(
+            shape,
+            [
+                ("all", RowKind::Edit),
+                ("all", RowKind::Post),
+                ("db", RowKind::Edit)
+            ]
+        );
+        // Six changes on one route: one digest.
+        let mut storm = Evaluator::new(rules.clone(), DEFAULT_REPEAT_INTERVAL);
+        let changes = storm.step(&inputs(&t[..6], 0, &[]));
+        let rows = rows_for(&changes, &routes[..1]);
+        assert_eq!(rows.len(), 1);
+        assert!(rows[0].alert_key.is_none());
+    }
+}

@@ -1,0 +1,253 @@
+//! The sender: drains the outbox to Discord, route by route, in order.
+//!
+//! One loop per route claims the route's oldest row, sends it through the
+//! [`DiscordClient`] and marks it by what Discord answered:
+//! - accepted → `sent` (a posted alert's message id is kept, so the resolve can edit it);
+//! - refused (4xx) → `rejected`, Discord's message logged, never retried;
+//! - unavailable (5xx, timeouts, too many 429s) → given back with a growing `not_before`;
+//! - webhook gone (404 / 10015) → the route is disabled, its rows abandoned, and a report is
+//!   queued on the first other route that still works.
+//!
+//! It also keeps the counters behind `fedimeter_notifications_total{route,result}` and knows
+//! which routes are disabled.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use super::discord::client::{DiscordClient, Outcome, Route, backoff};
+use super::discord::{Embed, Message};
+use super::outbox::{Claimed, Done, NewRow, Outbox, RowKind};
+
+/// The `result` label values of `fedimeter_notifications_total`.
+pub const RESULTS: [&str; 4] = ["sent", "rejected", "retried", "gone"];
+
+/// How often each route looks at the outbox when nobody wakes it.
+pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Sends the outbox's rows.
+pub struct Dispatcher {
+    outbox: Outbox,
+    client: Arc<DiscordClient>,
+    routes: Vec<Route>,
+    disabled: Mutex<HashSet<String>>,
+    counters: Mutex<BTreeMap<(String, &'static str), u64>>,
+    wake: Notify,
+}
+
+impl Dispatcher {
+    pub fn new(outbox: Outbox, client: Arc<DiscordClient>, routes: Vec<Route>) -> Arc<Self> {
+        Arc::new(Dispatcher {
+            outbox,
+            client,
+            routes,
+            disabled: Mutex::new(HashSet::new()),
+            counters: Mutex::new(BTreeMap::new()),
+            wake: Notify::new(),
+        })
+    }
+
+    pub fn outbox(&self) -> &Outbox {
+        &self.outbox
+    }
+
+    pub fn client(&self) -> &DiscordClient {
+        &self.client
+    }
+
+    pub fn routes(&self) -> &[Route] {
+        &self.routes
+    }
+
+    /// Tells the route loops that rows were written.
+    pub fn wake(&self) {
+        self.wake.notify_waiters();
+    }
+
+    pub fn is_disabled(&self, route: &str) -> bool {
+        self.disabled
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(route)
+    }
+
+    /// `(route, result) → count` for `fedimeter_notifications_total`.
+    pub fn counters(&self) -> BTreeMap<(String, &'static str), u64> {
+        self.counters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn count(&self, route: &str, result: &'static str) {
+        *self
+            .counters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry((route.to_string(), result))
+            .or_default() += 1;
+    }
+
+    /// Sends every row of `route` that can go now; returns how many rows were finished.
+    /// Stops at the first row that has to wait.
+    pub async fn drain_route(&self, route: &Route) -> anyhow::Result<usize> {
+        let mut finished = 0;
+        while !self.is_disabled(&route.name) {
+            let Some(row) = self.outbox.claim(&route.name, SystemTime::now()).await? else {
+                break;
+            };
+            if !self.deliver(route, &row).await? {
+                break;
+            }
+            finished += 1;
+        }
+        Ok(finished)
+    }
+
+    /// Sends one claimed row; `Ok(false)` when it was given back for later.
+    async fn deliver(&self, route: &Route, row: &Claimed) -> anyhow::Result<bool> {
+        let answer = match (row.kind, row.alert_key.as_deref()) {
+            (RowKind::Edit, Some(key)) => match self.outbox.message_id(&route.name, key).await? {
+                Some(id) => match self.client.edit(route, &id, &row.message).await {
+                    // The original was deleted by someone: post the update instead.
+                    Ok(Outcome::Rejected {
+                        code: Some(10008), ..
+                    }) => self.client.post(route, &row.message, true).await,
+                    other => other,
+                },
+                None => self.client.post(route, &row.message, true).await,
+            },
+            _ => self.client.post(route, &row.message, true).await,
+        };
+        let now = SystemTime::now();
+        match answer {
+            Ok(Outcome::Sent { message_id }) => {
+                self.outbox
+                    .complete(row, Done::Sent, message_id.as_deref(), now)
+                    .await?;
+                self.count(&route.name, "sent");
+                Ok(true)
+            }
+            Ok(Outcome::Rejected {
+                status,
+                code,
+                message,
+            }) => {
+                tracing::error!(
+                    route = %route.name,
+                    status,
+                    code = code.unwrap_or(0),
+                    discord_message = %message,
+                    "discord rejected a notification; dropping it"
+                );
+                self.outbox.complete(row, Done::Rejected, None, now).await?;
+                self.count(&route.name, "rejected");
+                Ok(true)
+            }
+            Ok(Outcome::Gone) => {
+                self.outbox.complete(row, Done::Gone, None, now).await?;
+                self.count(&route.name, "gone");
+                self.route_gone(route, now).await?;
+                Ok(true)
+            }
+            Err(e) => {
+                let attempts = u32::try_from(row.attempts).unwrap_or(u32::MAX);
+                let delay = backoff(
+                    attempts,
+                    Duration::from_secs(2),
+                    Duration::from_secs(300),
+                    &mut rand::rng(),
+                );
+                tracing::warn!(
+                    route = %route.name,
+                    attempts,
+                    retry_in_s = delay.as_secs(),
+                    "notification not delivered yet: {e}"
+                );
+                self.outbox.retry_later(row, now + delay).await?;
+                self.count(&route.name, "retried");
+                Ok(false)
+            }
+        }
+    }
+
+    async fn route_gone(&self, route: &Route, now: SystemTime) -> anyhow::Result<()> {
+        self.disabled
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(route.name.clone());
+        let abandoned = self.outbox.abandon_route(&route.name, now).await?;
+        tracing::error!(
+            route = %route.name,
+            abandoned,
+            "the discord webhook of this route was deleted (404 Unknown Webhook); no longer using it"
+        );
+        let other = self
+            .routes
+            .iter()
+            .find(|r| r.name != route.name && !self.is_disabled(&r.name));
+        if let Some(other) = other {
+            let report = Message {
+                embeds: vec![Embed {
+                    title: "⚠ fedimeter: a Discord route stopped working".to_string(),
+                    description: format!(
+                        "The webhook of route **{}** was deleted in Discord (404 Unknown Webhook). \
+                         fedimeter no longer sends to it; {abandoned} pending notification(s) for it \
+                         were dropped. Create a new webhook and update `[[discord]] webhook_url`.",
+                        super::discord::message::escape_line(&route.name)
+                    ),
+                    color: super::discord::message::COLOR_WARNING,
+                    ..Embed::default()
+                }],
+                ..Message::default()
+            };
+            self.outbox
+                .enqueue(
+                    &[NewRow {
+                        route: other.name.clone(),
+                        kind: RowKind::Post,
+                        alert_key: None,
+                        message: report,
+                    }],
+                    now,
+                )
+                .await?;
+            self.wake();
+        }
+        Ok(())
+    }
+
+    /// Runs one loop per route until `shutdown`.
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        match self.outbox.release_own_claims().await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(
+                released = n,
+                "released outbox claims of a previous run; that message may be sent twice"
+            ),
+            Err(e) => tracing::warn!("releasing outbox claims: {e:#}"),
+        }
+        let mut tasks = tokio::task::JoinSet::new();
+        for route in self.routes.clone() {
+            let me = self.clone();
+            let shutdown = shutdown.clone();
+            tasks.spawn(async move {
+                loop {
+                    let wake = me.wake.notified();
+                    if let Err(e) = me.drain_route(&route).await {
+                        tracing::warn!(route = %route.name, "outbox: {e:#}");
+                    }
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = wake => {}
+                        _ = tokio::time::sleep(POLL_INTERVAL) => {}
+                    }
+                }
+            });
+        }
+        while tasks.join_next().await.is_some() {}
+    }
+}

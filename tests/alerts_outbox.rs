@@ -1,0 +1,352 @@
+//! The durable outbox on both store backends, delivered to the fake Discord: nothing is lost
+//! while Discord is down, order per route holds, a crashed sender duplicates at most its one
+//! in-flight row, two instances sharing PostgreSQL never send a row twice, resolves edit the
+//! original message, and a deleted webhook disables its route and is reported on another.
+
+#[path = "support/discord.rs"]
+mod discord;
+mod support;
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use discord::{FakeDiscord, Fault};
+use fedimeter::config::SecretUrl;
+use fedimeter::notify::discord::client::{ClientOptions, DiscordClient, Route};
+use fedimeter::notify::discord::{Embed, Message};
+use fedimeter::notify::dispatch::Dispatcher;
+use fedimeter::notify::outbox::{NewRow, Outbox, RowKind};
+use fedimeter::store::Store;
+
+fn client() -> Arc<DiscordClient> {
+    client_with(ClientOptions::default())
+}
+
+fn client_with(base: ClientOptions) -> Arc<DiscordClient> {
+    Arc::new(
+        DiscordClient::new(ClientOptions {
+            timeout: Duration::from_millis(500),
+            max_attempts: 2,
+            backoff_base: Duration::from_millis(20),
+            backoff_max: Duration::from_millis(50),
+            ..base
+        })
+        .expect("client"),
+    )
+}
+
+fn route(name: &str, url: String) -> Route {
+    Route {
+        name: name.to_string(),
+        channel: name.to_string(),
+        url: SecretUrl::opaque(url),
+    }
+}
+
+fn text(title: &str) -> Message {
+    Message {
+        embeds: vec![Embed {
+            title: title.to_string(),
+            ..Embed::default()
+        }],
+        ..Message::default()
+    }
+}
+
+fn row(route: &str, title: &str) -> NewRow {
+    NewRow {
+        route: route.to_string(),
+        kind: RowKind::Post,
+        alert_key: None,
+        message: text(title),
+    }
+}
+
+fn titles(fake: &FakeDiscord, webhook: &str) -> Vec<String> {
+    fake.accepted()
+        .iter()
+        .filter(|r| r.webhook_id == webhook)
+        .filter_map(|r| r.body["embeds"][0]["title"].as_str().map(String::from))
+        .collect()
+}
+
+/// Makes rows due again (a retry sets `not_before` seconds ahead).
+async fn make_due(store: &Store) {
+    let sql = "UPDATE alert_outbox SET not_before = 0";
+    fedimeter::on_pool!(store, |pool| sqlx::query(sql)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected())
+        .expect("reset not_before"));
+}
+
+async fn scenario(url: String) {
+    let store = Store::open(&SecretUrl::new(url.clone()))
+        .await
+        .expect("store");
+    let fake = FakeDiscord::start().await;
+    let a = route("a", fake.webhook("1", "tok-a", "a"));
+    let b = route("b", fake.webhook("2", "tok-b", "b"));
+    let outbox = Outbox::new(store.clone(), "host-1", Duration::from_secs(600));
+    let dispatcher = Dispatcher::new(outbox.clone(), client(), vec![a.clone(), b.clone()]);
+
+    // Discord down: nothing is lost, nothing marked.
+    fake.set_down(Some(Fault::ServerError));
+    let rows: Vec<NewRow> = (0..4).map(|i| row("a", &format!("a{i}"))).collect();
+    outbox
+        .enqueue(&rows, SystemTime::now())
+        .await
+        .expect("enqueue");
+    assert_eq!(dispatcher.drain_route(&a).await.expect("drain"), 0);
+    assert_eq!(
+        outbox.pending().await.expect("pending"),
+        vec![("a".to_string(), 4)]
+    );
+    assert!(fake.accepted().is_empty());
+    // Discord back: everything, in order, once.
+    fake.set_down(None);
+    make_due(&store).await;
+    assert_eq!(dispatcher.drain_route(&a).await.expect("drain"), 4);
+    assert_eq!(titles(&fake, "1"), ["a0", "a1", "a2", "a3"]);
+    assert!(outbox.pending().await.expect("pending").is_empty());
+    assert_eq!(
+        dispatcher.counters().get(&("a".to_string(), "sent")),
+        Some(&4)
+    );
+
+    // A crash with a row in flight: the restarted instance releases its own claim and sends
+    // that row (the one possible duplicate) before the next.
+    outbox
+        .enqueue(&[row("a", "a4"), row("a", "a5")], SystemTime::now())
+        .await
+        .expect("enqueue");
+    let inflight = outbox
+        .claim("a", SystemTime::now())
+        .await
+        .expect("claim")
+        .expect("a row");
+    assert_eq!(inflight.message, text("a4"));
+    // While the claim is live, nobody (this name or another) can take the head of route a.
+    let other = Outbox::new(store.clone(), "host-2", Duration::from_secs(600));
+    assert!(
+        other
+            .claim("a", SystemTime::now())
+            .await
+            .expect("claim")
+            .is_none()
+    );
+    assert!(
+        outbox
+            .claim("a", SystemTime::now())
+            .await
+            .expect("claim")
+            .is_none()
+    );
+    let restarted = Outbox::new(store.clone(), "host-1", Duration::from_secs(600));
+    assert_eq!(restarted.release_own_claims().await.expect("release"), 1);
+    let dispatcher2 = Dispatcher::new(restarted.clone(), client(), vec![a.clone(), b.clone()]);
+    assert_eq!(dispatcher2.drain_route(&a).await.expect("drain"), 2);
+    assert_eq!(titles(&fake, "1"), ["a0", "a1", "a2", "a3", "a4", "a5"]);
+    // Another instance takes over a claim only after its lease ran out.
+    restarted
+        .enqueue(&[row("a", "a6")], SystemTime::now())
+        .await
+        .expect("enqueue");
+    let stale = restarted
+        .claim("a", SystemTime::now())
+        .await
+        .expect("claim")
+        .expect("row");
+    assert!(
+        other
+            .claim("a", SystemTime::now())
+            .await
+            .expect("claim")
+            .is_none()
+    );
+    let later = SystemTime::now() + Duration::from_secs(601);
+    let taken = other
+        .claim("a", later)
+        .await
+        .expect("claim")
+        .expect("lease expired");
+    assert_eq!(taken.id, stale.id);
+    // The old holder can no longer mark it.
+    restarted
+        .complete(
+            &stale,
+            fedimeter::notify::outbox::Done::Sent,
+            None,
+            SystemTime::now(),
+        )
+        .await
+        .expect("complete");
+    assert_eq!(
+        restarted.pending().await.expect("pending"),
+        vec![("a".to_string(), 1)]
+    );
+    other
+        .complete(
+            &taken,
+            fedimeter::notify::outbox::Done::Sent,
+            None,
+            SystemTime::now(),
+        )
+        .await
+        .expect("complete");
+
+    // A resolve edits the original message in place.
+    let firing = NewRow {
+        route: "b".into(),
+        kind: RowKind::Post,
+        alert_key: Some("PostgresDown{target=\"main\"}".into()),
+        message: text("🔴 FIRING: PostgresDown"),
+    };
+    let resolved = NewRow {
+        kind: RowKind::Edit,
+        message: text("✅ RESOLVED: PostgresDown"),
+        ..firing.clone()
+    };
+    outbox
+        .enqueue(&[firing, resolved, row("b", "notice")], SystemTime::now())
+        .await
+        .expect("enqueue");
+    assert_eq!(dispatcher.drain_route(&b).await.expect("drain"), 3);
+    let reqs: Vec<_> = fake
+        .accepted()
+        .into_iter()
+        .filter(|r| r.webhook_id == "2")
+        .collect();
+    assert_eq!(reqs.len(), 3);
+    assert_eq!((reqs[0].method.as_str(), reqs[0].wait), ("POST", true));
+    assert_eq!(reqs[1].method, "PATCH");
+    assert_eq!(reqs[1].message_id, reqs[0].created_id);
+    let id = reqs[0].created_id.clone().expect("id");
+    assert_eq!(
+        fake.message(&id).expect("message")["embeds"][0]["title"],
+        "✅ RESOLVED: PostgresDown"
+    );
+    assert_eq!(reqs[2].method, "POST");
+
+    // A deleted webhook: the route stops, its rows are dropped, route b hears about it.
+    fake.delete_webhook("1");
+    outbox
+        .enqueue(&[row("a", "a7"), row("a", "a8")], SystemTime::now())
+        .await
+        .expect("enqueue");
+    dispatcher.drain_route(&a).await.expect("drain");
+    assert!(dispatcher.is_disabled("a"));
+    let calls_to_a = fake
+        .requests()
+        .iter()
+        .filter(|r| r.webhook_id == "1")
+        .count();
+    dispatcher.drain_route(&a).await.expect("drain");
+    assert_eq!(
+        fake.requests()
+            .iter()
+            .filter(|r| r.webhook_id == "1")
+            .count(),
+        calls_to_a,
+        "a deleted webhook is not called again"
+    );
+    dispatcher.drain_route(&b).await.expect("drain");
+    let last = fake.accepted().last().cloned().expect("report");
+    assert_eq!(last.webhook_id, "2");
+    let report = last.body["embeds"][0]["description"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert!(report.contains("**a**"), "{report}");
+    assert!(report.contains("1 pending"), "{report}");
+    assert!(!report.contains("tok-a"));
+    assert!(outbox.pending().await.expect("pending").is_empty());
+    store.close().await;
+}
+
+#[tokio::test]
+async fn sqlite_outbox_delivers_everything_in_order_once() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    scenario(format!(
+        "sqlite://{}",
+        dir.path().join("fedimeter.db").display()
+    ))
+    .await;
+}
+
+#[tokio::test]
+async fn postgres_outbox_delivers_everything_in_order_once() {
+    let pg = support::PgServer::start();
+    pg.create_database("fedimeter_outbox");
+    scenario(pg.url("fedimeter_outbox")).await;
+}
+
+#[tokio::test]
+async fn two_instances_sharing_postgres_never_send_a_row_twice() {
+    let pg = support::PgServer::start();
+    pg.create_database("fedimeter_shared");
+    let url = SecretUrl::new(pg.url("fedimeter_shared"));
+    let store1 = Store::open(&url).await.expect("store");
+    let store2 = Store::open(&url).await.expect("store");
+    let fake = FakeDiscord::with_limits(
+        (1000, Duration::from_secs(1)),
+        (1000, Duration::from_secs(1)),
+    )
+    .await;
+    let r = route("ops", fake.webhook("1", "tok", "ops"));
+    let rows: Vec<NewRow> = (0..60).map(|i| row("ops", &format!("m{i:02}"))).collect();
+    Outbox::new(store1.clone(), "x", Duration::from_secs(600))
+        .enqueue(&rows, SystemTime::now())
+        .await
+        .expect("enqueue");
+    // The fake's buckets are roomy here; so are the clients'.
+    let roomy = || {
+        client_with(ClientOptions {
+            webhook_limit: (1000, Duration::from_secs(1)),
+            channel_limit: (1000, Duration::from_secs(1)),
+            ..ClientOptions::default()
+        })
+    };
+    let d1 = Dispatcher::new(
+        Outbox::new(store1, "host-1", Duration::from_secs(600)),
+        roomy(),
+        vec![r.clone()],
+    );
+    let d2 = Dispatcher::new(
+        Outbox::new(store2, "host-2", Duration::from_secs(600)),
+        roomy(),
+        vec![r.clone()],
+    );
+    let mut tasks = Vec::new();
+    for d in [d1.clone(), d2.clone()] {
+        let r = r.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut total = 0;
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            while std::time::Instant::now() < deadline {
+                total += d.drain_route(&r).await.expect("drain");
+                if d.outbox().pending().await.expect("pending").is_empty() {
+                    break;
+                }
+                tokio::task::yield_now().await;
+            }
+            total
+        }));
+    }
+    let mut sent = 0;
+    for t in tasks {
+        sent += t.await.expect("task");
+    }
+    assert_eq!(sent, 60);
+    let got = titles(&fake, "1");
+    let expected: Vec<String> = (0..60).map(|i| format!("m{i:02}")).collect();
+    assert_eq!(got, expected, "every row once, in order");
+    // Between them, the two instances sent each row exactly once.
+    let by = |d: &Dispatcher| {
+        d.counters()
+            .get(&("ops".to_string(), "sent"))
+            .copied()
+            .unwrap_or(0)
+    };
+    assert_eq!(by(&d1) + by(&d2), 60);
+}
