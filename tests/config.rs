@@ -182,6 +182,7 @@ fn pgbouncer_options_are_read_with_their_defaults() {
         client_connections = true
         client_connections_max_application_names = 5
         max_pools = 200
+        legacy_names = true
     "#;
     let c = ok(load_text(text, None, &HashMap::new()));
     assert_eq!(c.pgbouncer[0].options, PgbouncerOptions::default());
@@ -191,6 +192,7 @@ fn pgbouncer_options_are_read_with_their_defaults() {
             client_connections: true,
             client_connections_max_application_names: 5,
             max_pools: 200,
+            legacy_names: true,
         }
     );
 }

@@ -348,6 +348,7 @@ url = "{pgb}"
 interval = "5s"
 timeout = "4500ms"
 client_connections = true
+legacy_names = true
 [[redis]]
 name = "sidekiq"
 url = "{redis}"

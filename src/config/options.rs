@@ -77,6 +77,10 @@ pub struct PgbouncerOptions {
     /// are exported; further rows are dropped (and a warning is logged once). Protects the
     /// time-series database when `auto-database` (`*`) lets clients create pools at will.
     pub max_pools: usize,
+    /// Also export the `SHOW STATS_TOTALS` counters under pgbouncer_exporter's pre-0.11
+    /// names (`pgbouncer_stats_queries_pooled_total`, …), which widely used dashboards
+    /// still query. Off by default, so that series are not doubled silently.
+    pub legacy_names: bool,
 }
 
 /// Default of [`PgbouncerOptions::client_connections`].
@@ -85,6 +89,8 @@ pub const DEFAULT_CLIENT_CONNECTIONS: bool = false;
 pub const DEFAULT_CLIENT_CONNECTIONS_MAX_APPLICATION_NAMES: usize = 20;
 /// Default of [`PgbouncerOptions::max_pools`].
 pub const DEFAULT_MAX_POOLS: usize = 1000;
+/// Default of [`PgbouncerOptions::legacy_names`].
+pub const DEFAULT_LEGACY_NAMES: bool = false;
 
 impl Default for PgbouncerOptions {
     fn default() -> Self {
@@ -93,6 +99,7 @@ impl Default for PgbouncerOptions {
             client_connections_max_application_names:
                 DEFAULT_CLIENT_CONNECTIONS_MAX_APPLICATION_NAMES,
             max_pools: DEFAULT_MAX_POOLS,
+            legacy_names: DEFAULT_LEGACY_NAMES,
         }
     }
 }

@@ -176,6 +176,9 @@ pub struct RawPgbouncer {
     /// exported, 1 to [`MAX_PGBOUNCER_POOLS`]. Default:
     /// [`crate::config::options::DEFAULT_MAX_POOLS`].
     pub max_pools: Option<Spanned<i64>>,
+    /// Also export the `SHOW STATS_TOTALS` counters under pgbouncer_exporter's pre-0.11
+    /// names. Default: [`crate::config::options::DEFAULT_LEGACY_NAMES`] (off).
+    pub legacy_names: Option<bool>,
 }
 
 /// Upper bound of `[[pgbouncer]] client_connections_max_application_names`.

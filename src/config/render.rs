@@ -108,6 +108,7 @@ impl Config {
                 ),
             );
             line(&mut out, &kv("max_pools", &o.max_pools.to_string()));
+            line(&mut out, &kv("legacy_names", &o.legacy_names.to_string()));
         }
         for t in &self.redis {
             target_header(&mut out, "redis", derived("redis", &t.common.name));
