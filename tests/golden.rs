@@ -324,6 +324,10 @@ async fn a_full_collection_matches_the_golden_exposition() {
     let pgbouncer = support::PgBouncer::start(&pg, support::PgBouncerOptions::default());
     let redis = support::RedisServer::start();
     seed_redis(&redis);
+    // The Redis target is a replica of the seeded Redis, so that redis_exporter's
+    // replica-side families are on the wire too; every Sidekiq key reaches it by
+    // replication (a second target would add `target` to every redis_/sidekiq_ family).
+    let redis_replica = support::RedisServer::start_replica_of(&redis);
     let ca = TestCa::new();
     let web = TestServer::https(&ca.leaf(NOT_BEFORE_2020, VALID_UNTIL_2040)).await;
     web.set("/health", Reply::ok("OK"));
@@ -371,7 +375,7 @@ probes = ["web"]
 "#,
         pg = pg.url("postgres"),
         pgb = pgbouncer.admin_url(),
-        redis = redis.url(),
+        redis = redis_replica.url(),
         web = web.url("/health"),
         ca = ca.ca_file.display(),
     );
