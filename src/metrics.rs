@@ -42,6 +42,7 @@ pub static SELF_DESCRIPTORS: &[&MetricDesc] = &[
 pub fn descriptors() -> Vec<&'static MetricDesc> {
     [
         postgres::queries::DESCRIPTORS,
+        postgres::statements::DESCRIPTORS,
         postgres::mastodon::DESCRIPTORS,
         pgbouncer::DESCRIPTORS,
         redis::DESCRIPTORS,

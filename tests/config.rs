@@ -202,6 +202,10 @@ fn pgbouncer_options_are_read_with_their_defaults() {
 fn value_checks() {
     let cases: &[(&str, &str)] = &[
         (
+            "[[postgres]]\nname = \"p\"\nurl = \"postgres://h/db\"\nstat_statements_limit = 1001",
+            "4:25: postgres[0].stat_statements_limit: 1001 is out of range: expected 1 to 1000",
+        ),
+        (
             "[[redis]]\nname = \"r\"\nurl = \"redis://h\"\nsidekiq_queue_limit = 0",
             "4:23: redis[0].sidekiq_queue_limit: sidekiq_queue_limit must be between 1 and 10000",
         ),

@@ -320,6 +320,8 @@ async fn settled(server: &Server) -> String {
 async fn a_full_collection_matches_the_golden_exposition() {
     let pg = support::PgServer::start();
     pg.exec(MASTODON_SCHEMA);
+    // For the opt-in stat_statements group (the test kit preloads the library).
+    pg.exec("CREATE EXTENSION pg_stat_statements");
     let _replica = support::PgServer::start_replica_of(&pg);
     let pgbouncer = support::PgBouncer::start(&pg, support::PgBouncerOptions::default());
     let redis = support::RedisServer::start();
@@ -346,6 +348,8 @@ url = "{pg}"
 interval = "5s"
 timeout = "4500ms"
 mastodon_gauges = true
+stat_statements = true
+statio_user_indexes = true
 [[pgbouncer]]
 name = "bouncer"
 url = "{pgb}"

@@ -39,7 +39,20 @@ pub struct PostgresOptions {
     pub mastodon_interval: Duration,
     /// Cadence of pending software updates. Default 15 min.
     pub mastodon_slow_interval: Duration,
+    /// Export the top statements of `pg_stat_statements` (`pg_stat_statements_*_total`, as
+    /// postgres_exporter's `stat_statements` collector). Off by default.
+    pub stat_statements: bool,
+    /// With `stat_statements`: this many statements, by total execution time. Default 100.
+    pub stat_statements_limit: usize,
+    /// With `stat_statements`: how often `pg_stat_statements` is read; cached in between.
+    /// Default 1 min.
+    pub stat_statements_interval: Duration,
+    /// Export `pg_statio_user_indexes_idx_blks_{read,hit}_total` per index. Off by default.
+    pub statio_user_indexes: bool,
 }
+
+/// Upper bound of [`PostgresOptions::stat_statements_limit`].
+pub const MAX_STAT_STATEMENTS_LIMIT: usize = 1000;
 
 impl Default for PostgresOptions {
     fn default() -> Self {
@@ -53,6 +66,10 @@ impl Default for PostgresOptions {
             mastodon_fast_interval: Duration::from_secs(60),
             mastodon_interval: Duration::from_secs(300),
             mastodon_slow_interval: Duration::from_secs(900),
+            stat_statements: false,
+            stat_statements_limit: 100,
+            stat_statements_interval: Duration::from_secs(60),
+            statio_user_indexes: false,
         }
     }
 }

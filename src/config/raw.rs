@@ -150,6 +150,15 @@ pub struct RawPostgres {
     pub mastodon_interval: Option<Spanned<String>>,
     /// Cadence of pending software updates. Default: 15m.
     pub mastodon_slow_interval: Option<Spanned<String>>,
+    /// Export the top statements of `pg_stat_statements`. Default: false.
+    pub stat_statements: Option<bool>,
+    /// With `stat_statements`: how many statements, 1 to
+    /// [`crate::config::options::MAX_STAT_STATEMENTS_LIMIT`]. Default: 100.
+    pub stat_statements_limit: Option<Spanned<i64>>,
+    /// With `stat_statements`: how often it is read (cached in between). Default: 1m.
+    pub stat_statements_interval: Option<Spanned<String>>,
+    /// Export `pg_statio_user_indexes_*` per index. Default: false.
+    pub statio_user_indexes: Option<bool>,
 }
 
 /// `[[pgbouncer]]`

@@ -91,6 +91,28 @@ impl Config {
             ] {
                 line(&mut out, &kv(key, &quote(&duration(value))));
             }
+            line(
+                &mut out,
+                &kv("stat_statements", &o.stat_statements.to_string()),
+            );
+            line(
+                &mut out,
+                &kv(
+                    "stat_statements_limit",
+                    &o.stat_statements_limit.to_string(),
+                ),
+            );
+            line(
+                &mut out,
+                &kv(
+                    "stat_statements_interval",
+                    &quote(&duration(o.stat_statements_interval)),
+                ),
+            );
+            line(
+                &mut out,
+                &kv("statio_user_indexes", &o.statio_user_indexes.to_string()),
+            );
         }
         for t in &self.pgbouncer {
             target_header(&mut out, "pgbouncer", false);
