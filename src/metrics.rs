@@ -47,6 +47,7 @@ pub fn descriptors() -> Vec<&'static MetricDesc> {
         pgbouncer::DESCRIPTORS,
         redis::DESCRIPTORS,
         sidekiq::DESCRIPTORS,
+        sidekiq::jobs::DESCRIPTORS,
         mastodon_redis::DESCRIPTORS,
         probe::DESCRIPTORS,
         RUNNER_DESCRIPTORS,

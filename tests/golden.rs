@@ -269,6 +269,17 @@ fn seed_redis(redis: &support::RedisServer) {
     let day = (t0 / 86_400.0).floor() as i64 * 86_400;
     cmd(&["PFADD", &format!("activity:logins:{}", day - 86_400), "1"]);
     cmd(&["SADD", "exhausted_deliveries:gone.example", "20261120"]);
+    // Sidekiq 8's job metrics bucket of this minute (`j|%y%m%d|%-H:%M`, UTC).
+    let minute = time::OffsetDateTime::now_utc();
+    let bucket = format!(
+        "j|{:02}{:02}{:02}|{}:{:02}",
+        minute.year() % 100,
+        u8::from(minute.month()),
+        minute.day(),
+        minute.hour(),
+        minute.minute()
+    );
+    cmd(&["HSET", &bucket, "ActivityPub::DeliveryWorker|p", "3"]);
 }
 
 /// Whether `family` has series and every one of them has the value 1 (a target that was
@@ -365,6 +376,7 @@ timeout = "4500ms"
 sidekiq = true
 sidekiq_heartbeat_series = true
 sidekiq_yabeda_aliases = true
+sidekiq_job_metrics = true
 [[probe]]
 name = "web"
 url = "{web}"

@@ -1084,3 +1084,95 @@ async fn sigstopped_redis_under_the_runner_keeps_metrics_answering() {
     task.await.expect("runner task");
     eprintln!("redis_up 0 after {took:?}");
 }
+
+/// Sidekiq's minute bucket name for `minutes_ago` (UTC), as Sidekiq 7 (`j|%Y%m%d|%-H:%-M`)
+/// or Sidekiq 8 (`j|%y%m%d|%-H:%M`) writes it (`lib/sidekiq/metrics/`).
+fn sidekiq_bucket(minutes_ago: i64, sidekiq_8: bool) -> String {
+    let t = time::OffsetDateTime::now_utc() - time::Duration::minutes(minutes_ago);
+    let (y, m, d) = (t.year(), u8::from(t.month()), t.day());
+    if sidekiq_8 {
+        format!(
+            "j|{:02}{m:02}{d:02}|{}:{:02}",
+            y % 100,
+            t.hour(),
+            t.minute()
+        )
+    } else {
+        format!("j|{y}{m:02}{d:02}|{}:{}", t.hour(), t.minute())
+    }
+}
+
+/// `sidekiq_job_metrics = true` on a real Redis seeded as Sidekiq 7 and 8 write their job
+/// metrics: sums over the last hour per class; buckets older than an hour do not count.
+#[tokio::test]
+async fn job_metrics_per_class_over_the_last_hour() {
+    let redis = RedisServer::start();
+    let seed = |key: &str, fields: &[(&str, &str)]| {
+        let mut args = vec!["HSET".to_owned(), key.to_owned()];
+        for (f, v) in fields {
+            args.extend([(*f).to_owned(), (*v).to_owned()]);
+        }
+        let reply = redis.cmd(&args);
+        assert!(matches!(reply, support::redis::Reply::Int(_)), "{reply:?}");
+    };
+    // Sidekiq 8 layout, this minute and one minute ago.
+    seed(
+        &sidekiq_bucket(0, true),
+        &[
+            ("ActivityPub::DeliveryWorker|p", "10"),
+            ("ActivityPub::DeliveryWorker|f", "2"),
+            ("ActivityPub::DeliveryWorker|ms", "4000"),
+        ],
+    );
+    seed(
+        &sidekiq_bucket(1, true),
+        &[
+            ("ActivityPub::DeliveryWorker|p", "5"),
+            ("ActivityPub::DeliveryWorker|ms", "1500"),
+            ("PushUpdateWorker|p", "7"),
+            ("PushUpdateWorker|ms", "70"),
+        ],
+    );
+    // Sidekiq 7 layout, half an hour ago (an upgrade within the hour).
+    seed(
+        &sidekiq_bucket(30, false),
+        &[("PushUpdateWorker|p", "3"), ("PushUpdateWorker|f", "1")],
+    );
+    // Beyond the hour: not counted.
+    seed(
+        &sidekiq_bucket(90, true),
+        &[("ActivityPub::DeliveryWorker|p", "1000")],
+    );
+    let options = RedisOptions {
+        sidekiq_job_metrics: true,
+        ..RedisOptions::default()
+    };
+    let snapshot = collect(&target(&redis.url(), true, None, options)).await;
+    assert_eq!(
+        snapshot.outcome,
+        Outcome::Success,
+        "{}",
+        exposition(&snapshot)
+    );
+    let delivery = ["ActivityPub::DeliveryWorker"];
+    let push = ["PushUpdateWorker"];
+    assert_eq!(value(&snapshot, "sidekiq_job_processed", &delivery), 15.0);
+    assert_eq!(value(&snapshot, "sidekiq_job_failed", &delivery), 2.0);
+    assert_eq!(
+        value(&snapshot, "sidekiq_job_execution_time_seconds", &delivery),
+        5.5
+    );
+    assert_eq!(value(&snapshot, "sidekiq_job_processed", &push), 10.0);
+    assert_eq!(value(&snapshot, "sidekiq_job_failed", &push), 1.0);
+    assert_eq!(
+        value(&snapshot, "sidekiq_job_execution_time_seconds", &push),
+        0.07
+    );
+    // Off by default.
+    let snapshot = collect(&target(&redis.url(), true, None, RedisOptions::default())).await;
+    assert!(
+        !exposition(&snapshot).contains("sidekiq_job_"),
+        "{}",
+        exposition(&snapshot)
+    );
+}

@@ -155,6 +155,10 @@ pub struct RedisOptions {
     /// Also export yabeda-sidekiq's `sidekiq_jobs_waiting_count{queue}` and
     /// `sidekiq_queue_latency{queue}`. Default off.
     pub sidekiq_yabeda_aliases: bool,
+    /// Export `sidekiq_job_{processed,failed,execution_time_seconds}{class}` over the last
+    /// hour from the metrics Sidekiq keeps in Redis (120 small `HGETALL`s per run, at most
+    /// 100 classes + `other`). Default off.
+    pub sidekiq_job_metrics: bool,
     /// PEM file with the CA certificate(s) that signed the server certificate of a
     /// `rediss://` target, instead of the system trust store. Default: none (system roots).
     pub tls_ca_file: Option<PathBuf>,
@@ -185,6 +189,7 @@ impl Default for RedisOptions {
             delivery_scan_steps_per_run: 50,
             sidekiq_heartbeat_series: false,
             sidekiq_yabeda_aliases: false,
+            sidekiq_job_metrics: false,
             tls_ca_file: None,
         }
     }

@@ -234,6 +234,8 @@ pub struct RawRedis {
     /// Also export yabeda-sidekiq's `sidekiq_jobs_waiting_count` and `sidekiq_queue_latency`.
     /// Default: false.
     pub sidekiq_yabeda_aliases: Option<bool>,
+    /// Export the per-job-class `sidekiq_job_*{class}` gauges. Default: false.
+    pub sidekiq_job_metrics: Option<bool>,
     /// PEM file of the CA that signed a `rediss://` server's certificate (relative to this
     /// file); default: the system trust store.
     pub tls_ca_file: Option<Spanned<String>>,

@@ -359,6 +359,9 @@ fn redis_options(out: &mut String, o: &super::RedisOptions) {
     if o.sidekiq_yabeda_aliases {
         line(out, &kv("sidekiq_yabeda_aliases", "true"));
     }
+    if o.sidekiq_job_metrics {
+        line(out, &kv("sidekiq_job_metrics", "true"));
+    }
     if let Some(path) = &o.tls_ca_file {
         line(out, &kv("tls_ca_file", &quote(&path.display().to_string())));
     }

@@ -1242,6 +1242,7 @@ fn redis_options(ctx: &mut Ctx<'_>, raw: &raw::RawRedis, key: &str) -> Option<Re
     }
     options.sidekiq_heartbeat_series = raw.sidekiq_heartbeat_series.unwrap_or(false);
     options.sidekiq_yabeda_aliases = raw.sidekiq_yabeda_aliases.unwrap_or(false);
+    options.sidekiq_job_metrics = raw.sidekiq_job_metrics.unwrap_or(false);
     if let Some(value) = &raw.tls_ca_file {
         let name = format!("{key}.tls_ca_file");
         match ctx.interpolate(value, &name) {
