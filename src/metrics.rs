@@ -42,10 +42,12 @@ pub static SELF_DESCRIPTORS: &[&MetricDesc] = &[
 pub fn descriptors() -> Vec<&'static MetricDesc> {
     [
         postgres::queries::DESCRIPTORS,
+        postgres::statements::DESCRIPTORS,
         postgres::mastodon::DESCRIPTORS,
         pgbouncer::DESCRIPTORS,
         redis::DESCRIPTORS,
         sidekiq::DESCRIPTORS,
+        sidekiq::jobs::DESCRIPTORS,
         mastodon_redis::DESCRIPTORS,
         probe::DESCRIPTORS,
         RUNNER_DESCRIPTORS,

@@ -183,6 +183,7 @@ fn pgbouncer_options_are_read_with_their_defaults() {
         client_connections = true
         client_connections_max_application_names = 5
         max_pools = 200
+        legacy_names = true
     "#;
     let c = ok(load_text(text, None, &HashMap::new()));
     assert_eq!(c.pgbouncer[0].options, PgbouncerOptions::default());
@@ -192,6 +193,7 @@ fn pgbouncer_options_are_read_with_their_defaults() {
             client_connections: true,
             client_connections_max_application_names: 5,
             max_pools: 200,
+            legacy_names: true,
         }
     );
 }
@@ -200,6 +202,10 @@ fn pgbouncer_options_are_read_with_their_defaults() {
 #[test]
 fn value_checks() {
     let cases: &[(&str, &str)] = &[
+        (
+            "[[postgres]]\nname = \"p\"\nurl = \"postgres://h/db\"\nstat_statements_limit = 1001",
+            "4:25: postgres[0].stat_statements_limit: 1001 is out of range: expected 1 to 1000",
+        ),
         (
             "[[redis]]\nname = \"r\"\nurl = \"redis://h\"\nsidekiq_queue_limit = 0",
             "4:23: redis[0].sidekiq_queue_limit: sidekiq_queue_limit must be between 1 and 10000",
@@ -1384,6 +1390,10 @@ fn the_example_states_the_defaults_of_the_code() {
                 ("mastodon_fast_interval", Dur(pg.mastodon_fast_interval)),
                 ("mastodon_interval", Dur(pg.mastodon_interval)),
                 ("mastodon_slow_interval", Dur(pg.mastodon_slow_interval)),
+                ("stat_statements", Bool(pg.stat_statements)),
+                ("stat_statements_limit", int(pg.stat_statements_limit)),
+                ("stat_statements_interval", Dur(pg.stat_statements_interval)),
+                ("statio_user_indexes", Bool(pg.statio_user_indexes)),
             ],
         ),
         (
@@ -1395,6 +1405,7 @@ fn the_example_states_the_defaults_of_the_code() {
                     int(pgb.client_connections_max_application_names),
                 ),
                 ("max_pools", int(pgb.max_pools)),
+                ("legacy_names", Bool(pgb.legacy_names)),
             ],
         ),
         (
@@ -1413,6 +1424,7 @@ fn the_example_states_the_defaults_of_the_code() {
                 ),
                 ("sidekiq_heartbeat_series", Bool(r.sidekiq_heartbeat_series)),
                 ("sidekiq_yabeda_aliases", Bool(r.sidekiq_yabeda_aliases)),
+                ("sidekiq_job_metrics", Bool(r.sidekiq_job_metrics)),
                 ("tls_ca_file", Unset),
             ],
         ),

@@ -269,6 +269,17 @@ fn seed_redis(redis: &support::RedisServer) {
     let day = (t0 / 86_400.0).floor() as i64 * 86_400;
     cmd(&["PFADD", &format!("activity:logins:{}", day - 86_400), "1"]);
     cmd(&["SADD", "exhausted_deliveries:gone.example", "20261120"]);
+    // Sidekiq 8's job metrics bucket of this minute (`j|%y%m%d|%-H:%M`, UTC).
+    let minute = time::OffsetDateTime::now_utc();
+    let bucket = format!(
+        "j|{:02}{:02}{:02}|{}:{:02}",
+        minute.year() % 100,
+        u8::from(minute.month()),
+        minute.day(),
+        minute.hour(),
+        minute.minute()
+    );
+    cmd(&["HSET", &bucket, "ActivityPub::DeliveryWorker|p", "3"]);
 }
 
 /// Whether `family` has series and every one of them has the value 1 (a target that was
@@ -320,10 +331,16 @@ async fn settled(server: &Server) -> String {
 async fn a_full_collection_matches_the_golden_exposition() {
     let pg = support::PgServer::start();
     pg.exec(MASTODON_SCHEMA);
+    // For the opt-in stat_statements group (the test kit preloads the library).
+    pg.exec("CREATE EXTENSION pg_stat_statements");
     let _replica = support::PgServer::start_replica_of(&pg);
     let pgbouncer = support::PgBouncer::start(&pg, support::PgBouncerOptions::default());
     let redis = support::RedisServer::start();
     seed_redis(&redis);
+    // The Redis target is a replica of the seeded Redis, so that redis_exporter's
+    // replica-side families are on the wire too; every Sidekiq key reaches it by
+    // replication (a second target would add `target` to every redis_/sidekiq_ family).
+    let redis_replica = support::RedisServer::start_replica_of(&redis);
     let ca = TestCa::new();
     let web = TestServer::https(&ca.leaf(NOT_BEFORE_2020, VALID_UNTIL_2040)).await;
     web.set("/health", Reply::ok("OK"));
@@ -342,12 +359,15 @@ url = "{pg}"
 interval = "5s"
 timeout = "4500ms"
 mastodon_gauges = true
+stat_statements = true
+statio_user_indexes = true
 [[pgbouncer]]
 name = "bouncer"
 url = "{pgb}"
 interval = "5s"
 timeout = "4500ms"
 client_connections = true
+legacy_names = true
 [[redis]]
 name = "sidekiq"
 url = "{redis}"
@@ -356,6 +376,7 @@ timeout = "4500ms"
 sidekiq = true
 sidekiq_heartbeat_series = true
 sidekiq_yabeda_aliases = true
+sidekiq_job_metrics = true
 [[probe]]
 name = "web"
 url = "{web}"
@@ -370,7 +391,7 @@ probes = ["web"]
 "#,
         pg = pg.url("postgres"),
         pgb = pgbouncer.admin_url(),
-        redis = redis.url(),
+        redis = redis_replica.url(),
         web = web.url("/health"),
         ca = ca.ca_file.display(),
     );

@@ -466,3 +466,50 @@ async fn id_and_kind_are_those_of_the_target() {
         })
     );
 }
+
+/// `legacy_names = true` against a real PgBouncer: the six pre-0.11 names are present for
+/// every database, with exactly the values of their `stats_totals_` forms in the same run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn legacy_names_mirror_the_stats_totals_of_a_real_pgbouncer() {
+    let pg = PgServer::start();
+    let bouncer = PgBouncer::start(&pg, PgBouncerOptions::default());
+    let options = PgbouncerOptions {
+        legacy_names: true,
+        ..PgbouncerOptions::default()
+    };
+    let job = RunningJob::start(&target(bouncer.admin_url(), options));
+    let snapshot = job
+        .wait_for("two runs", 2 * INTERVAL + TIMEOUT + SLACK, |s| {
+            s.value("fedimeter_collector_runs_total", &["pgbouncer", "main"]) >= Some(2.0)
+        })
+        .await;
+    let text = render(&snapshot);
+    assert_eq!(up(&snapshot), Some(1.0), "{text}");
+    let mut compared = 0;
+    for stem in [
+        "queries_pooled",
+        "queries_duration_seconds",
+        "received_bytes",
+        "sent_bytes",
+        "server_in_transaction_seconds",
+        "sql_transactions_pooled",
+    ] {
+        let legacy = format!("pgbouncer_stats_{stem}_total");
+        let current = format!("pgbouncer_stats_totals_{stem}_total");
+        let legacy_family = snapshot
+            .family(&legacy)
+            .unwrap_or_else(|| panic!("{legacy} missing in\n{text}"));
+        assert!(!legacy_family.samples.is_empty(), "{legacy} empty");
+        for sample in &legacy_family.samples {
+            let labels: Vec<&str> = sample.labels.iter().map(|v| &**v).collect();
+            assert_eq!(
+                Some(sample.value),
+                snapshot.value(&current, &labels),
+                "{legacy}{labels:?}"
+            );
+            compared += 1;
+        }
+    }
+    // The admin console's own database at least.
+    assert!(compared >= 6, "{text}");
+}

@@ -901,3 +901,189 @@ async fn wal_archiving_counts_and_last_archive_age() {
     );
     assert_line(&text, "# TYPE pg_stat_archiver_archived_count counter");
 }
+
+/// The opt-in `stat_statements` and `statio_user_indexes` groups on a real server with
+/// `pg_stat_statements` preloaded: values equal what the views say, the statement count is
+/// capped at `stat_statements_limit`, and `pg_stat_statements` is read on its own cadence.
+#[tokio::test]
+async fn stat_statements_and_statio_user_indexes_when_opted_in() {
+    let server = PgServer::start();
+    assert!(
+        server.install().has_pg_stat_statements,
+        "the test kit's PostgreSQL has pg_stat_statements"
+    );
+    server.create_database("app");
+    server.exec_in(
+        "app",
+        "CREATE EXTENSION pg_stat_statements; \
+         CREATE TABLE marked (id int PRIMARY KEY, body text); \
+         INSERT INTO marked SELECT g, 'x' FROM generate_series(1, 1000) g;",
+    );
+    server.exec_in("app", "SELECT pg_stat_statements_reset()");
+    // 7 calls returning 3 rows each, through the primary key index; 30 ms each (pg_sleep), so
+    // it is the slowest statement by far.
+    for _ in 0..7 {
+        server.exec_in(
+            "app",
+            "SELECT id, pg_sleep(0.01) FROM marked /* dropin-marker */ WHERE id IN (1, 2, 3)",
+        );
+    }
+    for i in 0..5 {
+        server.exec_in("app", &format!("SELECT {i} AS other_{i}"));
+    }
+    let queryid = server.exec_in(
+        "app",
+        "SELECT queryid FROM pg_stat_statements WHERE query LIKE '%dropin-marker%'",
+    );
+    assert!(!queryid.is_empty(), "the marked statement is tracked");
+    let options = PostgresOptions {
+        stat_statements: true,
+        stat_statements_limit: 3,
+        stat_statements_interval: Duration::from_secs(3600),
+        statio_user_indexes: true,
+        mastodon: false,
+        ..PostgresOptions::default()
+    };
+    let mut opted_in = collector(server.url("app"), options);
+    let (result, text, errors) = collect(&mut opted_in).await;
+    result.expect("collection succeeds");
+    assert_eq!(errors, Vec::<String>::new());
+
+    let marked = format!("{{user=\"postgres\",datname=\"app\",queryid=\"{queryid}\"}}");
+    assert_eq!(
+        value(&text, &format!("pg_stat_statements_calls_total{marked}")),
+        Some(7.0),
+        "{text}"
+    );
+    assert_eq!(
+        value(&text, &format!("pg_stat_statements_rows_total{marked}")),
+        Some(21.0)
+    );
+    let exec_seconds: f64 = server
+        .exec_in(
+            "app",
+            &format!(
+                "SELECT total_exec_time / 1000 FROM pg_stat_statements WHERE queryid = {queryid}"
+            ),
+        )
+        .parse()
+        .expect("a number");
+    assert_near(
+        value(&text, &format!("pg_stat_statements_seconds_total{marked}")),
+        exec_seconds,
+        1e-9,
+        "seconds_total",
+    );
+    for family in [
+        "pg_stat_statements_calls_total",
+        "pg_stat_statements_seconds_total",
+        "pg_stat_statements_rows_total",
+        "pg_stat_statements_block_read_seconds_total",
+        "pg_stat_statements_block_write_seconds_total",
+    ] {
+        assert_eq!(samples(&text, family).len(), 3, "{family} capped:\n{text}");
+    }
+
+    let index =
+        "{datname=\"app\",schemaname=\"public\",relname=\"marked\",indexrelname=\"marked_pkey\"}";
+    let (read, hit) = server
+        .exec_in(
+            "app",
+            "SELECT idx_blks_read || ' ' || idx_blks_hit FROM pg_statio_user_indexes \
+             WHERE indexrelname = 'marked_pkey'",
+        )
+        .split_once(' ')
+        .map(|(r, h)| {
+            (
+                r.parse::<f64>().expect("read"),
+                h.parse::<f64>().expect("hit"),
+            )
+        })
+        .expect("two numbers");
+    assert!(read + hit >= 7.0, "seven index scans: {read} + {hit}");
+    assert_eq!(
+        value(
+            &text,
+            &format!("pg_statio_user_indexes_idx_blks_read_total{index}")
+        ),
+        Some(read)
+    );
+    assert_eq!(
+        value(
+            &text,
+            &format!("pg_statio_user_indexes_idx_blks_hit_total{index}")
+        ),
+        Some(hit)
+    );
+
+    // Three more calls: the next run keeps the cached statements (1 h cadence).
+    for _ in 0..3 {
+        server.exec_in(
+            "app",
+            "SELECT id, pg_sleep(0.01) FROM marked /* dropin-marker */ WHERE id IN (1, 2, 3)",
+        );
+    }
+    let (result, text, _) = collect(&mut opted_in).await;
+    result.expect("second collection succeeds");
+    assert_eq!(
+        value(&text, &format!("pg_stat_statements_calls_total{marked}")),
+        Some(7.0)
+    );
+    // Off by default: no such families.
+    let mut plain = collector(server.url("app"), PostgresOptions::default());
+    let (result, text, _) = collect(&mut plain).await;
+    result.expect("default collection succeeds");
+    // (`pg_settings_pg_stat_statements_*` are settings, not these families.)
+    for prefix in ["pg_stat_statements_", "pg_statio_user_indexes_"] {
+        assert!(
+            !text.lines().any(|l| l.starts_with(prefix)),
+            "{prefix}:\n{text}"
+        );
+    }
+}
+
+/// The families fedimeter shares with a captured postgres_exporter 0.11.1 scrape (primary
+/// and replica, `tests/fixtures/exporters/`) carry at least its label names, except the
+/// `server` label that fedimeter does not emit (docs/postgres.md, Limitations). Newer
+/// exporters added labels (`pid`, `usename`, …) that fedimeter has too.
+#[test]
+fn label_sets_cover_those_of_a_captured_postgres_exporter_scrape() {
+    let mut compared = 0;
+    for fixture in [
+        "postgres_exporter-0.11-primary.txt",
+        "postgres_exporter-0.11-replica.txt",
+    ] {
+        let path = format!(
+            "{}/tests/fixtures/exporters/{fixture}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        for line in text
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+        {
+            let name = line.split(['{', ' ']).next().unwrap_or("");
+            let Some(desc) = fedimeter::metrics::descriptor(name) else {
+                continue;
+            };
+            let theirs: Vec<&str> = line
+                .split_once('{')
+                .map(|(_, rest)| {
+                    rest.split("\",")
+                        .filter_map(|pair| pair.split_once('=').map(|(k, _)| k))
+                        .collect()
+                })
+                .unwrap_or_default();
+            for label in theirs.iter().filter(|l| **l != "server") {
+                assert!(
+                    desc.labels.contains(label),
+                    "{fixture}: {name} has label {label}, fedimeter's {:?}",
+                    desc.labels
+                );
+            }
+            compared += 1;
+        }
+    }
+    // pg_static, pg_stat_database_*, pg_stat_activity_*, pg_locks_count, replication, …
+    assert!(compared >= 60, "only {compared} families compared");
+}

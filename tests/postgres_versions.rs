@@ -176,6 +176,8 @@ fn expected_families(major: u32) -> BTreeMap<String, Vec<&'static str>> {
     // A primary: lag and role, no last replay (replica only); no replica, no slot, so no
     // pg_stat_replication_* and no pg_replication_slots_* samples.
     families.push(("pg_replication_lag_seconds".into(), &[]));
+    // postgres_exporter's name before 0.13, which its mixin still queries.
+    families.push(("pg_replication_lag".into(), &[]));
     families.push(("pg_replication_is_replica".into(), &[]));
     let mut bgwriter = vec![
         "buffers_clean",
@@ -231,6 +233,26 @@ fn expected_families(major: u32) -> BTreeMap<String, Vec<&'static str>> {
         "pg_database_wraparound_age_datminmxid_seconds".into(),
         &["datname"],
     ));
+    // The opt-in groups this test turns on: stat_statements (`total_exec_time` on 13+,
+    // `shared_blk_*_time` from 17) and statio_user_indexes.
+    for column in [
+        "calls",
+        "seconds",
+        "rows",
+        "block_read_seconds",
+        "block_write_seconds",
+    ] {
+        families.push((
+            format!("pg_stat_statements_{column}_total"),
+            &["user", "datname", "queryid"],
+        ));
+    }
+    for column in ["read", "hit"] {
+        families.push((
+            format!("pg_statio_user_indexes_idx_blks_{column}_total"),
+            &["datname", "schemaname", "relname", "indexrelname"],
+        ));
+    }
     families.push(("pg_database_size_bytes".into(), &["datname"]));
     families.push(("pg_database_connection_limit".into(), &["datname"]));
     for column in [
@@ -304,6 +326,8 @@ fn expected_groups(major: u32) -> BTreeSet<&'static str> {
         "settings",
         "table_sizes",
         "stat_user_tables",
+        "stat_statements",
+        "statio_user_indexes",
         "mastodon_reports",
         "mastodon_signups",
         "mastodon_statuses",
@@ -377,8 +401,8 @@ async fn check_major(major: u32) {
          DELETE FROM plain WHERE id > 95; \
          RESET ALL; SET enable_seqscan = off; SELECT v FROM plain WHERE id = 7;",
     );
-    // shared_preload_libraries works on this build (a pg_stat_statements group would rely
-    // on it; the collector reads no pg_stat_statements today).
+    // shared_preload_libraries works on this build (the opt-in stat_statements group
+    // relies on it).
     assert_eq!(
         server.exec("SHOW shared_preload_libraries"),
         "pg_stat_statements"
@@ -401,7 +425,12 @@ async fn check_major(major: u32) {
     );
 
     let url = SecretUrl::new(server.url(db));
-    let mut collector = PostgresCollector::new(&url, PostgresOptions::default());
+    let options = PostgresOptions {
+        stat_statements: true,
+        statio_user_indexes: true,
+        ..PostgresOptions::default()
+    };
+    let mut collector = PostgresCollector::new(&url, options.clone());
     let mut sink = Sink::new();
     collector
         .collect(&mut sink)
@@ -661,7 +690,7 @@ async fn check_major(major: u32) {
          GRANT SELECT ON ALL TABLES IN SCHEMA public TO monitor;",
     );
     let monitor_url = SecretUrl::new(server.url_for("monitor", "monitor-pw", db));
-    let mut as_monitor = PostgresCollector::new(&monitor_url, PostgresOptions::default());
+    let mut as_monitor = PostgresCollector::new(&monitor_url, options.clone());
     let mut sink = Sink::new();
     as_monitor
         .collect(&mut sink)

@@ -805,3 +805,63 @@ fn the_preset_comes_from_a_mastodon_env_file() {
         .map(|(n, u)| (n.to_string(), u.to_string()))
     );
 }
+
+/// A TLS probe of a real HTTPS server has the families blackbox_exporter has for one
+/// (captured from Debian's blackbox_exporter 0.23 in `tests/fixtures/exporters/`), with its
+/// label names once fedimeter's `module` (and, on `/metrics`, `target`) are set aside; among
+/// them `probe_tls_version_info`, `probe_http_version` and `probe_ssl_earliest_cert_expiry`.
+#[tokio::test]
+async fn a_tls_probe_has_blackbox_exporters_families_and_labels() {
+    let ca = TestCa::new();
+    let server = TestServer::https(&ca.leaf(NOT_BEFORE_2020, VALID_UNTIL_2040)).await;
+    server.set("/health", Reply::ok("OK"));
+    let options = ProbeOptions {
+        ca_file: Some(ca.ca_file.clone()),
+        ..ProbeOptions::default()
+    };
+    let mut collector = ProbeCollector::new(&target("web", &server.url("/health"), options));
+    let families = attempt(&mut collector).await;
+    let path = format!(
+        "{}/tests/fixtures/exporters/blackbox_exporter-0.23-https.txt",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let fixture = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let mut shared = Vec::new();
+    for line in fixture
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        let name = line.split(['{', ' ']).next().unwrap_or("");
+        let Some(family) = families.iter().find(|f| f.desc.name == name) else {
+            continue;
+        };
+        assert!(!family.samples.is_empty(), "{name} has no sample");
+        let theirs: std::collections::BTreeSet<&str> = line
+            .split_once('{')
+            .map(|(_, rest)| {
+                rest.split("\",")
+                    .filter_map(|pair| pair.split_once('=').map(|(k, _)| k))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let ours: std::collections::BTreeSet<&str> = family
+            .desc
+            .labels
+            .iter()
+            .copied()
+            .filter(|l| *l != "module" && *l != "target")
+            .collect();
+        assert_eq!(ours, theirs, "{name}: labels differ from blackbox_exporter");
+        shared.push(name);
+    }
+    for name in [
+        "probe_tls_version_info",
+        "probe_http_version",
+        "probe_ssl_earliest_cert_expiry",
+        "probe_ssl_last_chain_expiry_timestamp_seconds",
+        "probe_http_duration_seconds",
+        "probe_success",
+    ] {
+        assert!(shared.contains(&name), "{name} missing: {shared:?}");
+    }
+}

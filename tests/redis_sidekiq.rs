@@ -130,6 +130,169 @@ async fn info_families_from_a_real_redis() {
     }
 }
 
+/// Label names per family of a captured redis_exporter scrape (`tests/fixtures/exporters/`).
+fn exporter_label_sets(
+    fixture: &str,
+) -> std::collections::BTreeMap<String, std::collections::BTreeSet<String>> {
+    let path = format!(
+        "{}/tests/fixtures/exporters/{fixture}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|l| {
+            let name = l.split(['{', ' ']).next().unwrap_or("").to_owned();
+            let labels = l
+                .split_once('{')
+                .map(|(_, rest)| {
+                    rest.split("\",")
+                        .filter_map(|pair| pair.split_once('=').map(|(k, _)| k.to_owned()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            (name, labels)
+        })
+        .collect()
+}
+
+/// Families whose labels differ from redis_exporter 1.45 on purpose: `redis_instance_info`
+/// also carries `master_replid`, as later redis_exporter versions do.
+const NEWER_EXPORTER_LABELS: &[&str] = &["redis_instance_info"];
+
+/// Every family fedimeter and the captured redis_exporter scrape both have carries the same
+/// label names; `wanted` must be among them.
+fn assert_labels_match_redis_exporter(snapshot: &Snapshot, fixture: &str, wanted: &[&str]) {
+    let exporter = exporter_label_sets(fixture);
+    let mut compared = Vec::new();
+    for family in &snapshot.families {
+        let name = family.desc.name;
+        let Some(expected) = exporter.get(name) else {
+            continue;
+        };
+        if NEWER_EXPORTER_LABELS.contains(&name) {
+            continue;
+        }
+        let ours: std::collections::BTreeSet<String> =
+            family.desc.labels.iter().map(|l| (*l).to_owned()).collect();
+        assert_eq!(&ours, expected, "{name}: labels differ from redis_exporter");
+        compared.push(name);
+    }
+    for name in wanted {
+        assert!(compared.contains(name), "{name} not compared: {compared:?}");
+    }
+}
+
+/// Polls `INFO replication` of `redis` until `field:value` appears; panics after 15 s.
+async fn wait_for_replication(redis: &RedisServer, line: &str) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let info = redis
+            .cmd(&["INFO", "replication"])
+            .as_text()
+            .unwrap_or_default();
+        if info.lines().any(|l| l.trim_end() == line) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "no {line:?} in:\n{info}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A real replica: redis_exporter's replica-side families with its labels and INFO's values,
+/// and `redis_config_maxclients` / `redis_total_system_memory_bytes` without CONFIG.
+#[tokio::test]
+async fn replica_side_families_from_a_real_redis_replica() {
+    let master = RedisServer::start();
+    let replica = RedisServer::start_replica_of(&master);
+    wait_for_replication(&replica, "master_link_status:up").await;
+    master.cmd(&["SET", "replicated", "1"]);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while replica.cmd(&["GET", "replicated"]).as_text().as_deref() != Some("1") {
+        assert!(
+            Instant::now() < deadline,
+            "the key never reached the replica"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let port = master.port().to_string();
+    let link = ["127.0.0.1", port.as_str()];
+
+    let snapshot = collect(&target(
+        &replica.url(),
+        false,
+        None,
+        RedisOptions::default(),
+    ))
+    .await;
+    assert_eq!(
+        snapshot.outcome,
+        Outcome::Success,
+        "{}",
+        exposition(&snapshot)
+    );
+    assert_eq!(value(&snapshot, "redis_master_link_up", &link), 1.0);
+    assert_eq!(
+        value(&snapshot, "redis_master_sync_in_progress", &link),
+        0.0
+    );
+    // `replica-read-only` is on by default.
+    assert_eq!(
+        value(&snapshot, "redis_slave_info", &["127.0.0.1", &port, "1"]),
+        1.0
+    );
+    // The SET above moved the offset past the initial sync.
+    assert!(value(&snapshot, "redis_slave_repl_offset", &link) > 0.0);
+    assert!(value(&snapshot, "redis_master_repl_offset", &[]) > 0.0);
+    let last_io = value(&snapshot, "redis_master_last_io_seconds_ago", &link);
+    assert!((0.0..=15.0).contains(&last_io), "{last_io}");
+    // The server's defaults: maxclients 10000; the machine's memory from INFO.
+    assert_eq!(value(&snapshot, "redis_config_maxclients", &[]), 10000.0);
+    let meminfo = std::fs::read_to_string("/proc/meminfo").expect("/proc/meminfo");
+    let total_kib: f64 = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("MemTotal");
+    assert_eq!(
+        value(&snapshot, "redis_total_system_memory_bytes", &[]),
+        total_kib * 1024.0
+    );
+    assert_labels_match_redis_exporter(
+        &snapshot,
+        "redis_exporter-1.45-replica.txt",
+        &[
+            "redis_master_link_up",
+            "redis_master_repl_offset",
+            "redis_slave_repl_offset",
+            "redis_master_last_io_seconds_ago",
+            "redis_master_sync_in_progress",
+            "redis_slave_info",
+            "redis_config_maxclients",
+            "redis_total_system_memory_bytes",
+        ],
+    );
+
+    // The master: no replica-side families, and the same label sets as the exporter's.
+    let snapshot = collect(&target(&master.url(), false, None, RedisOptions::default())).await;
+    let text = exposition(&snapshot);
+    for absent in [
+        "redis_master_link_up",
+        "redis_slave_repl_offset",
+        "redis_master_last_io_seconds_ago",
+        "redis_master_sync_in_progress",
+        "redis_slave_info",
+    ] {
+        assert!(!text.contains(absent), "{absent} on a master:\n{text}");
+    }
+    assert_eq!(value(&snapshot, "redis_connected_slaves", &[]), 1.0);
+    assert_labels_match_redis_exporter(
+        &snapshot,
+        "redis_exporter-1.45-master.txt",
+        &["redis_master_repl_offset", "redis_connected_slaves"],
+    );
+}
+
 #[tokio::test]
 async fn maxmemory_comes_from_info() {
     let redis = RedisServer::start_with(ServerOptions {
@@ -871,4 +1034,96 @@ async fn sigstopped_redis_under_the_runner_keeps_metrics_answering() {
     shutdown.cancel();
     task.await.expect("runner task");
     eprintln!("redis_up 0 after {took:?}");
+}
+
+/// Sidekiq's minute bucket name for `minutes_ago` (UTC), as Sidekiq 7 (`j|%Y%m%d|%-H:%-M`)
+/// or Sidekiq 8 (`j|%y%m%d|%-H:%M`) writes it (`lib/sidekiq/metrics/`).
+fn sidekiq_bucket(minutes_ago: i64, sidekiq_8: bool) -> String {
+    let t = time::OffsetDateTime::now_utc() - time::Duration::minutes(minutes_ago);
+    let (y, m, d) = (t.year(), u8::from(t.month()), t.day());
+    if sidekiq_8 {
+        format!(
+            "j|{:02}{m:02}{d:02}|{}:{:02}",
+            y % 100,
+            t.hour(),
+            t.minute()
+        )
+    } else {
+        format!("j|{y}{m:02}{d:02}|{}:{}", t.hour(), t.minute())
+    }
+}
+
+/// `sidekiq_job_metrics = true` on a real Redis seeded as Sidekiq 7 and 8 write their job
+/// metrics: sums over the last hour per class; buckets older than an hour do not count.
+#[tokio::test]
+async fn job_metrics_per_class_over_the_last_hour() {
+    let redis = RedisServer::start();
+    let seed = |key: &str, fields: &[(&str, &str)]| {
+        let mut args = vec!["HSET".to_owned(), key.to_owned()];
+        for (f, v) in fields {
+            args.extend([(*f).to_owned(), (*v).to_owned()]);
+        }
+        let reply = redis.cmd(&args);
+        assert!(matches!(reply, support::redis::Reply::Int(_)), "{reply:?}");
+    };
+    // Sidekiq 8 layout, this minute and one minute ago.
+    seed(
+        &sidekiq_bucket(0, true),
+        &[
+            ("ActivityPub::DeliveryWorker|p", "10"),
+            ("ActivityPub::DeliveryWorker|f", "2"),
+            ("ActivityPub::DeliveryWorker|ms", "4000"),
+        ],
+    );
+    seed(
+        &sidekiq_bucket(1, true),
+        &[
+            ("ActivityPub::DeliveryWorker|p", "5"),
+            ("ActivityPub::DeliveryWorker|ms", "1500"),
+            ("PushUpdateWorker|p", "7"),
+            ("PushUpdateWorker|ms", "70"),
+        ],
+    );
+    // Sidekiq 7 layout, half an hour ago (an upgrade within the hour).
+    seed(
+        &sidekiq_bucket(30, false),
+        &[("PushUpdateWorker|p", "3"), ("PushUpdateWorker|f", "1")],
+    );
+    // Beyond the hour: not counted.
+    seed(
+        &sidekiq_bucket(90, true),
+        &[("ActivityPub::DeliveryWorker|p", "1000")],
+    );
+    let options = RedisOptions {
+        sidekiq_job_metrics: true,
+        ..RedisOptions::default()
+    };
+    let snapshot = collect(&target(&redis.url(), true, None, options)).await;
+    assert_eq!(
+        snapshot.outcome,
+        Outcome::Success,
+        "{}",
+        exposition(&snapshot)
+    );
+    let delivery = ["ActivityPub::DeliveryWorker"];
+    let push = ["PushUpdateWorker"];
+    assert_eq!(value(&snapshot, "sidekiq_job_processed", &delivery), 15.0);
+    assert_eq!(value(&snapshot, "sidekiq_job_failed", &delivery), 2.0);
+    assert_eq!(
+        value(&snapshot, "sidekiq_job_execution_time_seconds", &delivery),
+        5.5
+    );
+    assert_eq!(value(&snapshot, "sidekiq_job_processed", &push), 10.0);
+    assert_eq!(value(&snapshot, "sidekiq_job_failed", &push), 1.0);
+    assert_eq!(
+        value(&snapshot, "sidekiq_job_execution_time_seconds", &push),
+        0.07
+    );
+    // Off by default.
+    let snapshot = collect(&target(&redis.url(), true, None, RedisOptions::default())).await;
+    assert!(
+        !exposition(&snapshot).contains("sidekiq_job_"),
+        "{}",
+        exposition(&snapshot)
+    );
 }

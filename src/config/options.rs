@@ -40,7 +40,20 @@ pub struct PostgresOptions {
     pub mastodon_interval: Duration,
     /// Cadence of pending software updates. Default 15 min.
     pub mastodon_slow_interval: Duration,
+    /// Export the top statements of `pg_stat_statements` (`pg_stat_statements_*_total`, as
+    /// postgres_exporter's `stat_statements` collector). Off by default.
+    pub stat_statements: bool,
+    /// With `stat_statements`: this many statements, by total execution time. Default 100.
+    pub stat_statements_limit: usize,
+    /// With `stat_statements`: how often `pg_stat_statements` is read; cached in between.
+    /// Default 1 min.
+    pub stat_statements_interval: Duration,
+    /// Export `pg_statio_user_indexes_idx_blks_{read,hit}_total` per index. Off by default.
+    pub statio_user_indexes: bool,
 }
+
+/// Upper bound of [`PostgresOptions::stat_statements_limit`].
+pub const MAX_STAT_STATEMENTS_LIMIT: usize = 1000;
 
 impl Default for PostgresOptions {
     fn default() -> Self {
@@ -54,6 +67,10 @@ impl Default for PostgresOptions {
             mastodon_fast_interval: Duration::from_secs(60),
             mastodon_interval: Duration::from_secs(300),
             mastodon_slow_interval: Duration::from_secs(900),
+            stat_statements: false,
+            stat_statements_limit: 100,
+            stat_statements_interval: Duration::from_secs(60),
+            statio_user_indexes: false,
         }
     }
 }
@@ -78,6 +95,10 @@ pub struct PgbouncerOptions {
     /// are exported; further rows are dropped (and a warning is logged once). Protects the
     /// time-series database when `auto-database` (`*`) lets clients create pools at will.
     pub max_pools: usize,
+    /// Also export the `SHOW STATS_TOTALS` counters under pgbouncer_exporter's pre-0.11
+    /// names (`pgbouncer_stats_queries_pooled_total`, …), which widely used dashboards
+    /// still query. Off by default, so that series are not doubled silently.
+    pub legacy_names: bool,
 }
 
 /// Default of [`PgbouncerOptions::client_connections`].
@@ -86,6 +107,8 @@ pub const DEFAULT_CLIENT_CONNECTIONS: bool = false;
 pub const DEFAULT_CLIENT_CONNECTIONS_MAX_APPLICATION_NAMES: usize = 20;
 /// Default of [`PgbouncerOptions::max_pools`].
 pub const DEFAULT_MAX_POOLS: usize = 1000;
+/// Default of [`PgbouncerOptions::legacy_names`].
+pub const DEFAULT_LEGACY_NAMES: bool = false;
 
 impl Default for PgbouncerOptions {
     fn default() -> Self {
@@ -94,6 +117,7 @@ impl Default for PgbouncerOptions {
             client_connections_max_application_names:
                 DEFAULT_CLIENT_CONNECTIONS_MAX_APPLICATION_NAMES,
             max_pools: DEFAULT_MAX_POOLS,
+            legacy_names: DEFAULT_LEGACY_NAMES,
         }
     }
 }
@@ -132,6 +156,10 @@ pub struct RedisOptions {
     /// Also export yabeda-sidekiq's `sidekiq_jobs_waiting_count{queue}` and
     /// `sidekiq_queue_latency{queue}`. Default off.
     pub sidekiq_yabeda_aliases: bool,
+    /// Export `sidekiq_job_{processed,failed,execution_time_seconds}{class}` over the last
+    /// hour from the metrics Sidekiq keeps in Redis (120 small `HGETALL`s per run, at most
+    /// 100 classes + `other`). Default off.
+    pub sidekiq_job_metrics: bool,
     /// PEM file with the CA certificate(s) that signed the server certificate of a
     /// `rediss://` target, instead of the system trust store. Default: none (system roots).
     pub tls_ca_file: Option<PathBuf>,
@@ -162,6 +190,7 @@ impl Default for RedisOptions {
             delivery_scan_steps_per_run: 50,
             sidekiq_heartbeat_series: false,
             sidekiq_yabeda_aliases: false,
+            sidekiq_job_metrics: false,
             tls_ca_file: None,
         }
     }

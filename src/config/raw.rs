@@ -167,6 +167,15 @@ pub struct RawPostgres {
     pub mastodon_interval: Option<Spanned<String>>,
     /// Cadence of pending software updates. Default: 15m.
     pub mastodon_slow_interval: Option<Spanned<String>>,
+    /// Export the top statements of `pg_stat_statements`. Default: false.
+    pub stat_statements: Option<bool>,
+    /// With `stat_statements`: how many statements, 1 to
+    /// [`crate::config::options::MAX_STAT_STATEMENTS_LIMIT`]. Default: 100.
+    pub stat_statements_limit: Option<Spanned<i64>>,
+    /// With `stat_statements`: how often it is read (cached in between). Default: 1m.
+    pub stat_statements_interval: Option<Spanned<String>>,
+    /// Export `pg_statio_user_indexes_*` per index. Default: false.
+    pub statio_user_indexes: Option<bool>,
 }
 
 /// `[[pgbouncer]]`
@@ -193,6 +202,9 @@ pub struct RawPgbouncer {
     /// exported, 1 to [`MAX_PGBOUNCER_POOLS`]. Default:
     /// [`crate::config::options::DEFAULT_MAX_POOLS`].
     pub max_pools: Option<Spanned<i64>>,
+    /// Also export the `SHOW STATS_TOTALS` counters under pgbouncer_exporter's pre-0.11
+    /// names. Default: [`crate::config::options::DEFAULT_LEGACY_NAMES`] (off).
+    pub legacy_names: Option<bool>,
 }
 
 /// Upper bound of `[[pgbouncer]] client_connections_max_application_names`.
@@ -239,6 +251,8 @@ pub struct RawRedis {
     /// Also export yabeda-sidekiq's `sidekiq_jobs_waiting_count` and `sidekiq_queue_latency`.
     /// Default: false.
     pub sidekiq_yabeda_aliases: Option<bool>,
+    /// Export the per-job-class `sidekiq_job_*{class}` gauges. Default: false.
+    pub sidekiq_job_metrics: Option<bool>,
     /// PEM file of the CA that signed a `rediss://` server's certificate (relative to this
     /// file); default: the system trust store.
     pub tls_ca_file: Option<Spanned<String>>,

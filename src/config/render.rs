@@ -113,6 +113,28 @@ impl Config {
             ] {
                 line(&mut out, &kv(key, &quote(&duration(value))));
             }
+            line(
+                &mut out,
+                &kv("stat_statements", &o.stat_statements.to_string()),
+            );
+            line(
+                &mut out,
+                &kv(
+                    "stat_statements_limit",
+                    &o.stat_statements_limit.to_string(),
+                ),
+            );
+            line(
+                &mut out,
+                &kv(
+                    "stat_statements_interval",
+                    &quote(&duration(o.stat_statements_interval)),
+                ),
+            );
+            line(
+                &mut out,
+                &kv("statio_user_indexes", &o.statio_user_indexes.to_string()),
+            );
         }
         for t in &self.pgbouncer {
             target_header(&mut out, "pgbouncer", t.common.origin);
@@ -130,6 +152,7 @@ impl Config {
                 ),
             );
             line(&mut out, &kv("max_pools", &o.max_pools.to_string()));
+            line(&mut out, &kv("legacy_names", &o.legacy_names.to_string()));
         }
         for t in &self.redis {
             target_header(&mut out, "redis", t.common.origin);
@@ -401,6 +424,9 @@ fn redis_options(out: &mut String, o: &super::RedisOptions) {
     }
     if o.sidekiq_yabeda_aliases {
         line(out, &kv("sidekiq_yabeda_aliases", "true"));
+    }
+    if o.sidekiq_job_metrics {
+        line(out, &kv("sidekiq_job_metrics", "true"));
     }
     if let Some(path) = &o.tls_ca_file {
         line(out, &kv("tls_ca_file", &quote(&path.display().to_string())));

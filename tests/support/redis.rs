@@ -230,6 +230,24 @@ impl RedisServer {
         RedisServer { server, options }
     }
 
+    /// A replica of `master` (`--replicaof 127.0.0.1 <port>`, with `--masterauth` when the
+    /// master has a `requirepass` password). It answers before its link to the master is
+    /// up: wait for `master_link_status:up` where that matters.
+    pub fn start_replica_of(master: &RedisServer) -> RedisServer {
+        let mut extra_args = vec![
+            "--replicaof".to_owned(),
+            "127.0.0.1".to_owned(),
+            master.port().to_string(),
+        ];
+        if let Some(password) = &master.options.password {
+            extra_args.extend(["--masterauth".to_owned(), password.clone()]);
+        }
+        RedisServer::start_with(RedisOptions {
+            extra_args,
+            ..RedisOptions::default()
+        })
+    }
+
     pub fn port(&self) -> u16 {
         self.server.port()
     }

@@ -147,6 +147,39 @@ pub static STATS_SERVER_ASSIGNMENTS: MetricDesc = MetricDesc::counter(
     STATS_LABELS,
 );
 
+// pgbouncer_exporter's pre-0.11 names of the same counters (before PR #194 renamed
+// `pgbouncer_stats_*` to `pgbouncer_stats_totals_*`); exported only with `legacy_names`.
+pub static LEGACY_STATS_QUERIES_POOLED: MetricDesc = MetricDesc::counter(
+    "pgbouncer_stats_queries_pooled_total",
+    "Legacy (pgbouncer_exporter <0.11) name of pgbouncer_stats_totals_queries_pooled_total (SHOW STATS_TOTALS query_count)",
+    STATS_LABELS,
+);
+pub static LEGACY_STATS_QUERIES_DURATION: MetricDesc = MetricDesc::counter(
+    "pgbouncer_stats_queries_duration_seconds_total",
+    "Legacy (pgbouncer_exporter <0.11) name of pgbouncer_stats_totals_queries_duration_seconds_total (SHOW STATS_TOTALS query_time)",
+    STATS_LABELS,
+);
+pub static LEGACY_STATS_RECEIVED_BYTES: MetricDesc = MetricDesc::counter(
+    "pgbouncer_stats_received_bytes_total",
+    "Legacy (pgbouncer_exporter <0.11) name of pgbouncer_stats_totals_received_bytes_total (SHOW STATS_TOTALS bytes_received)",
+    STATS_LABELS,
+);
+pub static LEGACY_STATS_SENT_BYTES: MetricDesc = MetricDesc::counter(
+    "pgbouncer_stats_sent_bytes_total",
+    "Legacy (pgbouncer_exporter <0.11) name of pgbouncer_stats_totals_sent_bytes_total (SHOW STATS_TOTALS bytes_sent)",
+    STATS_LABELS,
+);
+pub static LEGACY_STATS_SERVER_IN_TRANSACTION: MetricDesc = MetricDesc::counter(
+    "pgbouncer_stats_server_in_transaction_seconds_total",
+    "Legacy (pgbouncer_exporter <0.11) name of pgbouncer_stats_totals_server_in_transaction_seconds_total (SHOW STATS_TOTALS xact_time)",
+    STATS_LABELS,
+);
+pub static LEGACY_STATS_TRANSACTIONS_POOLED: MetricDesc = MetricDesc::counter(
+    "pgbouncer_stats_sql_transactions_pooled_total",
+    "Legacy (pgbouncer_exporter <0.11) name of pgbouncer_stats_totals_sql_transactions_pooled_total (SHOW STATS_TOTALS xact_count)",
+    STATS_LABELS,
+);
+
 pub static DATABASES_POOL_SIZE: MetricDesc = MetricDesc::gauge(
     "pgbouncer_databases_pool_size",
     "Maximum number of server connections per pool of this database (SHOW DATABASES pool_size)",
@@ -294,4 +327,10 @@ pub static DESCRIPTORS: &[&MetricDesc] = &[
     &LISTS_DNS_ZONES,
     &LISTS_DNS_QUERIES,
     &CLIENT_CONNECTIONS,
+    &LEGACY_STATS_QUERIES_POOLED,
+    &LEGACY_STATS_QUERIES_DURATION,
+    &LEGACY_STATS_RECEIVED_BYTES,
+    &LEGACY_STATS_SENT_BYTES,
+    &LEGACY_STATS_SERVER_IN_TRANSACTION,
+    &LEGACY_STATS_TRANSACTIONS_POOLED,
 ];

@@ -71,6 +71,16 @@ static STATS_TOTALS_COLUMNS: &[ColumnMetric] = &[
     ColumnMetric::count(&["server_assignment_count"], &STATS_SERVER_ASSIGNMENTS),
 ];
 
+/// The `legacy_names` aliases: the same columns under pgbouncer_exporter's pre-0.11 names.
+static LEGACY_STATS_TOTALS_COLUMNS: &[ColumnMetric] = &[
+    ColumnMetric::count(&["query_count"], &LEGACY_STATS_QUERIES_POOLED),
+    ColumnMetric::micros(&["query_time"], &LEGACY_STATS_QUERIES_DURATION),
+    ColumnMetric::count(&["bytes_received"], &LEGACY_STATS_RECEIVED_BYTES),
+    ColumnMetric::count(&["bytes_sent"], &LEGACY_STATS_SENT_BYTES),
+    ColumnMetric::micros(&["xact_time"], &LEGACY_STATS_SERVER_IN_TRANSACTION),
+    ColumnMetric::count(&["xact_count"], &LEGACY_STATS_TRANSACTIONS_POOLED),
+];
+
 static DATABASE_COLUMNS: &[ColumnMetric] = &[
     ColumnMetric::count(&["pool_size"], &DATABASES_POOL_SIZE),
     ColumnMetric::count(
@@ -293,6 +303,20 @@ pub fn families_from_show(
             sink,
             &mut report,
         );
+        if options.legacy_names {
+            // Same cells under second names: bad cells and truncation were reported by the
+            // pass above, so this pass's report is dropped.
+            let mut legacy = ParseReport::default();
+            column_samples(
+                table,
+                Show::StatsTotals,
+                STATS_LABELS,
+                LEGACY_STATS_TOTALS_COLUMNS,
+                options.max_pools,
+                sink,
+                &mut legacy,
+            );
+        }
     }
     if options.client_connections {
         if let Some(table) = results.get(Show::Clients) {
@@ -740,6 +764,51 @@ pgbouncer_used_clients 6
 pgbouncer_used_servers 3
 pgbouncer_users 3
 pgbouncer_version_info{version="PgBouncer 1.18.0"} 1
+"#,
+        );
+    }
+
+    /// `legacy_names`: the six pre-0.11 names carry the same values as their
+    /// `stats_totals_` forms (stats_totals.txt by hand: µs → s for the two times); off by
+    /// default.
+    #[test]
+    fn legacy_names_repeat_the_stats_totals_under_pre_0_11_names() {
+        let legacy = [
+            "pgbouncer_stats_queries_",
+            "pgbouncer_stats_received_",
+            "pgbouncer_stats_sent_",
+            "pgbouncer_stats_server_",
+            "pgbouncer_stats_sql_",
+        ];
+        let (text, _) = render(&captured_1_18(), &PgbouncerOptions::default(), &legacy);
+        assert_eq!(text, "", "legacy names must be off by default");
+        let options = PgbouncerOptions {
+            legacy_names: true,
+            ..PgbouncerOptions::default()
+        };
+        check(
+            &captured_1_18(),
+            &options,
+            &legacy,
+            r#"
+pgbouncer_stats_queries_duration_seconds_total{database="app"} 0
+pgbouncer_stats_queries_duration_seconds_total{database="other"} 0.000246
+pgbouncer_stats_queries_duration_seconds_total{database="pgbouncer"} 0
+pgbouncer_stats_queries_pooled_total{database="app"} 5
+pgbouncer_stats_queries_pooled_total{database="other"} 1
+pgbouncer_stats_queries_pooled_total{database="pgbouncer"} 3
+pgbouncer_stats_received_bytes_total{database="app"} 80
+pgbouncer_stats_received_bytes_total{database="other"} 14
+pgbouncer_stats_received_bytes_total{database="pgbouncer"} 0
+pgbouncer_stats_sent_bytes_total{database="app"} 90
+pgbouncer_stats_sent_bytes_total{database="other"} 108
+pgbouncer_stats_sent_bytes_total{database="pgbouncer"} 0
+pgbouncer_stats_server_in_transaction_seconds_total{database="app"} 0
+pgbouncer_stats_server_in_transaction_seconds_total{database="other"} 0.000246
+pgbouncer_stats_server_in_transaction_seconds_total{database="pgbouncer"} 0
+pgbouncer_stats_sql_transactions_pooled_total{database="app"} 5
+pgbouncer_stats_sql_transactions_pooled_total{database="other"} 1
+pgbouncer_stats_sql_transactions_pooled_total{database="pgbouncer"} 3
 "#,
         );
     }

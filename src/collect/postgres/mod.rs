@@ -18,6 +18,7 @@ pub mod mastodon;
 pub mod queries;
 pub mod rows;
 pub mod settings;
+pub mod statements;
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -289,6 +290,26 @@ impl PostgresCollector {
                 simple(settings::SETTINGS_SQL.into(), settings::map_settings),
             ),
         ]);
+        if self.options.stat_statements {
+            plan.push((
+                "stat_statements",
+                Some(self.options.stat_statements_interval),
+                simple(
+                    statements::stat_statements_sql(v, self.options.stat_statements_limit),
+                    statements::map_stat_statements,
+                ),
+            ));
+        }
+        if self.options.statio_user_indexes {
+            plan.push((
+                "statio_user_indexes",
+                None,
+                simple(
+                    statements::statio_user_indexes_sql(),
+                    statements::map_statio_user_indexes,
+                ),
+            ));
+        }
         if self.options.table_limit > 0 {
             plan.push((
                 "table_sizes",

@@ -492,6 +492,13 @@ pub static REPLICATION_LAG: MetricDesc = MetricDesc::gauge(
     "Replication lag behind master in seconds (0 when everything received has been replayed)",
     &[],
 );
+/// postgres_exporter's name before 0.13 (commit 99828de7), which its own mixin's alerts
+/// still query: the same value as [`REPLICATION_LAG`].
+pub static REPLICATION_LAG_LEGACY: MetricDesc = MetricDesc::gauge(
+    "pg_replication_lag",
+    "Replication lag behind master in seconds (legacy name of pg_replication_lag_seconds)",
+    &[],
+);
 pub static REPLICATION_IS_REPLICA: MetricDesc = MetricDesc::gauge(
     "pg_replication_is_replica",
     "Indicates if the server is a replica",
@@ -516,8 +523,10 @@ pub const REPLICATION_SQL: &str = "SELECT \
 pub fn map_replication(rows: &[Row], _: &ServerInfo) -> anyhow::Result<Vec<Point>> {
     let row = rows.first().context("replication query returned no row")?;
     let is_replica = row.number("is_replica")?;
+    let lag = row.number("lag")?;
     let mut points = vec![
-        Point::single(&REPLICATION_LAG, row.number("lag")?),
+        Point::single(&REPLICATION_LAG, lag),
+        Point::single(&REPLICATION_LAG_LEGACY, lag),
         Point::single(&REPLICATION_IS_REPLICA, is_replica),
     ];
     if is_replica == 1.0 {
@@ -1223,6 +1232,7 @@ pub static DESCRIPTORS: &[&MetricDesc] = &[
     &STAT_ACTIVITY_MAX_TX_DURATION,
     &LOCKS_COUNT,
     &REPLICATION_LAG,
+    &REPLICATION_LAG_LEGACY,
     &REPLICATION_IS_REPLICA,
     &REPLICATION_LAST_REPLAY,
     &STAT_REPLICATION_LSN_DIFF,
@@ -1527,6 +1537,7 @@ mod tests {
             rendered(&map_replication(&[primary], &server(150000)).unwrap()),
             [
                 "pg_replication_lag_seconds{} Plain(0.0)",
+                "pg_replication_lag{} Plain(0.0)",
                 "pg_replication_is_replica{} Plain(0.0)"
             ]
         );
@@ -1539,6 +1550,7 @@ mod tests {
             rendered(&map_replication(&[replica], &server(150000)).unwrap()),
             [
                 "pg_replication_lag_seconds{} Plain(4.5)",
+                "pg_replication_lag{} Plain(4.5)",
                 "pg_replication_is_replica{} Plain(1.0)",
                 "pg_replication_last_replay_seconds{} Plain(4.5)"
             ]

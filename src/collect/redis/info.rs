@@ -183,6 +183,42 @@ pub static MASTER_LINK_UP: MetricDesc = MetricDesc::gauge(
     "Whether this replica's link to its master is up (only on replicas)",
     &["master_host", "master_port"],
 );
+pub static CONFIG_MAXCLIENTS: MetricDesc = MetricDesc::gauge(
+    "redis_config_maxclients",
+    "config_maxclients metric (INFO maxclients; redis_exporter reads it with CONFIG GET, fedimeter needs no CONFIG)",
+    &[],
+);
+pub static TOTAL_SYSTEM_MEMORY: MetricDesc = MetricDesc::gauge(
+    "redis_total_system_memory_bytes",
+    "total_system_memory metric (INFO total_system_memory)",
+    &[],
+);
+pub static MASTER_REPL_OFFSET: MetricDesc = MetricDesc::gauge(
+    "redis_master_repl_offset",
+    "master_repl_offset metric (the replication offset of this server, master or replica)",
+    &[],
+);
+const REPLICA_LABELS: &[&str] = &["master_host", "master_port"];
+pub static SLAVE_REPL_OFFSET: MetricDesc = MetricDesc::gauge(
+    "redis_slave_repl_offset",
+    "Slave replication offset (INFO slave_repl_offset; only on replicas)",
+    REPLICA_LABELS,
+);
+pub static MASTER_LAST_IO_SECONDS_AGO: MetricDesc = MetricDesc::gauge(
+    "redis_master_last_io_seconds_ago",
+    "Master last io seconds ago (INFO master_last_io_seconds_ago, -1 while the link is down; only on replicas)",
+    REPLICA_LABELS,
+);
+pub static MASTER_SYNC_IN_PROGRESS: MetricDesc = MetricDesc::gauge(
+    "redis_master_sync_in_progress",
+    "Master sync in progress (INFO master_sync_in_progress; only on replicas)",
+    REPLICA_LABELS,
+);
+pub static SLAVE_INFO: MetricDesc = MetricDesc::gauge(
+    "redis_slave_info",
+    "Information about the Redis slave (value is always 1; only on replicas)",
+    &["master_host", "master_port", "read_only"],
+);
 pub static EXPORTER_LAST_SCRAPE_ERROR: MetricDesc = MetricDesc::gauge(
     "redis_exporter_last_scrape_error",
     "Whether the last collection failed (1, with the reason in err) or not (0, err empty)",
@@ -225,6 +261,13 @@ pub static DESCRIPTORS: &[&MetricDesc] = &[
     &RDB_LAST_BGSAVE_STATUS,
     &CONNECTED_SLAVES,
     &MASTER_LINK_UP,
+    &CONFIG_MAXCLIENTS,
+    &TOTAL_SYSTEM_MEMORY,
+    &MASTER_REPL_OFFSET,
+    &SLAVE_REPL_OFFSET,
+    &MASTER_LAST_IO_SECONDS_AGO,
+    &MASTER_SYNC_IN_PROGRESS,
+    &SLAVE_INFO,
     &EXPORTER_LAST_SCRAPE_ERROR,
     &EXPORTER_LAST_SCRAPE_DURATION,
 ];
@@ -235,6 +278,9 @@ const NUMERIC_FIELDS: &[(&str, &MetricDesc)] = &[
     ("connected_clients", &CONNECTED_CLIENTS),
     ("blocked_clients", &BLOCKED_CLIENTS),
     ("maxclients", &MAX_CLIENTS),
+    ("maxclients", &CONFIG_MAXCLIENTS),
+    ("total_system_memory", &TOTAL_SYSTEM_MEMORY),
+    ("master_repl_offset", &MASTER_REPL_OFFSET),
     ("used_memory", &MEMORY_USED),
     ("used_memory_rss", &MEMORY_USED_RSS),
     ("maxmemory", &MEMORY_MAX),
@@ -294,6 +340,28 @@ pub fn info_samples(info: &Info<'_>, sink: &mut Sink) {
             &MASTER_LINK_UP,
             [label("master_host"), label("master_port")],
             bool_value(link == "up"),
+        );
+    }
+    // The replica side, as redis_exporter: only a replica reports `master_host`.
+    if info.get("master_host").is_some() {
+        let replica = [label("master_host"), label("master_port")];
+        for (field, desc) in [
+            ("slave_repl_offset", &SLAVE_REPL_OFFSET),
+            ("master_last_io_seconds_ago", &MASTER_LAST_IO_SECONDS_AGO),
+            ("master_sync_in_progress", &MASTER_SYNC_IN_PROGRESS),
+        ] {
+            if let Some(value) = info.number(field) {
+                sink.sample(desc, replica, value);
+            }
+        }
+        sink.sample(
+            &SLAVE_INFO,
+            [
+                label("master_host"),
+                label("master_port"),
+                label("slave_read_only"),
+            ],
+            1.0,
         );
     }
 }
@@ -390,6 +458,44 @@ mod tests {
             Some(1.0)
         );
         assert_eq!(value(&f, "redis_connected_slaves", &[]), Some(0.0));
+        // The replica-side families, values as in the fixture's # Replication section.
+        let master = ["127.0.0.1", "16401"];
+        assert_eq!(value(&f, "redis_slave_repl_offset", &master), Some(165.0));
+        assert_eq!(value(&f, "redis_master_repl_offset", &[]), Some(165.0));
+        assert_eq!(
+            value(&f, "redis_master_last_io_seconds_ago", &master),
+            Some(3.0)
+        );
+        assert_eq!(
+            value(&f, "redis_master_sync_in_progress", &master),
+            Some(0.0)
+        );
+        assert_eq!(
+            value(&f, "redis_slave_info", &["127.0.0.1", "16401", "1"]),
+            Some(1.0)
+        );
+        assert_eq!(value(&f, "redis_config_maxclients", &[]), Some(10000.0));
+        assert_eq!(
+            value(&f, "redis_total_system_memory_bytes", &[]),
+            Some(25_276_510_208.0)
+        );
+    }
+
+    #[test]
+    fn a_master_has_no_replica_side_families() {
+        let text = fixture("info-all-7.0-master.txt");
+        let f = families(&parse_info(&text));
+        for absent in [
+            "redis_slave_repl_offset",
+            "redis_master_last_io_seconds_ago",
+            "redis_master_sync_in_progress",
+            "redis_slave_info",
+            "redis_master_link_up",
+        ] {
+            assert!(f.iter().all(|f| f.desc.name != absent), "{absent}");
+        }
+        assert_eq!(value(&f, "redis_master_repl_offset", &[]), Some(165.0));
+        assert_eq!(value(&f, "redis_config_maxclients", &[]), Some(10000.0));
     }
 
     #[test]

@@ -256,6 +256,15 @@ impl RedisCollector {
             let mut second = redis::pipe();
             second.ignore_errors();
             keys.second_round(&mut second, &plan);
+            let second_round_len = 2 * (plan.queues.len() + plan.processes.len());
+            let job_buckets = if self.options.sidekiq_job_metrics {
+                sidekiq::jobs::bucket_names(now)
+            } else {
+                Vec::new()
+            };
+            for bucket in &job_buckets {
+                second.cmd("HGETALL").arg(keys.key(bucket));
+            }
             let second_values = if second.is_empty() {
                 Ok(Vec::new())
             } else {
@@ -263,8 +272,16 @@ impl RedisCollector {
                     .await
             };
             match second_values {
-                Ok(second_values) => {
+                Ok(mut second_values) => {
                     let now = unix_now();
+                    let bucket_values =
+                        second_values.split_off(second_round_len.min(second_values.len()));
+                    if self.options.sidekiq_job_metrics {
+                        match sidekiq::jobs::sum_buckets(&bucket_values) {
+                            Ok(classes) => sidekiq::jobs::emit_jobs(&classes, sink),
+                            Err(error) => sink.partial_error("sidekiq job metrics", &error),
+                        }
+                    }
                     let state = sidekiq::parse_second_round(&plan, &second_values, sink);
                     sidekiq::emit(&keys, &first, &state, &self.options, db, now, sink);
                 }

@@ -58,6 +58,7 @@ pub(super) fn pgbouncer_entry(
                 .unwrap_or(defaults.client_connections),
             client_connections_max_application_names: max_application_names?,
             max_pools: max_pools?,
+            legacy_names: raw.legacy_names.unwrap_or(defaults.legacy_names),
         },
     })
 }

@@ -161,6 +161,20 @@ pub(super) fn postgres_options(
         defaults.mastodon_slow_interval,
         false,
     );
+    let stat_statements_interval = duration(
+        ctx,
+        &raw.stat_statements_interval,
+        "stat_statements_interval",
+        defaults.stat_statements_interval,
+        false,
+    );
+    let stat_statements_limit = ctx.count_in_range(
+        raw.stat_statements_limit.as_ref(),
+        &format!("{key}.stat_statements_limit"),
+        1..=crate::config::options::MAX_STAT_STATEMENTS_LIMIT as i64,
+        defaults.stat_statements_limit,
+    );
+    ok &= stat_statements_limit.is_some();
     let table_limit = match &raw.table_limit {
         None => defaults.table_limit,
         Some(value) => match usize::try_from(*value.get_ref()) {
@@ -186,5 +200,11 @@ pub(super) fn postgres_options(
         mastodon_fast_interval,
         mastodon_interval,
         mastodon_slow_interval,
+        stat_statements: raw.stat_statements.unwrap_or(defaults.stat_statements),
+        stat_statements_limit: stat_statements_limit.unwrap_or(defaults.stat_statements_limit),
+        stat_statements_interval,
+        statio_user_indexes: raw
+            .statio_user_indexes
+            .unwrap_or(defaults.statio_user_indexes),
     })
 }

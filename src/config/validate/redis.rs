@@ -164,6 +164,9 @@ pub(super) fn redis_options(
     if let Some(on) = raw.sidekiq_yabeda_aliases {
         options.sidekiq_yabeda_aliases = on;
     }
+    if let Some(on) = raw.sidekiq_job_metrics {
+        options.sidekiq_job_metrics = on;
+    }
     if let Some(value) = &raw.tls_ca_file {
         let name = format!("{key}.tls_ca_file");
         match ctx.interpolate(value, &name) {

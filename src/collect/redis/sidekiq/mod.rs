@@ -23,6 +23,7 @@
 //! identities stored in `processes` stay bare.
 
 mod descriptors;
+pub mod jobs;
 mod parse;
 
 use std::collections::{BTreeMap, BTreeSet};
