@@ -682,7 +682,13 @@ async fn registry_builds_configured_and_preset_probes() {
         .collect();
     assert_eq!(
         ids,
-        ["probe/web", "probe/db", "probe/streaming", "probe/api"]
+        [
+            "probe/web",
+            "probe/db",
+            "probe/streaming",
+            "probe/api",
+            "probe/media"
+        ]
     );
     let jobs: Vec<String> = fedimeter::collect::registry::build(&config)
         .iter()
@@ -694,7 +700,8 @@ async fn registry_builds_configured_and_preset_probes() {
             "probe/web 15s 3s",
             "probe/db 15s 3s",
             "probe/streaming 15s 11s",
-            "probe/api 15s 11s"
+            "probe/api 15s 11s",
+            "probe/media 15s 11s"
         ]
     );
 }
@@ -760,7 +767,10 @@ async fn probe_options_from_toml_reach_the_server() {
         .iter()
         .map(|id| id.to_string())
         .collect();
-    assert_eq!(ids, ["probe/api-local", "probe/web", "probe/api"]);
+    assert_eq!(
+        ids,
+        ["probe/api-local", "probe/web", "probe/api", "probe/media"]
+    );
     let mut collector = ProbeCollector::new(t);
     let families = attempt(&mut collector).await;
     assert_eq!(success(&families), 1.0);
@@ -801,6 +811,8 @@ fn the_preset_comes_from_a_mastodon_env_file() {
                 "api",
                 "https://www.example.social/api/v1/timelines/public?local=true&limit=1"
             ),
+            // The base the instance thumbnail is discovered from (`discover_url`).
+            ("media", "https://www.example.social"),
         ]
         .map(|(n, u)| (n.to_string(), u.to_string()))
     );
