@@ -410,10 +410,10 @@ async fn slow_beyond_timeout_and_hang_fail_within_the_timeout() {
         let started = Instant::now();
         let snapshot = runner::collect_once(&job.id, job.timeout, job.collector).await;
         let took = started.elapsed();
-        assert!(
-            took >= Duration::from_millis(500) && took < Duration::from_millis(1200),
-            "{path}: {took:?}"
-        );
+        // Only a lower wall-clock bound (load can only lengthen it): the attempt waited for
+        // its timeout. That it ended itself there, before the runner's timeout one second
+        // later, is the outcome below (success, not timeout), no upper clock bound needed.
+        assert!(took >= Duration::from_millis(500), "{path}: {took:?}");
         assert_eq!(snapshot.outcome, Outcome::Success, "{path}");
         // The run succeeded, the target did not: its health says so.
         assert_eq!(snapshot.health, down(Reason::Timeout), "{path}");
@@ -435,7 +435,7 @@ async fn slow_beyond_timeout_and_hang_fail_within_the_timeout() {
         let duration = snapshot
             .value("probe_duration_seconds", &["http"])
             .unwrap_or(0.0);
-        assert!((0.5..1.2).contains(&duration), "{path}: {duration}");
+        assert!(duration >= 0.5, "{path}: {duration}");
     }
 }
 
@@ -450,9 +450,8 @@ async fn stopped_server_fails_to_connect_and_recovers_after_restart() {
     ));
     assert_eq!(success(&attempt(&mut collector).await), 1.0);
     server.stop().await;
-    let started = Instant::now();
+    // Refused at once, not at the timeout: the reason says so (a timeout would be `timeout`).
     let (families, health) = attempt_with_health(&mut collector).await;
-    assert!(started.elapsed() < Duration::from_secs(1));
     assert_eq!(health, down(Reason::Refused));
     assert_eq!(success(&families), 0.0);
     assert_eq!(
