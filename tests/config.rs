@@ -732,8 +732,8 @@ fn the_example_config_loads() {
     );
     assert_eq!(
         names(c.probes.iter().map(|t| t.common.name.as_str()).collect()),
-        // the written probes, then the `api` preset that none of them replaces
-        "web,streaming,smtp,api"
+        // the written probes, then the `api` and `media` presets that none of them replaces
+        "web,streaming,smtp,api,media"
     );
     assert_eq!(
         c.pgbouncer[0].url.redacted(),
@@ -1152,8 +1152,16 @@ fn the_mastodon_preset_is_expanded_during_validation() {
         .iter()
         .map(|p| format!("{} {}", p.common.name, p.common.origin.as_str()))
         .collect();
-    assert_eq!(probes, ["web preset", "streaming preset", "api preset"]);
-    // docs/sli.md "Mastodon preset": media only with a media probe.
+    assert_eq!(
+        probes,
+        [
+            "web preset",
+            "streaming preset",
+            "api preset",
+            "media preset"
+        ]
+    );
+    // docs/sli.md "Mastodon preset": all of them, media by the instance's thumbnail.
     let components: Vec<(&str, &str, Origin)> = c
         .components
         .iter()
@@ -1164,6 +1172,7 @@ fn the_mastodon_preset_is_expanded_during_validation() {
         [
             ("website", "Website & API", Origin::Preset),
             ("streaming", "Streaming", Origin::Preset),
+            ("media", "Media", Origin::Preset),
             ("timelines", "Posting & home timelines", Origin::Preset),
             ("federation_incoming", "Incoming federation", Origin::Preset),
             ("federation_outgoing", "Outgoing federation", Origin::Preset),
@@ -1446,6 +1455,7 @@ fn the_example_states_the_defaults_of_the_code() {
                 ("insecure_skip_verify", Bool(p.insecure_skip_verify)),
                 ("max_body_bytes", int(p.max_body_bytes)),
                 ("cache_bust", Bool(p.cache_bust)),
+                ("discover_url", Unset),
             ],
         ),
         (

@@ -99,20 +99,37 @@ async fn frozen_and_stopped_targets_never_stall_readers_and_recover() {
     pg.sigstop();
     pgb.sigstop();
     redis.sigstop();
+    // The crate's one wall-clock latency assertion. It is on the median of each path's
+    // requests, not the slowest one: a reader that waited on a frozen run would wait for the
+    // rest of that run's 500 ms timeout, and with three targets hanging half of every
+    // interval most requests would, so the median shows that bug; a single request that a
+    // loaded machine descheduled (other test binaries build and run next to this one) does
+    // not. This file holds only this test, so nothing else in the process competes.
+    const PATHS: [&str; 3] = ["/metrics", "/", "/api/status.json"];
     let frozen_at = Instant::now();
-    let mut slowest = Duration::ZERO;
+    let mut latencies: [Vec<Duration>; 3] = Default::default();
     while frozen_at.elapsed() < Duration::from_millis(2500) {
-        for path in ["/metrics", "/", "/api/status.json"] {
+        for (path, seen) in PATHS.iter().zip(latencies.iter_mut()) {
             let (status, _, _, took) = get(&server.url(path), None).await;
             assert_eq!(status, 200);
-            slowest = slowest.max(took);
+            seen.push(took);
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert!(
-        slowest < Duration::from_millis(100),
-        "a reader waited {slowest:?} on a frozen target"
-    );
+    for (path, seen) in PATHS.iter().zip(latencies.iter_mut()) {
+        seen.sort();
+        let median = seen[seen.len() / 2];
+        let slowest = seen[seen.len() - 1];
+        eprintln!(
+            "{path}: {} requests, median {median:?}, slowest {slowest:?}",
+            seen.len()
+        );
+        assert!(
+            median < Duration::from_millis(100),
+            "{path}: readers waited on frozen targets (median {median:?} of {:?})",
+            seen
+        );
+    }
     // Down within one interval + timeout (plus jitter): all three report 0 by now.
     wait_for(&server, ALL_DOWN, Duration::from_millis(500)).await;
     pg.sigcont();

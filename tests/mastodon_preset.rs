@@ -3,7 +3,9 @@
 //! `ca_file`, docs/probes.md). The three preset probe components of docs/sli.md — "Website
 //! & API" (probes `web`, `api`), "Streaming" and "Media" (with `media_canary_url`) — appear
 //! on `/api/status.json` and `/`, go to `major_outage` when the server stops and back to
-//! `operational` when it listens again. Every wait is bounded; no fixed sleeps.
+//! `operational` when it listens again. With only `LOCAL_DOMAIN` (no `media_canary_url`)
+//! the three components are there too: the media probe fetches `thumbnail.url` of
+//! `/api/v2/instance`. Every wait is bounded; no fixed sleeps.
 
 mod binary;
 #[path = "support/http_server.rs"]
@@ -140,6 +142,109 @@ evaluate_every = "1s"
     // Back: successes_to_up (2) good attempts later, operational again.
     server.start_again().await;
     wait_for(&fedimeter, "operational", Duration::from_secs(30)).await;
+
+    fedimeter.sigterm_and_wait(Duration::from_secs(10));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_local_domain_gives_the_three_probe_components_media_by_the_instance_thumbnail() {
+    let ca = TestCa::new();
+    let server = TestServer::https(&ca.leaf(NOT_BEFORE_2020, VALID_UNTIL_2040)).await;
+    serve_mastodon(&server);
+    server.set(
+        "/api/v2/instance",
+        Reply::json(r#"{"domain":"localhost","thumbnail":{"url":"https://localhost/site_uploads/thumbnail.png"}}"#),
+    );
+    server.set("/site_uploads/thumbnail.png", Reply::ok("PNG"));
+
+    // Nothing about media in the config: only how to reach the local server.
+    let config = format!(
+        r#"
+listen = "127.0.0.1:0"
+
+[store]
+url = "sqlite://history.db"
+
+[mastodon]
+env_file = "mastodon.env"
+connect_to = "{addr}"
+ca_file = "{ca}"
+probe_interval = "1s"
+probe_timeout = "800ms"
+
+[sli]
+evaluate_every = "1s"
+"#,
+        addr = server.addr(),
+        ca = ca.ca_file.display()
+    );
+    let work = Workdir::new(&config);
+    std::fs::write(work.path("mastodon.env"), "LOCAL_DOMAIN=localhost\n").expect("env file");
+
+    let out = work.run(&["check-config"], &[]);
+    let rendered = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{rendered}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for want in [
+        "#   media https://localhost (fetches /thumbnail/url of /api/v2/instance, found again every 1h) every 1s (timeout 800ms)",
+        "#   media \"Media\": probes media",
+    ] {
+        assert!(rendered.contains(want), "missing {want:?} in\n{rendered}");
+    }
+
+    let mut fedimeter = work.serve(&[]);
+    let up = wait_for(&fedimeter, "operational", Duration::from_secs(30)).await;
+    let names: Vec<&str> = up.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(&names[..3], PRESET_PROBE_COMPONENTS, "page order: {up:?}");
+    // The thumbnail was discovered once and is fetched on every attempt.
+    let targets: Vec<String> = server.requests().into_iter().map(|r| r.target).collect();
+    let discoveries = targets
+        .iter()
+        .filter(|t| t.starts_with("/api/v2/instance?_fedimeter="))
+        .count();
+    assert_eq!(discoveries, 1, "{targets:?}");
+    assert!(
+        targets.iter().any(|t| t == "/site_uploads/thumbnail.png"),
+        "{targets:?}"
+    );
+
+    // The file is gone: Media goes down, the other components stay operational.
+    server.set("/site_uploads/thumbnail.png", Reply::status(404, "gone"));
+    server.set(
+        "/api/v2/instance",
+        Reply::json(r#"{"thumbnail":{"url":"/gone.png"}}"#),
+    );
+    let started = Instant::now();
+    loop {
+        let all = statuses(&fedimeter).await;
+        let status = |name: &str| {
+            all.iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, s)| s.clone())
+                .unwrap_or_default()
+        };
+        if status("Media") == "major_outage" {
+            assert_eq!(status("Website & API"), "operational", "{all:?}");
+            assert_eq!(status("Streaming"), "operational", "{all:?}");
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "Media not major_outage within 30 s: {all:?}\nlog:\n{}",
+            fedimeter.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // After the 404 the URL was discovered again.
+    let discoveries = server
+        .requests()
+        .iter()
+        .filter(|r| r.target.starts_with("/api/v2/instance?_fedimeter="))
+        .count();
+    assert!(discoveries >= 2, "discovered again after the 404");
 
     fedimeter.sigterm_and_wait(Duration::from_secs(10));
 }

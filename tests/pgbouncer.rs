@@ -157,12 +157,9 @@ async fn clients_waiting_for_an_exhausted_pool_show_within_one_interval_and_clea
     // An observer independent of fedimeter: from the first waiting client on, the collector
     // has one interval (plus its own run time) to show it.
     let observer = admin_client(&bouncer).await;
-    let waiting_since = loop {
-        if pool_column(&observer, "cl_waiting").await > 0 {
-            break Instant::now();
-        }
+    while pool_column(&observer, "cl_waiting").await == 0 {
         tokio::time::sleep(Duration::from_millis(10)).await;
-    };
+    }
     job.wait_for(
         "waiting clients and a non-zero maxwait",
         INTERVAL + TIMEOUT + SLACK,
@@ -174,11 +171,9 @@ async fn clients_waiting_for_an_exhausted_pool_show_within_one_interval_and_clea
         },
     )
     .await;
-    let seen_after = waiting_since.elapsed();
-    assert!(
-        seen_after <= INTERVAL + TIMEOUT + SLACK,
-        "seen after {seen_after:?}"
-    );
+    // `wait_for`'s bound (one interval plus the run's timeout and scheduling slack, counted
+    // from when the observer saw the first waiting client) is the claim; no separate
+    // wall-clock assertion.
     // PgBouncer opens the two server connections one after the other; once both are busy,
     // three clients wait and the pool is saturated.
     let steady = job
@@ -207,7 +202,7 @@ async fn clients_waiting_for_an_exhausted_pool_show_within_one_interval_and_clea
             panic!("a holder failed; pgbouncer log:\n{}", bouncer.log_tail(40));
         }
     }
-    let cleared_since = Instant::now();
+    // As above, the claim is `wait_for`'s bound from the release on.
     job.wait_for(
         "no waiting clients and maxwait 0",
         INTERVAL + TIMEOUT + SLACK,
@@ -217,7 +212,6 @@ async fn clients_waiting_for_an_exhausted_pool_show_within_one_interval_and_clea
         },
     )
     .await;
-    assert!(cleared_since.elapsed() <= INTERVAL + TIMEOUT + SLACK);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -228,13 +222,23 @@ async fn a_real_pgbouncer_gives_its_families_over_one_connection() {
         client_connections: true,
         ..PgbouncerOptions::default()
     };
-    let job = RunningJob::start(&target(bouncer.admin_url(), options));
+    // The timeout is not under test here: a generous one, so that a run on a loaded machine
+    // does not time out (and legitimately log in again) and hide what is checked.
+    let (interval, timeout) = (Duration::from_secs(2), Duration::from_millis(1900));
+    let mut generous = target(bouncer.admin_url(), options);
+    generous.common = TargetCommon::written("main".to_owned(), interval, timeout);
+    let job = RunningJob::start(&generous);
     // Three runs.
     let snapshot = job
-        .wait_for("three runs", 3 * INTERVAL + TIMEOUT + SLACK, |s| {
+        .wait_for("three runs", 3 * interval + timeout + SLACK, |s| {
             s.value("fedimeter_collector_runs_total", &["pgbouncer", "main"]) >= Some(3.0)
         })
         .await;
+    assert_eq!(
+        snapshot.value("fedimeter_collector_timeouts_total", &["pgbouncer", "main"]),
+        Some(0.0),
+        "a run timed out even with a {timeout:?} timeout"
+    );
     let text = render(&snapshot);
     assert_eq!(up(&snapshot), Some(1.0), "{text}");
     assert_eq!(snapshot.outcome.as_str(), "success", "{text}");

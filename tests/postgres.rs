@@ -315,7 +315,16 @@ async fn replication_both_sides_and_lag_only_when_replay_falls_behind() {
     );
 
     // Idle replica: the last replay ages, but everything received is replayed, so no lag.
-    tokio::time::sleep(Duration::from_millis(2200)).await;
+    // Bounded wait (not a fixed sleep) until the replica's own clock says the last
+    // replayed transaction is 2 s old.
+    support::eventually(
+        "the replica's last replay is 2 s old",
+        Duration::from_secs(20),
+        || {
+            replica.exec("SELECT now() - pg_last_xact_replay_timestamp() >= interval '2 seconds'")
+                == "t"
+        },
+    );
     let mut on_replica = collector(replica.superuser_url(), PostgresOptions::default());
     let (result, text, errors) = collect(&mut on_replica).await;
     result.expect("replica collection");
@@ -329,24 +338,39 @@ async fn replication_both_sides_and_lag_only_when_replay_falls_behind() {
     );
     assert!(samples(&text, "pg_stat_replication_pg_wal_lsn_diff").is_empty());
 
-    // Replay paused while the primary writes: the replica lags and says so.
+    // Replay paused while the primary writes: the replica lags and says so. The pause takes
+    // effect at a WAL record boundary, so write (at most twice a second) until the replica
+    // has received WAL it does not replay; then the lag grows with the clock: a bounded
+    // wait (not a fixed sleep) until it reaches 2 s.
     replica.exec("SELECT pg_wal_replay_pause()");
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    primary.exec("INSERT INTO ticks DEFAULT VALUES");
-    let written = primary.exec("SELECT pg_current_wal_lsn()");
     support::eventually(
-        "the replica receives the new WAL",
+        "the replica receives WAL it does not replay",
         Duration::from_secs(20),
-        || replica.exec(&format!("SELECT pg_last_wal_receive_lsn() >= '{written}'")) == "t",
+        || {
+            primary.exec("INSERT INTO ticks DEFAULT VALUES");
+            std::thread::sleep(Duration::from_millis(400));
+            replica.exec("SELECT pg_last_wal_receive_lsn() > pg_last_wal_replay_lsn()") == "t"
+        },
     );
-    tokio::time::sleep(Duration::from_millis(1000)).await;
-    let (result, text, _) = collect(&mut on_replica).await;
-    result.expect("paused replica collection");
-    let lag = value(&text, "pg_replication_lag_seconds");
-    assert!(
-        lag.is_some_and(|l| l >= 2.0),
-        "lag while paused {lag:?}\n{text}"
-    );
+    let waited = Instant::now();
+    loop {
+        let (result, text, _) = collect(&mut on_replica).await;
+        result.expect("paused replica collection");
+        let lag = value(&text, "pg_replication_lag_seconds");
+        if lag.is_some_and(|l| l >= 2.0) {
+            break;
+        }
+        // Received but not replayed: never 0, only not yet 2 s.
+        assert!(
+            lag.is_some_and(|l| l > 0.0),
+            "no lag while paused: {lag:?}\n{text}"
+        );
+        assert!(
+            waited.elapsed() < Duration::from_secs(20),
+            "lag while paused {lag:?} did not reach 2 s within 20 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let (_, text, _) = collect(&mut on_primary).await;
     let behind = samples(&text, "pg_stat_replication_pg_wal_lsn_diff");
     let behind: f64 = behind[0].rsplit(' ').next().unwrap().parse().unwrap();
@@ -606,12 +630,12 @@ async fn migration_lock_neither_blocks_the_run_nor_piles_up_connections() {
     let timeout = Duration::from_secs(5);
     let mut collector = collector(server.url("mastodon_production"), options);
     for run in 0..3 {
-        let started = Instant::now();
+        // The generous timeout only bounds a hang; that the run does not wait on the lock is
+        // shown by the server-side lock-wait measurement below, not by wall-clock time.
         let (result, text, errors) = tokio::time::timeout(timeout, collect(&mut collector))
             .await
             .expect("the run finishes within its timeout");
         result.expect("the target is up");
-        assert!(started.elapsed() < timeout);
         // Everything but the locked table's gauges is there.
         assert_line(&text, "mastodon_reports_open 3");
         assert!(
@@ -680,9 +704,23 @@ async fn a_query_that_waits_on_a_lock_gives_up_at_lock_timeout() {
         .await
         .expect_err("times out on the lock");
     let waited = started.elapsed();
+    // PostgreSQL itself says it gave up on the lock, at the session's lock_timeout.
     assert!(error.to_string().contains("lock timeout"), "{error}");
+    let setting: (i64,) = sqlx::query_as(
+        "SELECT (extract(epoch FROM current_setting('lock_timeout')::interval) * 1000)::int8",
+    )
+    .fetch_one(&mut ours)
+    .await
+    .unwrap();
+    assert_eq!(
+        u128::try_from(setting.0).unwrap(),
+        options.lock_timeout.as_millis(),
+        "the session's lock_timeout is the option"
+    );
+    // Only a lower bound on wall-clock time (a loaded machine can only make it longer): the
+    // query waited for the lock instead of failing at once.
     assert!(
-        waited >= Duration::from_millis(900) && waited < Duration::from_millis(1800),
+        waited >= options.lock_timeout - Duration::from_millis(100),
         "{waited:?}"
     );
 }
@@ -704,6 +742,28 @@ fn spawn_job(
     };
     tokio::spawn(runner::run_job(job, store.clone(), shutdown.clone()));
     (store, id, shutdown)
+}
+
+/// Waits (up to `within`) for the first snapshot finished after `since`: the next run.
+async fn next_snapshot(
+    store: &SnapshotStore,
+    id: &TargetId,
+    since: std::time::SystemTime,
+    within: Duration,
+) -> Arc<fedimeter::model::Snapshot> {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(snapshot) = store.get(id) {
+            if snapshot.finished_at > since {
+                return snapshot;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no run finished within {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// Waits (up to `within`) for a snapshot finished after `since` whose `pg_up` is `up`.
@@ -771,7 +831,13 @@ async fn stopped_then_restarted_server_goes_down_and_recovers_without_leaks() {
         2 * interval + Duration::from_millis(500),
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // Two more runs after recovery (bounded waits, not a sleep), then still one session.
+    let mut since = now();
+    for _ in 0..2 {
+        let run = next_snapshot(&store, &id, since, 2 * (interval + timeout)).await;
+        assert_eq!(run.value("pg_up", &[]), Some(1.0));
+        since = run.finished_at;
+    }
     assert_eq!(fedimeter_connections(&server), 1);
     shutdown.cancel();
 }
@@ -806,8 +872,13 @@ async fn sigstopped_server_goes_down_within_the_timeout_and_recovers() {
         reason: Reason::Timeout,
     };
     assert_eq!(outcome, (Outcome::TimedOut, Some(timed_out)));
-    // Several runs time out while it hangs.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Several runs time out while it hangs: wait for two more (bounded, not a fixed sleep).
+    let mut since = now();
+    for _ in 0..2 {
+        let run = next_snapshot(&store, &id, since, 2 * (interval + timeout)).await;
+        assert_eq!(run.outcome, Outcome::TimedOut);
+        since = run.finished_at;
+    }
     server.sigcont();
     let resumed = now();
     wait_for_up(&store, &id, 1.0, resumed, 2 * interval + timeout).await;
@@ -870,11 +941,26 @@ async fn wal_archiving_counts_and_last_archive_age() {
     });
     // Then archiving breaks: failed attempts are counted.
     server.exec("ALTER SYSTEM SET archive_command = 'false'; SELECT pg_reload_conf();");
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    server.exec("INSERT INTO t VALUES (2); SELECT pg_switch_wal();");
-    support::eventually("an archive attempt fails", Duration::from_secs(30), || {
-        server.exec("SELECT failed_count FROM pg_stat_archiver") != "0"
+    support::eventually("the reload is seen", Duration::from_secs(20), || {
+        server.exec("SHOW archive_command") == "false"
     });
+    // The archiver reloads on its own; until it has, a new segment may still be archived by
+    // the old command. Switch segments (at most one a second) until an attempt fails.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    'failing: loop {
+        server.exec("INSERT INTO t VALUES (2); SELECT pg_switch_wal();");
+        let poll_until = Instant::now() + Duration::from_secs(1);
+        while Instant::now() < poll_until {
+            if server.exec("SELECT failed_count FROM pg_stat_archiver") != "0" {
+                break 'failing;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no archive attempt failed within 30 s"
+        );
+    }
     let mut collector = collector(server.superuser_url(), PostgresOptions::default());
     let (result, text, errors) = collect(&mut collector).await;
     result.expect("collection");

@@ -410,10 +410,10 @@ async fn slow_beyond_timeout_and_hang_fail_within_the_timeout() {
         let started = Instant::now();
         let snapshot = runner::collect_once(&job.id, job.timeout, job.collector).await;
         let took = started.elapsed();
-        assert!(
-            took >= Duration::from_millis(500) && took < Duration::from_millis(1200),
-            "{path}: {took:?}"
-        );
+        // Only a lower wall-clock bound (load can only lengthen it): the attempt waited for
+        // its timeout. That it ended itself there, before the runner's timeout one second
+        // later, is the outcome below (success, not timeout), no upper clock bound needed.
+        assert!(took >= Duration::from_millis(500), "{path}: {took:?}");
         assert_eq!(snapshot.outcome, Outcome::Success, "{path}");
         // The run succeeded, the target did not: its health says so.
         assert_eq!(snapshot.health, down(Reason::Timeout), "{path}");
@@ -435,7 +435,7 @@ async fn slow_beyond_timeout_and_hang_fail_within_the_timeout() {
         let duration = snapshot
             .value("probe_duration_seconds", &["http"])
             .unwrap_or(0.0);
-        assert!((0.5..1.2).contains(&duration), "{path}: {duration}");
+        assert!(duration >= 0.5, "{path}: {duration}");
     }
 }
 
@@ -450,9 +450,8 @@ async fn stopped_server_fails_to_connect_and_recovers_after_restart() {
     ));
     assert_eq!(success(&attempt(&mut collector).await), 1.0);
     server.stop().await;
-    let started = Instant::now();
+    // Refused at once, not at the timeout: the reason says so (a timeout would be `timeout`).
     let (families, health) = attempt_with_health(&mut collector).await;
-    assert!(started.elapsed() < Duration::from_secs(1));
     assert_eq!(health, down(Reason::Refused));
     assert_eq!(success(&families), 0.0);
     assert_eq!(
@@ -682,7 +681,13 @@ async fn registry_builds_configured_and_preset_probes() {
         .collect();
     assert_eq!(
         ids,
-        ["probe/web", "probe/db", "probe/streaming", "probe/api"]
+        [
+            "probe/web",
+            "probe/db",
+            "probe/streaming",
+            "probe/api",
+            "probe/media"
+        ]
     );
     let jobs: Vec<String> = fedimeter::collect::registry::build(&config)
         .iter()
@@ -694,7 +699,8 @@ async fn registry_builds_configured_and_preset_probes() {
             "probe/web 15s 3s",
             "probe/db 15s 3s",
             "probe/streaming 15s 11s",
-            "probe/api 15s 11s"
+            "probe/api 15s 11s",
+            "probe/media 15s 11s"
         ]
     );
 }
@@ -760,7 +766,10 @@ async fn probe_options_from_toml_reach_the_server() {
         .iter()
         .map(|id| id.to_string())
         .collect();
-    assert_eq!(ids, ["probe/api-local", "probe/web", "probe/api"]);
+    assert_eq!(
+        ids,
+        ["probe/api-local", "probe/web", "probe/api", "probe/media"]
+    );
     let mut collector = ProbeCollector::new(t);
     let families = attempt(&mut collector).await;
     assert_eq!(success(&families), 1.0);
@@ -801,9 +810,114 @@ fn the_preset_comes_from_a_mastodon_env_file() {
                 "api",
                 "https://www.example.social/api/v1/timelines/public?local=true&limit=1"
             ),
+            // The base the instance thumbnail is discovered from (`discover_url`).
+            ("media", "https://www.example.social"),
         ]
         .map(|(n, u)| (n.to_string(), u.to_string()))
     );
+}
+
+/// `discover_url` (the media preset without `media_canary_url`): the URL at `pointer` of the
+/// JSON at `from` is fetched; it is kept (one discovery for many attempts), found again after
+/// the file answered 404, kept while a re-discovery fails, and without any URL the attempt
+/// is down with the discovery's reason.
+#[tokio::test]
+async fn discovered_url_is_fetched_kept_and_found_again_after_a_404() {
+    use fedimeter::collect::probe::DiscoverUrl;
+
+    let ca = TestCa::new();
+    let server = TestServer::https(&ca.leaf(NOT_BEFORE_2020, VALID_UNTIL_2040)).await;
+    let instance = |file: &str| {
+        Reply::json(&format!(
+            r#"{{"domain":"localhost","thumbnail":{{"url":"{}"}}}}"#,
+            server.url(file)
+        ))
+    };
+    server.set("/api/v2/instance", instance("/files/a.png"));
+    server.set("/files/a.png", Reply::ok("PNG-a"));
+    let options = |every: Duration| ProbeOptions {
+        ca_file: Some(ca.ca_file.clone()),
+        discover_url: Some(DiscoverUrl {
+            from: "/api/v2/instance".to_string(),
+            pointer: "/thumbnail/url".to_string(),
+            every,
+        }),
+        ..ProbeOptions::default()
+    };
+    let fetched = |server: &TestServer| -> Vec<String> {
+        server
+            .requests()
+            .into_iter()
+            .map(|r| r.target.split('?').next().unwrap_or_default().to_string())
+            .collect()
+    };
+    let mut collector = ProbeCollector::new(&target(
+        "media",
+        &server.url("/"),
+        options(Duration::from_secs(3600)),
+    ));
+    for _ in 0..2 {
+        let (families, health) = attempt_with_health(&mut collector).await;
+        assert_eq!(health, Some(Health::Up));
+        assert_eq!(success(&families), 1.0);
+        assert_eq!(
+            value(&families, "probe_http_uncompressed_body_length", &["http"]),
+            Some(5.0)
+        );
+    }
+    assert_eq!(
+        fetched(&server),
+        ["/api/v2/instance", "/files/a.png", "/files/a.png"],
+        "one discovery, then the file twice"
+    );
+    // The discovery is uncached: a unique _fedimeter= parameter.
+    let discovery = server.requests()[0].target.clone();
+    assert!(
+        discovery.starts_with("/api/v2/instance?_fedimeter="),
+        "{discovery}"
+    );
+
+    // The file moves: the kept URL answers 404 (down), the next attempt finds the new one.
+    server.set("/api/v2/instance", instance("/files/b.png"));
+    server.set("/files/a.png", Reply::status(404, "gone"));
+    server.set("/files/b.png", Reply::ok("PNG-b"));
+    let (_, health) = attempt_with_health(&mut collector).await;
+    assert_eq!(health, down(Reason::HttpStatus));
+    let (families, health) = attempt_with_health(&mut collector).await;
+    assert_eq!(health, Some(Health::Up));
+    assert_eq!(success(&families), 1.0);
+    assert_eq!(
+        fetched(&server)[3..],
+        ["/files/a.png", "/api/v2/instance", "/files/b.png"]
+    );
+
+    // Discovered again on every attempt (every = 1 ns); a failing discovery keeps the URL.
+    let mut eager = ProbeCollector::new(&target(
+        "media",
+        &server.url("/"),
+        options(Duration::from_nanos(1)),
+    ));
+    assert_eq!(attempt_with_health(&mut eager).await.1, Some(Health::Up));
+    server.set("/api/v2/instance", Reply::status(503, "down"));
+    let before = server.requests().len();
+    assert_eq!(attempt_with_health(&mut eager).await.1, Some(Health::Up));
+    assert_eq!(
+        fetched(&server)[before..],
+        ["/api/v2/instance", "/files/b.png"]
+    );
+
+    // Nothing discovered yet and the document fails: down with the discovery's reason.
+    let mut fresh = ProbeCollector::new(&target(
+        "media",
+        &server.url("/"),
+        options(Duration::from_secs(3600)),
+    ));
+    let (families, health) = attempt_with_health(&mut fresh).await;
+    assert_eq!(health, down(Reason::HttpStatus));
+    assert_eq!(success(&families), 0.0);
+    server.set("/api/v2/instance", Reply::json(r#"{"thumbnail":{}}"#));
+    let (_, health) = attempt_with_health(&mut fresh).await;
+    assert_eq!(health, down(Reason::CheckFailed));
 }
 
 /// A TLS probe of a real HTTPS server has the families blackbox_exporter has for one

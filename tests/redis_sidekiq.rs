@@ -346,7 +346,6 @@ async fn stopped_redis_is_down_with_a_clear_error_and_recovers_after_restart() {
     assert_eq!(value(&collector.run().await, "redis_up", &[]), 1.0);
 
     redis.stop();
-    let started = Instant::now();
     let snapshot = collector.run().await;
     assert_eq!(value(&snapshot, "redis_up", &[]), 0.0);
     assert_eq!(
@@ -355,7 +354,8 @@ async fn stopped_redis_is_down_with_a_clear_error_and_recovers_after_restart() {
             reason: Reason::Refused
         })
     );
-    assert!(started.elapsed() <= TIMEOUT, "took {:?}", started.elapsed());
+    // Refused at once, not cancelled at the timeout: the outcome says so, no clock needed.
+    assert_eq!(snapshot.outcome, Outcome::Failed);
     // The error the runner logs.
     let error = collector
         .0
@@ -401,15 +401,10 @@ async fn sigstopped_redis_is_down_within_the_timeout() {
     redis.sigstop();
     // With the kept connection, then with a fresh one.
     for _ in 0..2 {
-        let started = Instant::now();
         let snapshot = collector.run().await;
-        let took = started.elapsed();
         assert_eq!(value(&snapshot, "redis_up", &[]), 0.0);
-        assert!(
-            took <= TIMEOUT + Duration::from_millis(200),
-            "took {took:?}"
-        );
-        // Our own deadline (90 % of the timeout) answers before the runner cancels.
+        // Within the timeout, shown without a wall clock: our own deadline (90 % of the
+        // timeout) answers before the runner cancels, so the outcome is failed, not timeout.
         assert_eq!(snapshot.outcome, Outcome::Failed);
         assert_eq!(
             snapshot.health,
@@ -952,7 +947,8 @@ async fn rediss_tls_with_a_password() {
 }
 
 /// The real job under the runner, read through `/metrics`: a SIGSTOPped Redis turns
-/// `redis_up` to 0 within interval + timeout while `/metrics` keeps answering at once.
+/// `redis_up` to 0 within interval + timeout while `/metrics` keeps answering. (How fast
+/// readers answer is `tests/faults.rs`'s one wall-clock latency assertion.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigstopped_redis_under_the_runner_keeps_metrics_answering() {
     use axum::body::Body;
@@ -982,7 +978,6 @@ async fn sigstopped_redis_under_the_runner_keeps_metrics_answering() {
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(run_job(job, store.clone(), shutdown.clone()));
     let metrics = || async {
-        let started = Instant::now();
         let response = web::router(state.clone(), Surface::All)
             .oneshot(
                 Request::get("/metrics")
@@ -997,18 +992,14 @@ async fn sigstopped_redis_under_the_runner_keeps_metrics_answering() {
             .await
             .expect("body")
             .to_bytes();
-        (
-            started.elapsed(),
-            String::from_utf8(body.to_vec()).expect("utf-8"),
-        )
+        String::from_utf8(body.to_vec()).expect("utf-8")
     };
     let wait_for = |line: &'static str, within: Duration| {
         let metrics = &metrics;
         async move {
             let started = Instant::now();
             loop {
-                let (took, text) = metrics().await;
-                assert!(took < Duration::from_millis(200), "/metrics took {took:?}");
+                let text = metrics().await;
                 if text.lines().any(|l| l == line) {
                     return started.elapsed();
                 }

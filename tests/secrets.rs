@@ -5,7 +5,7 @@
 mod binary;
 mod support;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use binary::{Workdir, get};
 
@@ -93,8 +93,28 @@ async fn no_secret_in_any_output_of_serve_once_or_check_config() {
     assert!(stderr.contains("could not collect"), "{stderr}");
 
     let server = work.serve(&env);
-    // Let every target fail a few times (connection refused, auth failed, timeouts).
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // Let every target fail a few times (connection refused, auth failed, timeouts): a
+    // bounded wait until each of the five has finished at least two runs.
+    let started = Instant::now();
+    loop {
+        let (_, _, metrics, _) = get(&server.url("/metrics"), None).await;
+        let runs = |line: &&str| {
+            line.starts_with("fedimeter_collector_runs_total{")
+                && line
+                    .rsplit(' ')
+                    .next()
+                    .and_then(|v| v.parse::<f64>().ok())
+                    .is_some_and(|v| v >= 2.0)
+        };
+        if metrics.lines().filter(runs).count() == 5 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "not every target ran twice within 20 s:\n{metrics}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     for path in [
         "/",
         "/api/status.json",

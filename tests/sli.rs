@@ -583,13 +583,18 @@ async fn check_simulated_hours(store: Store, reopen: impl AsyncFn(Store) -> Stor
     );
 }
 
-/// The task itself, on an accelerated clock (one real second = one minute): it evaluates,
-/// writes and publishes the families.
+/// The task itself with the real store behind the real `StoreHandle` (SQLite and
+/// PostgreSQL; its timers and thresholds on paused time are `tests/sli_task.rs`): it
+/// evaluates, writes every probe result once and publishes the families. Its clock is
+/// stepped by the test (6 s per probe round, three minutes in all); every wait is bounded.
 async fn check_run_task(store: Store) {
     let t0 = at("2026-11-22T00:00:00Z");
-    let started = std::time::Instant::now();
-    let clock: Arc<dyn Fn() -> SystemTime + Send + Sync> =
-        Arc::new(move || t0 + started.elapsed() * 60);
+    let now = Arc::new(std::sync::Mutex::new(t0));
+    let clock: Arc<dyn Fn() -> SystemTime + Send + Sync> = {
+        let now = now.clone();
+        Arc::new(move || *now.lock().expect("clock"))
+    };
+    let step = |by: Duration| *now.lock().expect("clock") += by;
     let snapshots = Arc::new(SnapshotStore::new([
         TargetId::new(Kind::Probe, "web"),
         TargetId::new(Kind::Probe, "api"),
@@ -611,11 +616,53 @@ async fn check_run_task(store: Store) {
         clock.clone(),
         shutdown.clone(),
     ));
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    for _ in 0..30 {
+    // The task subscribes to the snapshots when it starts: wait for its first evaluation.
+    let mut evaluations = states_rx.clone();
+    tokio::time::timeout(Duration::from_secs(10), evaluations.changed())
+        .await
+        .expect("the task starts within 10 s")
+        .expect("the task is running");
+    for round in 0..30 {
+        step(Duration::from_secs(6));
         snapshots.publish(Arc::new(probe_snapshot("web", clock(), true, false)));
         snapshots.publish(Arc::new(probe_snapshot("api", clock(), true, false)));
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // One evaluation at this instant before the clock moves on.
+        evaluations.borrow_and_update();
+        tokio::time::timeout(Duration::from_secs(10), evaluations.changed())
+            .await
+            .unwrap_or_else(|_| panic!("no evaluation within 10 s in round {round}"))
+            .expect("the task is running");
+    }
+    // Bounded waits for what the slower timers do: flushing every result, then a recompute.
+    let waited = std::time::Instant::now();
+    while store
+        .probe_results("web", t0, clock() + Duration::from_secs(1))
+        .await
+        .expect("results")
+        .len()
+        < 30
+    {
+        assert!(
+            waited.elapsed() < Duration::from_secs(20),
+            "the 30 web results were not flushed within 20 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let ratio = "fedimeter_sli_ratio{sli=\"website\",window=\"1h\"} 1\n";
+    let waited = std::time::Instant::now();
+    loop {
+        let text = fedimeter::export::exposition::render_store(
+            &snapshots,
+            fedimeter::export::exposition::Format::Text,
+        );
+        if text.contains(ratio) {
+            break;
+        }
+        assert!(
+            waited.elapsed() < Duration::from_secs(20),
+            "no {ratio:?} within 20 s:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     // The page's typed channel carries the same states as the exported family.
     let states = states_rx.borrow().clone();
@@ -657,7 +704,7 @@ async fn check_run_task(store: Store) {
     shutdown.cancel();
     task.await.expect("task ends");
     let stored = store
-        .probe_results("web", t0, clock())
+        .probe_results("web", t0, clock() + Duration::from_secs(1))
         .await
         .expect("results");
     assert_eq!(stored.len(), 30);

@@ -64,8 +64,8 @@ async fn check_backend(url: String) {
     }
     assert_eq!(
         batch.transitions.len(),
-        4,
-        "pg up, redis up, pg down, pg up"
+        5,
+        "pg up, redis up, pg down (timeout), pg down (refused), pg up"
     );
     store.write_state_batch(&batch).await.expect("write batch");
 
@@ -75,14 +75,27 @@ async fn check_backend(url: String) {
         .expect("read");
     let summary: Vec<_> = intervals
         .iter()
-        .map(|i| (i.state, i.started_at, i.ended_at, i.last_seen_at))
+        .map(|i| (i.state, i.reason, i.started_at, i.ended_at, i.last_seen_at))
         .collect();
     assert_eq!(
         summary,
         vec![
-            (TargetState::Up, at(0), Some(at(30)), at(30)),
-            (TargetState::Down, at(30), Some(at(60)), at(60)),
-            (TargetState::Up, at(60), None, at(75)),
+            (TargetState::Up, None, at(0), Some(at(30)), at(30)),
+            (
+                TargetState::Down,
+                Some(Reason::Timeout),
+                at(30),
+                Some(at(45)),
+                at(45)
+            ),
+            (
+                TargetState::Down,
+                Some(Reason::Refused),
+                at(45),
+                Some(at(60)),
+                at(60)
+            ),
+            (TargetState::Up, None, at(60), None, at(75)),
         ]
     );
 
@@ -105,7 +118,7 @@ async fn check_backend(url: String) {
     );
     // Windows select by overlap.
     let window = store
-        .state_intervals(&pg, at(40), at(50))
+        .state_intervals(&pg, at(35), at(44))
         .await
         .expect("read");
     assert_eq!(window.len(), 1);
@@ -113,7 +126,8 @@ async fn check_backend(url: String) {
 
     // A probe: its health, not its run outcome, is the state. A run that succeeded with
     // `probe_success 0` is down; a run without an attempt (no health) is a gap; slower than
-    // `degraded_after` is degraded.
+    // `degraded_after` is degraded. Each interval has one reason: down for another reason
+    // (http_status → refused) is a new interval.
     let web = TargetId::new(Kind::Probe, "web");
     let probe = |secs, outcome, health| {
         Arc::new(Snapshot {
@@ -131,12 +145,16 @@ async fn check_backend(url: String) {
     let slow = Health::Degraded {
         reason: Reason::Slow,
     };
+    let refused = Health::Down {
+        reason: Reason::Refused,
+    };
     let mut tracker = StateTracker::default();
     let mut batch = StateBatch::default();
     for snapshot in [
         probe(200, Outcome::Success, Some(Health::Up)),
         probe(215, Outcome::Success, Some(http_status)),
         probe(230, Outcome::Success, Some(http_status)),
+        probe(238, Outcome::Success, Some(refused)),
         probe(245, Outcome::TimedOut, None),
         probe(260, Outcome::Success, Some(slow)),
         probe(275, Outcome::Success, Some(slow)),
@@ -150,14 +168,33 @@ async fn check_backend(url: String) {
         .expect("read");
     let summary: Vec<_> = intervals
         .iter()
-        .map(|i| (i.state, i.started_at, i.ended_at, i.last_seen_at))
+        .map(|i| (i.state, i.reason, i.started_at, i.ended_at, i.last_seen_at))
         .collect();
     assert_eq!(
         summary,
         vec![
-            (TargetState::Up, at(200), Some(at(215)), at(215)),
-            (TargetState::Down, at(215), Some(at(245)), at(245)),
-            (TargetState::Degraded, at(260), None, at(275)),
+            (TargetState::Up, None, at(200), Some(at(215)), at(215)),
+            (
+                TargetState::Down,
+                Some(Reason::HttpStatus),
+                at(215),
+                Some(at(238)),
+                at(238)
+            ),
+            (
+                TargetState::Down,
+                Some(Reason::Refused),
+                at(238),
+                Some(at(245)),
+                at(245)
+            ),
+            (
+                TargetState::Degraded,
+                Some(Reason::Slow),
+                at(260),
+                None,
+                at(275)
+            ),
         ]
     );
     store.close().await;

@@ -5,7 +5,7 @@
 mod support;
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use sqlx::{Connection, PgConnection};
 use support::{
@@ -113,14 +113,14 @@ async fn postgres_sigstop_hangs_connects_and_sigcont_recovers() {
     );
 
     pg.sigstop();
-    let started = Instant::now();
+    // `Err(Elapsed)` from the timeout is the proof that the connect hung for HANG_TIMEOUT;
+    // no separate clock reading.
     let attempt = tokio::time::timeout(HANG_TIMEOUT, pg_connect(&pg.superuser_url())).await;
     assert!(
         attempt.is_err(),
         "a connect to a stopped postgres must hang, got {:?}",
         attempt.map(|r| r.map(|_| ()))
     );
-    assert!(started.elapsed() >= HANG_TIMEOUT);
 
     pg.sigcont();
     let mut conn = pg_connect(&pg.superuser_url())
@@ -357,12 +357,18 @@ fn redis_sigstop_sigcont_and_restart() {
     redis.sigstop();
     let mut conn =
         RedisConn::connect(redis.port(), HANG_TIMEOUT).expect("the kernel still accepts");
-    let started = Instant::now();
+    // It hangs: the read gives up at its timeout (WouldBlock/TimedOut), not with a reset
+    // or an end of stream, so no clock reading is needed.
+    let error = conn
+        .cmd(&["PING"])
+        .expect_err("a stopped redis must not answer");
     assert!(
-        conn.cmd(&["PING"]).is_err(),
-        "a stopped redis must not answer"
+        matches!(
+            error.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ),
+        "the read timed out: {error:?}"
     );
-    assert!(started.elapsed() >= HANG_TIMEOUT - Duration::from_millis(50));
     redis.sigcont();
     assert_eq!(redis.cmd(&["GET", "k"]).as_text().as_deref(), Some("v"));
 

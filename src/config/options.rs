@@ -242,7 +242,28 @@ pub struct ProbeOptions {
     /// Append `_fedimeter=<unique>` to the query of every attempt so no cache answers
     /// (`cache_bust`, default false).
     pub cache_bust: bool,
+    /// Fetch a URL discovered from a JSON document instead of `url` (`discover_url`);
+    /// `url` is then the base that [`DiscoverUrl::from`] is resolved against.
+    pub discover_url: Option<DiscoverUrl>,
 }
+
+/// `discover_url = { from = "/api/v2/instance", pointer = "/thumbnail/url", every = "1h" }`
+/// of a probe: one uncached GET of `from` (relative to the probe's `url`), whose JSON holds
+/// the URL to fetch at `pointer`. Discovered again after `every`, after the fetched URL
+/// answered 404, and on every attempt while no discovery has succeeded yet; while discovery
+/// fails the last discovered URL is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiscoverUrl {
+    /// Path (or absolute http(s) URL) of the JSON document.
+    pub from: String,
+    /// RFC 6901 pointer to a string: the URL to fetch (absolute, or relative to `from`).
+    pub pointer: String,
+    /// How long a discovered URL is used before it is discovered again.
+    pub every: Duration,
+}
+
+/// Default of [`DiscoverUrl::every`]: one hour.
+pub const DEFAULT_DISCOVER_EVERY: Duration = Duration::from_secs(3600);
 
 /// Default of [`ProbeOptions::max_redirects`].
 pub const DEFAULT_MAX_REDIRECTS: u32 = 10;
@@ -268,6 +289,7 @@ impl Default for ProbeOptions {
             degraded_after: None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             cache_bust: false,
+            discover_url: None,
         }
     }
 }

@@ -13,10 +13,13 @@
 //! | `api` | with `api_token`: `/api/v1/accounts/verify_credentials` (uncached, Puma + PostgreSQL + Redis) | 200 and JSON with `/id` |
 //! | `api` | without: `/api/v1/timelines/public?local=true&limit=1&_fedimeter=<unique>` | 200 or 401 (4.5 with a non-public live feed), JSON |
 //! | `media` | `media_canary_url` when set | 2xx |
+//! | `media` | without: `thumbnail.url` of `/api/v2/instance` ([`media_discovery`]) | 2xx |
 //!
 //! `/health` and the streaming health only say the process answers; the API probe reaches
-//! the database. Cached endpoints such as `/api/v2/instance` are not used: they answer from
-//! cache (`stale-if-error=86400`) through an outage. The TLS expiry of each host comes with
+//! the database. Cached endpoints such as `/api/v2/instance` are not probed: they answer from
+//! cache (`stale-if-error=86400`) through an outage. The media probe only *discovers* its
+//! file there (one cache-busted GET, again every hour or after a 404), then fetches the
+//! file itself. The TLS expiry of each host comes with
 //! these https probes (`probe_ssl_earliest_cert_expiry{target=…}`).
 //!
 //! A `[[probe]]` with a preset's name replaces it; `disable_probes` removes presets.
@@ -41,7 +44,7 @@
 
 use std::time::Duration;
 
-use super::options::{ComponentOptions, ProbeOptions};
+use super::options::{ComponentOptions, DEFAULT_DISCOVER_EVERY, DiscoverUrl, ProbeOptions};
 use super::{
     ComponentConfig, MastodonConfig, Origin, ProbeTarget, Secret, SignalConfig, TargetCommon,
     ThresholdSignal,
@@ -117,20 +120,28 @@ pub fn preset_probes(mastodon: &MastodonConfig, existing: &[ProbeTarget]) -> Vec
             },
         ),
     });
-    if let Some(url) = mastodon
-        .media_canary_url
-        .as_deref()
-        .filter(|u| !u.trim().is_empty())
-    {
-        probes.push(preset(
-            "media",
-            url.trim().to_string(),
-            ProbeOptions {
-                degraded_after: Some(MEDIA_DEGRADED_AFTER),
-                ..ProbeOptions::default()
-            },
-        ));
-    }
+    let media = ProbeOptions {
+        degraded_after: Some(MEDIA_DEGRADED_AFTER),
+        ..ProbeOptions::default()
+    };
+    probes.push(
+        match mastodon
+            .media_canary_url
+            .as_deref()
+            .filter(|u| !u.trim().is_empty())
+        {
+            Some(url) => preset("media", url.trim().to_string(), media),
+            // The instance's thumbnail: a file on the media host (or CDN) every server has.
+            None => preset(
+                "media",
+                web_base.clone(),
+                ProbeOptions {
+                    discover_url: Some(media_discovery()),
+                    ..media
+                },
+            ),
+        },
+    );
     probes.retain(|p| {
         !existing.iter().any(|e| e.common.name == p.common.name)
             && !mastodon.disable_probes.contains(&p.common.name)
@@ -142,6 +153,16 @@ pub fn preset_probes(mastodon: &MastodonConfig, existing: &[ProbeTarget]) -> Vec
         p.options.ca_file = mastodon.ca_file.clone();
     }
     probes
+}
+
+/// Where the media preset finds its file without `media_canary_url`: `thumbnail.url` of
+/// `/api/v2/instance` (mastodon-facts.md §9 item 3), discovered again every hour.
+pub fn media_discovery() -> DiscoverUrl {
+    DiscoverUrl {
+        from: "/api/v2/instance".to_string(),
+        pointer: "/thumbnail/url".to_string(),
+        every: DEFAULT_DISCOVER_EVERY,
+    }
 }
 
 fn preset(name: &str, url: String, options: ProbeOptions) -> ProbeTarget {
@@ -320,8 +341,20 @@ mod tests {
                     "https://example.social/api/v1/streaming/health",
                 ),
                 ("api", &format!("https://example.social{TIMELINE}")),
+                ("media", "https://example.social"),
             ],
         );
+        let probes = preset_probes(&mastodon(Some("example.social"), None, None), &[]);
+        let media = &probes[3];
+        assert_eq!(
+            media.options.discover_url,
+            Some(DiscoverUrl {
+                from: "/api/v2/instance".to_string(),
+                pointer: "/thumbnail/url".to_string(),
+                every: Duration::from_secs(3600),
+            })
+        );
+        assert_eq!(media.options.degraded_after, Some(Duration::from_secs(5)));
     }
 
     #[test]
@@ -340,6 +373,7 @@ mod tests {
                     "https://streaming.example.social/api/v1/streaming/health",
                 ),
                 ("api", &format!("https://mastodon.example.social{TIMELINE}")),
+                ("media", "https://mastodon.example.social"),
             ],
         );
     }

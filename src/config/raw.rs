@@ -305,6 +305,29 @@ pub struct RawProbe {
     pub max_body_bytes: Option<Spanned<i64>>,
     /// Append `_fedimeter=<unique>` to the query of every attempt. Default: false.
     pub cache_bust: Option<bool>,
+    /// Fetch the URL found in a JSON document instead of `url` (the media preset without
+    /// `media_canary_url`). Default: not set.
+    pub discover_url: Option<Spanned<RawDiscoverUrl>>,
+}
+
+/// `discover_url = { from = "/api/v2/instance", pointer = "/thumbnail/url" }` of a probe.
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a table with from, pointer and every"
+)]
+pub struct RawDiscoverUrl {
+    /// Path or absolute http(s) URL of the JSON document, relative to the probe's `url`.
+    pub from: Spanned<String>,
+    /// RFC 6901 pointer to the URL string in that document.
+    pub pointer: Spanned<String>,
+    /// Discover again after this long. Default: [`default_discover_every`].
+    pub every: Option<Spanned<String>>,
+}
+
+/// `every` of a probe's `discover_url`: one hour.
+pub fn default_discover_every() -> std::time::Duration {
+    super::options::DEFAULT_DISCOVER_EVERY
 }
 
 /// `max_redirects` of `[[probe]]` targets.

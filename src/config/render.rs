@@ -183,9 +183,19 @@ impl Config {
                 line(
                     &mut out,
                     &format!(
-                        "#   {} {} every {} (timeout {})",
+                        "#   {} {}{} every {} (timeout {})",
                         t.common.name,
                         t.url,
+                        t.options
+                            .discover_url
+                            .as_ref()
+                            .map(|d| format!(
+                                " (fetches {} of {}, found again every {})",
+                                d.pointer,
+                                d.from,
+                                duration(d.every)
+                            ))
+                            .unwrap_or_default(),
                         duration(t.common.interval),
                         duration(t.common.timeout)
                     ),
@@ -563,6 +573,20 @@ fn probe_options(out: &mut String, o: &super::ProbeOptions) {
     }
     if o.cache_bust {
         line(out, &kv("cache_bust", "true"));
+    }
+    if let Some(discover) = &o.discover_url {
+        line(
+            out,
+            &kv(
+                "discover_url",
+                &format!(
+                    "{{ from = {}, pointer = {}, every = {} }}",
+                    quote(&discover.from),
+                    quote(&discover.pointer),
+                    quote(&duration(discover.every))
+                ),
+            ),
+        );
     }
 }
 

@@ -63,8 +63,8 @@ mod tests {
     }
 
     /// docs/sli.md, "Mastodon preset": without `[[component]]` and with `[mastodon]` naming
-    /// the instance, the table's components; `media` only when its probe is configured
-    /// (`media_canary_url`).
+    /// the instance, the table's components, `media` included: its probe uses
+    /// `media_canary_url` or else the instance's thumbnail; `disable_probes` drops it.
     #[test]
     fn resolve_uses_the_preset_only_for_a_mastodon_domain() {
         assert_eq!(ids(""), vec![]);
@@ -74,23 +74,27 @@ mod tests {
             ("federation_outgoing", "Outgoing federation"),
             ("email", "E-mail"),
         ];
-        let mut with_domain = vec![("website", "Website & API"), ("streaming", "Streaming")];
-        with_domain.extend(four);
-        assert_eq!(
-            ids("[mastodon]\ndomain = \"example.social\""),
-            expect(&with_domain, Origin::Preset)
-        );
-        let mut with_media = vec![
+        let mut all = vec![
             ("website", "Website & API"),
             ("streaming", "Streaming"),
             ("media", "Media"),
         ];
-        with_media.extend(four);
+        all.extend(four);
+        assert_eq!(
+            ids("[mastodon]\ndomain = \"example.social\""),
+            expect(&all, Origin::Preset)
+        );
         assert_eq!(
             ids(
                 "[mastodon]\ndomain = \"example.social\"\nmedia_canary_url = \"https://files.example.social/canary.png\""
             ),
-            expect(&with_media, Origin::Preset)
+            expect(&all, Origin::Preset)
+        );
+        let mut without_media = vec![("website", "Website & API"), ("streaming", "Streaming")];
+        without_media.extend(four);
+        assert_eq!(
+            ids("[mastodon]\ndomain = \"example.social\"\ndisable_probes = [\"media\"]"),
+            expect(&without_media, Origin::Preset)
         );
         // Written components replace the preset, and may name preset probes.
         assert_eq!(

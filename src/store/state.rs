@@ -7,8 +7,11 @@
 //! was not running is a gap ("no data"), never counted as up or down.
 //!
 //! The state is the snapshot's typed health (`model::Health`, one rule for every reader):
-//! up, degraded or down. A probe snapshot without a health (the run made no attempt) is no
-//! data: it closes the open interval and opens none, so the gap is neither up nor down.
+//! up, degraded or down, and the interval's `reason` column holds the health's reason class
+//! (`refused`, `timeout`, `http_status`, `slow`, …; NULL while up). A change of reason
+//! while still down (refused → timeout) starts a new interval, so each interval has one
+//! reason. A probe snapshot without a health (the run made no attempt) is no data: it
+//! closes the open interval and opens none, so the gap is neither up nor down.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -20,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::handle::{DropReason, StoreError, StoreHandle, Writer};
 use super::{Store, from_unix_ms, unix_ms};
-use crate::model::{Health, Snapshot, SnapshotStore, TargetId};
+use crate::model::{Health, Reason, Snapshot, SnapshotStore, TargetId};
 use crate::on_pool;
 
 /// A target's recorded state: its health without the reason class.
@@ -49,6 +52,14 @@ impl TargetState {
         }
     }
 
+    /// The reason class of a snapshot's health (`None` when up or without health).
+    pub fn reason_of(snapshot: &Snapshot) -> Option<Reason> {
+        match snapshot.health? {
+            Health::Up => None,
+            Health::Degraded { reason } | Health::Down { reason } => Some(reason),
+        }
+    }
+
     fn parse(s: &str) -> Option<TargetState> {
         match s {
             "up" => Some(TargetState::Up),
@@ -59,10 +70,15 @@ impl TargetState {
     }
 }
 
+/// `state, started_at, ended_at, last_seen_at, reason` of a `state_intervals` row.
+type IntervalRow = (String, i64, Option<i64>, i64, Option<String>);
+
 /// One stored interval.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StateInterval {
     pub state: TargetState,
+    /// The health's reason class (`None` when up, or for rows written before 0005).
+    pub reason: Option<Reason>,
     pub started_at: SystemTime,
     /// `None` while the interval is open.
     pub ended_at: Option<SystemTime>,
@@ -102,13 +118,14 @@ impl Store {
                 // No data (`None`): the interval is closed and none is opened.
                 let Some(state) = t.state else { continue };
                 sqlx::query(
-                    "INSERT INTO state_intervals (target_kind, target_name, state, started_at, last_seen_at) \
-                     VALUES ($1, $2, $3, $4, $4)",
+                    "INSERT INTO state_intervals (target_kind, target_name, state, started_at, last_seen_at, reason) \
+                     VALUES ($1, $2, $3, $4, $4, $5)",
                 )
                 .bind(t.target.kind.name())
                 .bind(&*t.target.name)
                 .bind(state.as_str())
                 .bind(at)
+                .bind(t.reason.map(Reason::as_str))
                 .execute(&mut *tx)
                 .await
                 .context("opening a state interval")?;
@@ -136,10 +153,10 @@ impl Store {
         from: SystemTime,
         to: SystemTime,
     ) -> anyhow::Result<Vec<StateInterval>> {
-        let sql = "SELECT state, started_at, ended_at, last_seen_at FROM state_intervals \
+        let sql = "SELECT state, started_at, ended_at, last_seen_at, reason FROM state_intervals \
                    WHERE target_kind = $1 AND target_name = $2 AND started_at < $4 \
                    AND (ended_at IS NULL OR ended_at > $3) ORDER BY started_at, id";
-        let rows: Vec<(String, i64, Option<i64>, i64)> = on_pool!(self, |pool| {
+        let rows: Vec<IntervalRow> = on_pool!(self, |pool| {
             sqlx::query_as(sql)
                 .bind(target.kind.name())
                 .bind(&*target.name)
@@ -151,9 +168,10 @@ impl Store {
         .context("reading state intervals")?;
         Ok(rows
             .into_iter()
-            .filter_map(|(state, started, ended, seen)| {
+            .filter_map(|(state, started, ended, seen, reason)| {
                 Some(StateInterval {
                     state: TargetState::parse(&state)?,
+                    reason: reason.and_then(|r| Reason::ALL.into_iter().find(|c| c.as_str() == r)),
                     started_at: from_unix_ms(started),
                     ended_at: ended.map(from_unix_ms),
                     last_seen_at: from_unix_ms(seen),
@@ -169,6 +187,8 @@ impl Store {
 pub struct Transition {
     pub target: TargetId,
     pub state: Option<TargetState>,
+    /// The reason class of the new state (`None` when up or no data).
+    pub reason: Option<Reason>,
     pub at: SystemTime,
 }
 
@@ -200,15 +220,16 @@ impl StateBatch {
 /// Pure state tracking: feeds snapshots, yields transitions. Tested without I/O.
 #[derive(Debug, Default)]
 pub struct StateTracker {
-    current: HashMap<TargetId, Option<TargetState>>,
+    current: HashMap<TargetId, Option<(TargetState, Option<Reason>)>>,
 }
 
 impl StateTracker {
-    /// Applies a snapshot to the batch: a transition when the state changed (or is first
-    /// seen in this process), and a `seen` refresh while the target has a state. A
-    /// snapshot without health (no data) closes the open interval.
+    /// Applies a snapshot to the batch: a transition when the state or its reason changed
+    /// (or is first seen in this process), and a `seen` refresh while the target has a
+    /// state. A snapshot without health (no data) closes the open interval.
     pub fn observe(&mut self, snapshot: &Snapshot, batch: &mut StateBatch) {
-        let state = TargetState::of(snapshot);
+        let reason = TargetState::reason_of(snapshot);
+        let state = TargetState::of(snapshot).map(|s| (s, reason));
         let target = &snapshot.target;
         let changed = match self.current.insert(target.clone(), state) {
             // First seen without data: nothing is open (stale intervals were closed at start).
@@ -218,7 +239,8 @@ impl StateTracker {
         if changed {
             batch.transitions.push(Transition {
                 target: target.clone(),
-                state,
+                state: state.map(|(s, _)| s),
+                reason,
                 at: snapshot.finished_at,
             });
         }
@@ -379,6 +401,7 @@ mod tests {
                 } else {
                     TargetState::Down
                 }),
+                reason: None,
                 at: at(s),
             });
         }

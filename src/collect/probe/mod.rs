@@ -18,10 +18,12 @@
 //! exposition adds `target`.
 //!
 //! Code map: [`http`] runs an HTTP attempt on fresh connections with phase timings, [`tls`]
-//! records the presented certificate chain, and [`check`] holds the pure match decisions.
+//! records the presented certificate chain, [`check`] holds the pure match decisions, and
+//! [`discover`] finds the URL of a probe with `discover_url` (then `url` is only the base).
 //! The Mastodon preset probes are expanded by the config ([`crate::config::preset`]).
 
 pub mod check;
+pub mod discover;
 pub mod http;
 pub mod tls;
 
@@ -37,7 +39,9 @@ use super::{Collector, Sink};
 use crate::config::ProbeTarget;
 use crate::model::{Health, Kind, MetricDesc, Reason, TargetId};
 
-pub use crate::config::options::{DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_REDIRECTS, ProbeOptions};
+pub use crate::config::options::{
+    DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_REDIRECTS, DiscoverUrl, ProbeOptions,
+};
 
 const M: &[&str] = &["module"];
 
@@ -227,6 +231,8 @@ pub struct ProbeCollector {
     last_chain: Option<tls::PeerChain>,
     /// Earliest expiry of the last chain that passed verification.
     last_verified_expiry: Option<i64>,
+    /// The URL found through `discover_url`, if the probe has one.
+    discovery: discover::Discovery,
 }
 
 impl ProbeCollector {
@@ -241,6 +247,7 @@ impl ProbeCollector {
             attempts: [0; 3],
             last_chain: None,
             last_verified_expiry: None,
+            discovery: discover::Discovery::default(),
         }
     }
 
@@ -313,22 +320,33 @@ impl ProbeCollector {
         let Some(tls) = &self.tls else {
             return Err(anyhow!("tls setup missing"));
         };
-        let url = if self.options.cache_bust {
-            let token = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos());
-            check::cache_busted(&url, token)
-        } else {
-            url
-        };
+        let options = &self.options;
+        let discovery = &mut self.discovery;
         let started = Instant::now();
         let mut observation = http::Observation::default();
-        let outcome = tokio::time::timeout(
-            self.timeout,
-            http::attempt(&url, &self.options, tls, &mut observation),
-        )
+        // Discovering the URL (when configured) and fetching it share the probe's timeout.
+        let outcome = tokio::time::timeout(self.timeout, async {
+            let url = match &options.discover_url {
+                Some(discover) => discovery.current(&url, discover, options, tls).await?,
+                None => url,
+            };
+            let url = if options.cache_bust {
+                let token = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos());
+                check::cache_busted(&url, token)
+            } else {
+                url
+            };
+            http::attempt(&url, options, tls, &mut observation)
+                .await
+                .map_err(|error| (classify(&error), format!("{error:#}")))
+        })
         .await;
         let took = started.elapsed();
+        if options.discover_url.is_some() {
+            self.discovery.fetched(observation.status);
+        }
         let verdict = match outcome {
             Err(_) => Err((
                 Reason::Timeout,
@@ -337,7 +355,7 @@ impl ProbeCollector {
                     humantime::format_duration(self.timeout)
                 ),
             )),
-            Ok(Err(error)) => Err((classify(&error), format!("{error:#}"))),
+            Ok(Err(failure)) => Err(failure),
             Ok(Ok(())) => {
                 if !check::status_matches(&self.options.expect_status, observation.status) {
                     Err((

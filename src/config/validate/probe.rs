@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use toml::Spanned;
 
-use crate::config::options::ProbeOptions;
+use crate::config::options::{DiscoverUrl, ProbeOptions};
 use crate::config::raw::{self, RawConfig};
 use crate::config::{Origin, ProbeTarget, TargetCommon};
 
@@ -52,7 +52,7 @@ pub(super) fn probe_entry(
         ctx.error(
             raw.url.span(),
             &url_key,
-            "a tcp probe takes no http options (method, expect_status, body_*, json_*, headers, body, redirects, tls, cache_bust)",
+            "a tcp probe takes no http options (method, expect_status, body_*, json_*, headers, body, redirects, tls, cache_bust, discover_url)",
         );
         return None;
     }
@@ -84,6 +84,7 @@ pub(super) fn options_need_http(raw: &raw::RawProbe) -> bool {
         || raw.insecure_skip_verify.is_some()
         || raw.max_body_bytes.is_some()
         || raw.cache_bust.is_some()
+        || raw.discover_url.is_some()
 }
 
 /// The options of `[[probe]]` number `key`; `None` (errors reported) when any is invalid.
@@ -288,5 +289,66 @@ pub(super) fn probe_options(
     if let Some(bust) = raw.cache_bust {
         options.cache_bust = bust;
     }
+    if let Some(v) = &raw.discover_url {
+        match discover_url(ctx, &format!("{key}.discover_url"), v.get_ref()) {
+            Some(discover) => options.discover_url = Some(discover),
+            None => ok = false,
+        }
+    }
     ok.then_some(options)
+}
+
+/// A probe's `discover_url` table; `None` (errors reported) when a value is invalid.
+fn discover_url(ctx: &mut Ctx<'_>, key: &str, raw: &raw::RawDiscoverUrl) -> Option<DiscoverUrl> {
+    let from_key = format!("{key}.from");
+    let from = ctx.interpolate(&raw.from, &from_key).and_then(|from| {
+        let from = from.trim().to_string();
+        let absolute = url::Url::parse(&from)
+            .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.password().is_none());
+        if from.starts_with('/') || absolute {
+            Some(from)
+        } else {
+            ctx.error(
+                raw.from.span(),
+                &from_key,
+                format!(
+                    "invalid from {from:?}: a path like \"/api/v2/instance\" or an http(s) URL"
+                ),
+            );
+            None
+        }
+    });
+    let pointer_key = format!("{key}.pointer");
+    let pointer = ctx.interpolate(&raw.pointer, &pointer_key).and_then(|p| {
+        if p.starts_with('/') {
+            Some(p)
+        } else {
+            ctx.error(
+                raw.pointer.span(),
+                &pointer_key,
+                format!(
+                    "invalid json pointer {p:?}: it starts with \"/\", like \"/thumbnail/url\""
+                ),
+            );
+            None
+        }
+    });
+    let every = match &raw.every {
+        None => Some(raw::default_discover_every()),
+        Some(v) => {
+            let every_key = format!("{key}.every");
+            match ctx.duration(v, &every_key) {
+                Some(d) if d.is_zero() => {
+                    ctx.error(v.span(), &every_key, "every must be greater than zero");
+                    None
+                }
+                other => other,
+            }
+        }
+    };
+    Some(DiscoverUrl {
+        from: from?,
+        pointer: pointer?,
+        every: every?,
+    })
 }
