@@ -3,6 +3,7 @@
 //! See ARCHITECTURE.md for the bird's-eye view and the code map.
 
 pub mod app;
+pub mod cli;
 pub mod collect;
 pub mod config;
 pub mod export;

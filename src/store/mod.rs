@@ -5,6 +5,7 @@
 //! Queries are written once with `$N` placeholders, which both backends accept, and run on
 //! whichever pool is configured through [`on_pool!`].
 
+pub mod incidents;
 pub mod state;
 
 use std::str::FromStr;

@@ -7,6 +7,7 @@
 
 pub mod assets;
 pub mod error;
+pub mod page;
 pub mod status_page;
 
 use std::sync::Arc;
