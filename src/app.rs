@@ -107,6 +107,30 @@ pub async fn run(
         snapshots: snapshots.clone(),
         site,
     };
+    // The public documents: rendered once now, then again whenever what they show changes.
+    let page_sources = Arc::new(web::page::adapter::PageSources {
+        title: config.site.title.clone(),
+        logo_url: config.site.logo.clone(),
+        about_url: config.site.about.clone(),
+        components: components.clone(),
+        maintenance: config.maintenance.clone(),
+    });
+    let published = web::page::published::Published::new(config.site.url.as_deref().unwrap_or(""));
+    let now = std::time::SystemTime::now();
+    published.update(
+        web::page::adapter::build(&page_sources, &snapshots, Some(&store), now).await,
+        now,
+    );
+    tasks.spawn(web::page::published::run(
+        published.clone(),
+        page_sources,
+        snapshots.clone(),
+        Some(store.clone()),
+        shutdown.clone(),
+    ));
+    let csp = axum::http::HeaderValue::from_str(&web::page::http_cache::csp_for(
+        config.site.logo.as_deref(),
+    ))?;
     let bound = Bound {
         listen: listener.local_addr()?,
         metrics_listen: match &metrics_listener {
@@ -121,7 +145,7 @@ pub async fn run(
     };
     tasks.spawn(serve(
         listener,
-        web::router(web_state.clone(), main_surface),
+        web::router_with(web_state.clone(), main_surface, Some((published, csp))),
         shutdown.clone(),
     ));
     if let Some(l) = metrics_listener {
