@@ -382,3 +382,51 @@ fn incident_and_maintenance_commands_write_the_configured_store() {
             .success()
     );
 }
+
+#[tokio::test]
+async fn a_running_serve_shows_what_the_commands_write() {
+    let work = binary::Workdir::new(CONFIG);
+    let mut server = work.serve(&[]);
+    let (status, _, json, _) = binary::get(&server.url("/api/v2/incidents.json"), None).await;
+    assert_eq!(status, 200);
+    assert!(json.contains("\"incidents\":[]"), "{json}");
+    let out = work.run(
+        &[
+            "incident",
+            "open",
+            "--title",
+            "Slow <timelines>",
+            "--component",
+            "website=degraded_performance",
+            "-m",
+            "Looking at https://example.social/x <script>",
+        ],
+        &[],
+    );
+    assert_eq!(stdout(&out), "opened incident 1\n");
+    let started = std::time::Instant::now();
+    let json = loop {
+        let (_, _, json, _) =
+            binary::get(&server.url("/api/v2/incidents/unresolved.json"), None).await;
+        if json.contains("Slow <timelines>") || started.elapsed() > Duration::from_secs(10) {
+            break json;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(json.contains("\"impact\":\"minor\""), "{json}");
+    let (status, content_type, page, _) = binary::get(&server.url("/incidents/1"), None).await;
+    assert_eq!(status, 200);
+    assert!(content_type.starts_with("text/html"));
+    assert!(page.contains("Slow &lt;timelines&gt;"), "{page}");
+    assert!(
+        page.contains("&lt;script&gt;") && !page.contains("<script"),
+        "{page}"
+    );
+    assert!(
+        page.contains("<a href=\"https://example.social/x\""),
+        "{page}"
+    );
+    let (_, _, home, _) = binary::get(&server.url("/"), None).await;
+    assert!(home.contains("Active incidents"), "{home}");
+    server.sigterm_and_wait(Duration::from_secs(5));
+}
