@@ -131,6 +131,8 @@ fn layout(model: &PageModel, heading: &str, body: Markup) -> Markup {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 meta name="color-scheme" content="light dark";
+                // No favicon request (a 404 in every browser console).
+                link rel="icon" href="data:,";
                 title { (heading) }
                 link rel="stylesheet" href="/static/style.css";
                 link rel="alternate" type="application/atom+xml" title="Incident history (Atom)" href="/history.atom";
