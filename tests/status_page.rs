@@ -19,7 +19,7 @@ use tower::ServiceExt;
 use fedimeter::config::{
     ComponentConfig, MaintenanceSchedule, MaintenanceWindow, SecretUrl, SignalConfig,
 };
-use fedimeter::model::{Family, Sample, SnapshotStore};
+use fedimeter::model::{Family, Kind, Outcome, Sample, Snapshot, SnapshotStore, TargetId};
 use fedimeter::sli::eval::ProbeResult;
 use fedimeter::sli::store::SliBatch;
 use fedimeter::sli::{COMPONENT_STATUS, ComponentOptions, ComponentStatus};
@@ -189,7 +189,30 @@ async fn seed(store: &Store) {
 }
 
 fn snapshots() -> Arc<SnapshotStore> {
-    let snapshots = Arc::new(SnapshotStore::new([]));
+    let pg = TargetId::new(Kind::Postgres, "primary");
+    let redis = TargetId::new(Kind::Redis, "sidekiq");
+    let snapshots = Arc::new(SnapshotStore::new([pg.clone(), redis.clone()]));
+    for (target, desc, value) in [
+        (pg, &fedimeter::collect::postgres::mastodon::USERS, 1234.0),
+        (
+            redis,
+            &fedimeter::collect::mastodon_redis::MONTHLY_ACTIVE_USERS,
+            321.0,
+        ),
+    ] {
+        let mut family = Family::new(desc);
+        family.samples.push(Sample {
+            labels: Box::new([]),
+            value,
+        });
+        snapshots.publish(Arc::new(Snapshot {
+            target,
+            finished_at: now() - Duration::from_secs(20),
+            duration: Duration::from_millis(4),
+            outcome: Outcome::Success,
+            families: vec![family],
+        }));
+    }
     let mut family = Family::new(&COMPONENT_STATUS);
     for (component, status) in [
         ("website", "operational"),
@@ -575,6 +598,21 @@ async fn the_page_shows_bars_windows_formula_incidents_and_escapes_everything() 
     assert!(html.contains("href=\"https://example.social/about\""));
     assert!(!html.contains("a draft nobody may see"));
     assert!(html.contains("<main>") && html.contains("<nav") && html.contains("<time datetime="));
+    assert!(
+        html.contains("<dt>Users</dt><dd>1234</dd>")
+            && html.contains("<dt>Active this month</dt><dd>321</dd>"),
+        "instance figures"
+    );
+    assert!(
+        html.contains(
+            "Last check <time datetime=\"2026-11-20T11:59:40Z\">20 Nov 2026 11:59 UTC</time>"
+        ),
+        "the time of the last check"
+    );
+    assert!(
+        !html.contains("primary") && !html.contains("sidekiq"),
+        "no target names when components are configured"
+    );
 
     let (status, _, page) = get(&router, "/incidents/1").await;
     assert_eq!(status, StatusCode::OK);

@@ -94,3 +94,37 @@ pub fn shields_json(c: &ComponentView, kind: BadgeKind) -> String {
     })
     .to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentages_are_floored_never_rounded_up_to_100() {
+        assert_eq!(percent(1.0), "100.00");
+        assert_eq!(percent(0.99999), "99.99");
+        assert_eq!(percent(1439.0 / 1440.0), "99.93");
+        assert_eq!(percent(0.0), "0.00");
+    }
+
+    #[test]
+    fn badge_text_is_escaped() {
+        let c = ComponentView {
+            id: "x".into(),
+            name: "<script>\"&".into(),
+            description: String::new(),
+            status: Some(ComponentStatus::MajorOutage),
+            windows: Vec::new(),
+            days: Vec::new(),
+            latency_ms: Vec::new(),
+            queue_latency_seconds: None,
+        };
+        let s = svg(&c, BadgeKind::Status);
+        assert!(!s.contains("<script>"), "{s}");
+        assert!(s.contains("&lt;script&gt;&quot;&amp;: major outage"), "{s}");
+        assert_eq!(
+            shields_json(&c, BadgeKind::Uptime),
+            r#"{"color":"lightgrey","label":"<script>\"& 30 d","message":"no data","schemaVersion":1}"#
+        );
+    }
+}

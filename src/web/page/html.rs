@@ -439,3 +439,76 @@ pub fn incident(model: &PageModel, i: &Incident) -> Markup {
     };
     layout(model, &format!("{} · {}", i.title, model.title), body)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sli::math::MinuteCounts;
+
+    fn day(good: i64, bad: i64, maintenance: i64, worst: Option<ComponentStatus>) -> DailyFigure {
+        let counts = MinuteCounts::new(good, bad, maintenance);
+        DailyFigure {
+            date: "2026-11-20".into(),
+            day: 20_777,
+            counts,
+            no_data_minutes: counts.no_data(1440),
+            availability: counts.availability(),
+            worst,
+        }
+    }
+
+    #[test]
+    fn bar_texts_name_availability_downtime_maintenance_and_gaps() {
+        // 1439 / 1440 = 0.999305… → floored to 99.93 %.
+        assert_eq!(
+            bar_text(&day(1439, 1, 0, Some(ComponentStatus::PartialOutage))),
+            "20 Nov 2026: 99.93 %, 1 min partial outage"
+        );
+        // 1000 good + 20 bad + 60 maintenance recorded; 1440 − 1080 = 360 min no data.
+        // 1000 / 1020 = 0.98039… → 98.03 %.
+        assert_eq!(
+            bar_text(&day(1000, 20, 60, Some(ComponentStatus::MajorOutage))),
+            "20 Nov 2026: 98.03 %, 20 min major outage, 60 min maintenance, 360 min no data"
+        );
+        assert_eq!(bar_text(&day(0, 0, 0, None)), "20 Nov 2026: no data");
+        assert_eq!(
+            bar_text(&day(0, 0, 1440, Some(ComponentStatus::UnderMaintenance))),
+            "20 Nov 2026: maintenance only (1440 min)"
+        );
+        assert_eq!(
+            bar_class(&day(1440, 0, 0, Some(ComponentStatus::Operational))),
+            "ok"
+        );
+        assert_eq!(
+            bar_class(&day(1439, 1, 0, Some(ComponentStatus::DegradedPerformance))),
+            "minor"
+        );
+        assert_eq!(bar_class(&day(0, 0, 0, None)), "nodata");
+    }
+
+    #[test]
+    fn dates_read_as_people_write_them() {
+        assert_eq!(human_date("2026-01-05"), "5 Jan 2026");
+        assert_eq!(human_date("2026-12-31"), "31 Dec 2026");
+        assert_eq!(human_date("garbage"), "garbage");
+        assert_eq!(human_date("2026-13-01"), "2026-13-01");
+    }
+
+    #[test]
+    fn the_sparkline_breaks_at_gaps_and_needs_data() {
+        assert!(sparkline(&[None, None]).is_none());
+        assert!(
+            sparkline(&[Some(10.0)]).is_none(),
+            "one point is not a line"
+        );
+        let svg = sparkline(&[Some(100.0), None, Some(50.0), Some(100.0)])
+            .expect("svg")
+            .into_string();
+        // Height 32, 2 px margins: 100 ms (the max) at y = 2, 50 ms at y = 16; x step 80.
+        assert!(
+            svg.contains("d=\"M0.0,2.0 M160.0,16.0 L240.0,2.0\""),
+            "{svg}"
+        );
+        assert!(svg.contains("mean 83 ms, highest 100 ms"), "{svg}");
+    }
+}
