@@ -745,3 +745,41 @@ async fn postgres_store_gives_the_same_model() {
     let (on_sqlite, _dir) = sqlite_model().await;
     assert_eq!(on_pg, on_sqlite);
 }
+
+#[tokio::test]
+async fn monitoring_degraded_says_why_instead_of_painting_everything_red() {
+    let web = TargetId::new(Kind::Probe, "web");
+    let stream = TargetId::new(Kind::Probe, "stream");
+    let publish = |snapshots: &SnapshotStore, finished_at: SystemTime| {
+        for target in [&web, &stream] {
+            snapshots.publish(Arc::new(Snapshot {
+                target: target.clone(),
+                finished_at,
+                duration: Duration::from_secs(5),
+                outcome: Outcome::TimedOut,
+                families: Vec::new(),
+            }));
+        }
+    };
+    // Both probes fail at the same time: fedimeter's own network is the likely cause.
+    let snapshots = SnapshotStore::new([web.clone(), stream.clone()]);
+    publish(&snapshots, now() - Duration::from_secs(10));
+    let model = adapter::build(&sources(), &snapshots, None, now()).await;
+    assert_eq!(
+        model.monitoring_degraded.as_deref(),
+        Some("every check fails at once: the problem may be fedimeter's own network")
+    );
+    // The newest check is 6 minutes old (over the 5-minute limit): the checks stopped.
+    let snapshots = SnapshotStore::new([web.clone(), stream.clone()]);
+    publish(&snapshots, now() - Duration::from_secs(360));
+    let model = adapter::build(&sources(), &snapshots, None, now()).await;
+    assert_eq!(
+        model.monitoring_degraded.as_deref(),
+        Some("fedimeter's checks have stopped: the states shown may be out of date")
+    );
+    let html = fedimeter::web::page::html::index(&model).into_string();
+    assert!(
+        html.contains("Monitoring degraded: fedimeter's checks have stopped"),
+        "{html}"
+    );
+}
