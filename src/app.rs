@@ -118,9 +118,35 @@ pub async fn run(
     let web_state = WebState {
         snapshots: snapshots.clone(),
         site,
-        components: states_rx,
+        components: states_rx.clone(),
         history: store.status(),
     };
+    // The public documents: rendered once now, then again whenever what they show changes.
+    let page_sources = Arc::new(web::page::adapter::PageSources {
+        title: config.site.title.clone(),
+        logo_url: config.site.logo.clone(),
+        about_url: config.site.about.clone(),
+        components: components.clone(),
+        maintenance: config.maintenance.clone(),
+        states: states_rx.clone(),
+    });
+    let published = web::page::published::Published::new(config.site.url.as_deref().unwrap_or(""));
+    let now = std::time::SystemTime::now();
+    published.update(
+        web::page::published::build_with_deadline(&page_sources, &snapshots, Some(&store), now)
+            .await,
+        now,
+    );
+    tasks.spawn(web::page::published::run(
+        published.clone(),
+        page_sources,
+        snapshots.clone(),
+        Some(store.clone()),
+        shutdown.clone(),
+    ));
+    let csp = axum::http::HeaderValue::from_str(&web::page::http_cache::csp_for(
+        config.site.logo.as_deref(),
+    ))?;
     let bound = Bound {
         listen: listener.local_addr()?,
         metrics_listen: match &metrics_listener {
@@ -134,7 +160,7 @@ pub async fn run(
         Surface::All
     };
     // The Alertmanager receiver goes wherever /metrics is served.
-    let mut main_router = web::router(web_state.clone(), main_surface);
+    let mut main_router = web::router_with(web_state.clone(), main_surface, Some((published, csp)));
     if let (Surface::All, Some(am)) = (main_surface, &alertmanager) {
         main_router = main_router.merge(am.clone());
     }

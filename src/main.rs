@@ -1,4 +1,5 @@
-//! The `fedimeter` command line: `serve` (the main job), `check-config`, `once`, `alert`.
+//! The `fedimeter` command line: `serve` (the main job), `check-config`, `once`, `alert`, and
+//! `incident`/`maintenance` (in `fedimeter::cli`).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -9,7 +10,7 @@ use fedimeter::config::{self, Config};
 use fedimeter::export::exposition::{self, Format};
 use fedimeter::export::self_metrics;
 use fedimeter::model::SnapshotStore;
-use fedimeter::{app, collect, secret, shutdown, telemetry};
+use fedimeter::{app, cli, collect, secret, shutdown, telemetry};
 
 /// Exit code for a bad config (EX_CONFIG would be 78; fedimeter uses EX_USAGE, 64, as
 /// documented in the README).
@@ -65,6 +66,12 @@ enum Command {
         #[command(subcommand)]
         action: AlertCommand,
     },
+    /// Open, update, resolve or list incidents on the status page (written to the store).
+    #[command(subcommand)]
+    Incident(cli::IncidentCommand),
+    /// Schedule, list or cancel maintenance windows (written to the store).
+    #[command(subcommand)]
+    Maintenance(cli::MaintenanceCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -114,6 +121,14 @@ fn main() -> ExitCode {
         Command::Alert {
             action: AlertCommand::List,
         } => run_async(async move { fedimeter::alert::cli::list(&config).await }),
+        Command::Incident(command) => run_async(async move {
+            print!("{}", cli::run_incident(&config, command).await?);
+            Ok(ExitCode::SUCCESS)
+        }),
+        Command::Maintenance(command) => run_async(async move {
+            print!("{}", cli::run_maintenance(&config, command).await?);
+            Ok(ExitCode::SUCCESS)
+        }),
     }
 }
 

@@ -21,7 +21,7 @@ fn layer(module: &str) -> Option<u8> {
         // `on_pool!` is exported at the crate root by `store`.
         "on_pool" => 2,
         // The metric catalogue gathers the descriptor lists of layer 2.
-        "web" | "metrics" | "alert" | "notify" => 3,
+        "web" | "metrics" | "alert" | "notify" | "cli" => 3,
         "app" => 4,
         _ => return None,
     })

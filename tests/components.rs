@@ -115,7 +115,15 @@ major_outage_above = 900
         Duration::from_secs(15),
     )
     .await;
-    let (_, _, page, _) = http_get(&server.url("/"), None).await;
+    // The page is re-rendered within a second of a state change (docs/status-page.md).
+    let mut page = String::new();
+    for _ in 0..30 {
+        page = http_get(&server.url("/"), None).await.2;
+        if page.contains("Degraded performance") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     assert!(
         page.contains("Website &lt;b&gt;&amp; API&lt;/b&gt;"),
         "component names are escaped: {page}"

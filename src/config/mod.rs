@@ -201,6 +201,12 @@ pub struct SiteConfig {
     pub title: String,
     /// Location label of this fedimeter instance (OTLP resource attribute, multi-location pages).
     pub location: String,
+    /// The page's public base URL without a trailing slash (`[site] url`).
+    pub url: Option<String>,
+    /// Logo: an `http(s)://` URL or a `data:image/` URI (`[site] logo`).
+    pub logo: Option<String>,
+    /// "About" link (`[site] about`).
+    pub about: Option<String>,
 }
 
 impl Default for SiteConfig {
@@ -208,6 +214,9 @@ impl Default for SiteConfig {
         SiteConfig {
             title: raw::default_site_title().to_string(),
             location: raw::default_site_location().to_string(),
+            url: None,
+            logo: None,
+            about: None,
         }
     }
 }

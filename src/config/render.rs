@@ -38,6 +38,15 @@ impl Config {
         section(&mut out, "[site]");
         line(&mut out, &kv("title", &quote(&self.site.title)));
         line(&mut out, &kv("location", &quote(&self.site.location)));
+        for (key, value) in [
+            ("url", &self.site.url),
+            ("logo", &self.site.logo),
+            ("about", &self.site.about),
+        ] {
+            if let Some(v) = value {
+                line(&mut out, &kv(key, &quote(v)));
+            }
+        }
 
         section(&mut out, "[store]");
         line(&mut out, &kv("url", &quote(self.store.url.redacted())));

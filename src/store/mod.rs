@@ -9,6 +9,7 @@
 //! the background and keeps fedimeter working while the store is away (`docs/store.md`).
 
 pub mod handle;
+pub mod incidents;
 pub mod state;
 
 use std::str::FromStr;

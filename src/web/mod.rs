@@ -7,6 +7,7 @@
 
 pub mod assets;
 pub mod error;
+pub mod page;
 pub mod status_page;
 
 use std::sync::Arc;
@@ -62,21 +63,41 @@ pub enum Surface {
 }
 
 pub fn router(state: WebState, surface: Surface) -> Router {
+    router_with(state, surface, None)
+}
+
+/// [`router`], with the public pages, API, feeds and badges served from `page`'s
+/// pre-rendered documents (`page::published`) and every public response hardened.
+pub fn router_with(
+    state: WebState,
+    surface: Surface,
+    page: Option<(Arc<page::published::Published>, HeaderValue)>,
+) -> Router {
     let mut router = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz));
     if surface != Surface::Metrics {
         router = router
-            .route("/", get(status_page::page))
             .route("/api/status.json", get(status_page::status_json))
             .route("/static/{*path}", get(assets::serve));
+        if page.is_none() {
+            router = router.route("/", get(status_page::page));
+        }
     }
     if surface != Surface::Public {
         router = router
             .route("/metrics", get(metrics))
             .route("/probe", get(probe));
     }
-    router.with_state(state)
+    let router = router.with_state(state);
+    match page {
+        Some((published, csp)) if surface != Surface::Metrics => {
+            router.merge(page::published::router(published)).layer(
+                axum::middleware::from_fn_with_state(csp, page::http_cache::harden),
+            )
+        }
+        _ => router,
+    }
 }
 
 async fn healthz() -> &'static str {

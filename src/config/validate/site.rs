@@ -21,6 +21,32 @@ pub(super) fn site(ctx: &mut Ctx<'_>, raw: &RawSite) -> SiteConfig {
             site.location = location;
         }
     }
+    let web_url = |s: &str| s.starts_with("https://") || s.starts_with("http://");
+    for (value, key, data_ok, slot) in [
+        (&raw.url, "site.url", false, &mut site.url),
+        (&raw.logo, "site.logo", true, &mut site.logo),
+        (&raw.about, "site.about", false, &mut site.about),
+    ] {
+        let Some(v) = value else { continue };
+        let Some(text) = ctx.interpolate(v, key) else {
+            continue;
+        };
+        let text = text.trim().trim_end_matches('/').to_string();
+        let web = web_url(&text) && !text.contains(char::is_whitespace);
+        if web || (data_ok && text.starts_with("data:image/")) {
+            *slot = Some(text);
+        } else {
+            ctx.error(
+                v.span(),
+                key,
+                if data_ok {
+                    "expected an http(s):// URL or a data:image/ URI"
+                } else {
+                    "expected an http(s):// URL"
+                },
+            );
+        }
+    }
     site
 }
 

@@ -1,0 +1,159 @@
+//! [`PageModel`]: everything the public page, the API, the feeds and the badges show, as
+//! plain data. Documents are rendered from it only, and re-rendered only when it changes.
+
+use std::time::SystemTime;
+
+use crate::sli::math::{DailyFigure, MinuteCounts};
+use crate::sli::{ComponentStatus, Indicator};
+use crate::store::incidents::Incident;
+
+/// The availability windows the page shows, with their labels.
+pub const WINDOWS: [(&str, &str); 4] = [
+    ("1d", "24 h"),
+    ("7d", "7 d"),
+    ("30d", "30 d"),
+    ("90d", "90 d"),
+];
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PageModel {
+    pub title: String,
+    /// Optional logo URL and "about" link from `[site]`.
+    pub logo_url: Option<String>,
+    pub about_url: Option<String>,
+    /// The newest collection or check fedimeter published.
+    pub checked_at: Option<SystemTime>,
+    pub components: Vec<ComponentView>,
+    /// Published incidents, newest first (unresolved ones always included).
+    pub incidents: Vec<Incident>,
+    /// Upcoming and active maintenance, stored and configured, by start.
+    pub maintenances: Vec<MaintenanceView>,
+    pub instance: InstanceFigures,
+    /// False when the store could not be read: history is then not shown at all.
+    pub history_available: bool,
+    /// Why fedimeter's own data cannot be trusted right now, when it cannot.
+    pub monitoring_degraded: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ComponentView {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    /// `None` before the first evaluation.
+    pub status: Option<ComponentStatus>,
+    /// Per [`WINDOWS`] entry: the window's minute counts (no data when the store is away).
+    pub windows: Vec<(&'static str, &'static str, MinuteCounts)>,
+    /// 90 daily bars, oldest first; empty when the store is away.
+    pub days: Vec<DailyFigure>,
+    /// Mean response time (ms) of the component's first probe in consecutive slots of
+    /// the last 24 h; `None` = no successful attempt in that slot. Empty for non-probe
+    /// components.
+    pub latency_ms: Vec<Option<f64>>,
+    /// The current queue latency (seconds) for components with a Sidekiq queue signal.
+    pub queue_latency_seconds: Option<f64>,
+}
+
+impl ComponentView {
+    /// Availability over the window labelled `label` (`1d`, `7d`, `30d`, `90d`).
+    pub fn availability(&self, label: &str) -> Option<f64> {
+        self.windows
+            .iter()
+            .find(|(l, _, _)| *l == label)
+            .and_then(|(_, _, c)| c.availability())
+    }
+}
+
+/// Statuspage's maintenance status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MaintenanceStatus {
+    Scheduled,
+    InProgress,
+    Completed,
+}
+
+impl MaintenanceStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MaintenanceStatus::Scheduled => "scheduled",
+            MaintenanceStatus::InProgress => "in_progress",
+            MaintenanceStatus::Completed => "completed",
+        }
+    }
+
+    pub fn at(starts_at: SystemTime, ends_at: SystemTime, now: SystemTime) -> MaintenanceStatus {
+        if now < starts_at {
+            MaintenanceStatus::Scheduled
+        } else if now < ends_at {
+            MaintenanceStatus::InProgress
+        } else {
+            MaintenanceStatus::Completed
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MaintenanceView {
+    /// `m<id>` for stored windows, `c<n>` for `[[maintenance]]` entries.
+    pub id: String,
+    pub title: String,
+    pub body: String,
+    pub starts_at: SystemTime,
+    pub ends_at: SystemTime,
+    pub status: MaintenanceStatus,
+    /// Component ids; empty = every component.
+    pub components: Vec<String>,
+    pub created_at: SystemTime,
+}
+
+/// Instance figures, when collected.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct InstanceFigures {
+    pub users: Option<f64>,
+    pub monthly_active_users: Option<f64>,
+}
+
+impl PageModel {
+    /// The page indicator from the components' current states.
+    pub fn indicator(&self) -> Indicator {
+        Indicator::of(self.components.iter().map(|c| c.status))
+    }
+
+    /// The banner text, Statuspage's words.
+    pub fn description(&self) -> &'static str {
+        if self.components.is_empty() {
+            "No targets are configured yet"
+        } else if self.components.iter().all(|c| c.status.is_none()) {
+            "Waiting for the first checks"
+        } else if self
+            .components
+            .iter()
+            .any(|c| c.status == Some(ComponentStatus::UnderMaintenance))
+            && self.indicator() == Indicator::None
+        {
+            "Service Under Maintenance"
+        } else {
+            self.indicator().description()
+        }
+    }
+
+    /// The public name of component `id` (the id itself if it is not configured).
+    pub fn component_name<'a>(&'a self, id: &'a str) -> &'a str {
+        self.components
+            .iter()
+            .find(|c| c.id == id)
+            .map_or(id, |c| c.name.as_str())
+    }
+
+    pub fn unresolved(&self) -> impl Iterator<Item = &Incident> {
+        self.incidents.iter().filter(|i| !i.is_resolved())
+    }
+
+    /// When anything shown last changed: the newest of the check time, incident updates and
+    /// maintenance edits.
+    pub fn updated_at(&self) -> Option<SystemTime> {
+        let incidents = self.incidents.iter().map(|i| i.updated_at);
+        let maintenances = self.maintenances.iter().map(|m| m.created_at);
+        incidents.chain(maintenances).chain(self.checked_at).max()
+    }
+}

@@ -1,0 +1,264 @@
+//! The rendered documents, kept in memory and swapped whole: [`render_all`] renders every
+//! page, JSON document, feed and badge from one [`PageModel`]; [`run`] rebuilds the model
+//! every few seconds and re-renders only when it changed, so a request never renders and
+//! never touches the store. [`router`] serves them with validators (304s) and hardening.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use arc_swap::ArcSwap;
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use tokio_util::sync::CancellationToken;
+
+use super::adapter::{self, PageSources};
+use super::badges::{self, BadgeKind};
+use super::http_cache::Doc;
+use super::model::PageModel;
+use super::{api_v2, feeds, html};
+use crate::model::SnapshotStore;
+use crate::store::handle::StoreHandle;
+
+/// How often the model is rebuilt from the store at the latest (incidents written by the
+/// CLI appear within this).
+pub const REFRESH_EVERY: Duration = Duration::from_secs(5);
+/// How often the snapshots are looked at: a changed component state or a new check is
+/// on the page within this.
+pub const WATCH_EVERY: Duration = Duration::from_secs(1);
+
+const HTML: &str = "text/html; charset=utf-8";
+const JSON: &str = "application/json";
+const CACHE_PAGE: &str = "public, max-age=10, stale-while-revalidate=30";
+const CACHE_API: &str = "public, max-age=10";
+const CACHE_FEED: &str = "public, max-age=60";
+const CACHE_BADGE: &str = "public, max-age=60";
+
+/// Every document by its path (badges with `?type=uptime` under their own key).
+#[derive(Debug, Default)]
+pub struct Documents {
+    pub docs: HashMap<String, Doc>,
+    pub model: Option<PageModel>,
+}
+
+/// The documents the public router serves.
+#[derive(Debug)]
+pub struct Published {
+    current: ArcSwap<Documents>,
+    base_url: String,
+}
+
+impl Published {
+    /// `base_url` = `[site] url` without a trailing slash ("" = links are relative).
+    pub fn new(base_url: &str) -> Arc<Published> {
+        Arc::new(Published {
+            current: ArcSwap::from_pointee(Documents::default()),
+            base_url: base_url.trim_end_matches('/').to_string(),
+        })
+    }
+
+    pub fn get(&self, key: &str) -> Option<Doc> {
+        self.current.load().docs.get(key).cloned()
+    }
+
+    /// Renders `model` unless it equals the current one; returns whether it rendered.
+    pub fn update(&self, model: PageModel, now: SystemTime) -> bool {
+        let previous = self.current.load_full();
+        if previous.model.as_ref() == Some(&model) {
+            return false;
+        }
+        let docs = render_all(&model, &self.base_url, now, &previous.docs);
+        self.current.store(Arc::new(Documents {
+            docs,
+            model: Some(model),
+        }));
+        true
+    }
+}
+
+/// Renders every document of `model`; a document whose bytes did not change keeps its
+/// `Last-Modified`.
+pub fn render_all(
+    model: &PageModel,
+    base_url: &str,
+    now: SystemTime,
+    previous: &HashMap<String, Doc>,
+) -> HashMap<String, Doc> {
+    let mut docs = HashMap::new();
+    let mut put = |key: String, body: String, content_type: &'static str, cache: &'static str| {
+        let doc = Doc::new(body, content_type, cache, now, previous.get(&key));
+        docs.insert(key, doc);
+    };
+    put(
+        "/".into(),
+        html::index(model).into_string(),
+        HTML,
+        CACHE_PAGE,
+    );
+    put(
+        "/history".into(),
+        html::history(model).into_string(),
+        HTML,
+        CACHE_PAGE,
+    );
+    for i in &model.incidents {
+        put(
+            format!("/incidents/{}", i.id),
+            html::incident(model, i).into_string(),
+            HTML,
+            CACHE_PAGE,
+        );
+    }
+    for (path, body) in api_v2::documents(model, base_url) {
+        put(path.into(), body, JSON, CACHE_API);
+    }
+    put(
+        "/history.atom".into(),
+        feeds::atom(model, base_url),
+        "application/atom+xml; charset=utf-8",
+        CACHE_FEED,
+    );
+    put(
+        "/history.rss".into(),
+        feeds::rss(model, base_url),
+        "application/rss+xml; charset=utf-8",
+        CACHE_FEED,
+    );
+    for c in &model.components {
+        for (suffix, kind) in [("", BadgeKind::Status), ("?type=uptime", BadgeKind::Uptime)] {
+            put(
+                format!("/badge/{}.svg{suffix}", c.id),
+                badges::svg(c, kind),
+                "image/svg+xml",
+                CACHE_BADGE,
+            );
+            put(
+                format!("/badge/{}.json{suffix}", c.id),
+                badges::shields_json(c, kind),
+                JSON,
+                CACHE_BADGE,
+            );
+        }
+    }
+    docs
+}
+
+/// What the snapshots say, cheaply: component states and the newest check.
+fn fingerprint(
+    sources: &PageSources,
+    snapshots: &SnapshotStore,
+) -> (
+    Vec<(String, Option<crate::sli::ComponentStatus>)>,
+    Option<SystemTime>,
+) {
+    let newest = snapshots
+        .latest()
+        .iter()
+        .filter_map(|(_, s)| s.as_ref().map(|s| s.finished_at))
+        .max();
+    (adapter::component_states(sources), newest)
+}
+
+/// Builds the model from the store connected now, within the store's read timeout: a store
+/// that is away or hung (SIGSTOP) gives the model without history ("history temporarily
+/// unavailable") instead of a page that stops changing.
+pub async fn build_with_deadline(
+    sources: &PageSources,
+    snapshots: &SnapshotStore,
+    store: Option<&StoreHandle>,
+    now: SystemTime,
+) -> crate::web::page::model::PageModel {
+    let current = store.and_then(|h| h.current().map(|s| (h.options().op_timeout, s)));
+    if let Some((deadline, s)) = current {
+        if let Ok(model) =
+            tokio::time::timeout(deadline, adapter::build(sources, snapshots, Some(&s), now)).await
+        {
+            return model;
+        }
+    }
+    adapter::build(sources, snapshots, None, now).await
+}
+
+/// Rebuilds the model when the snapshots change (looked at every [`WATCH_EVERY`]) and at
+/// least every [`REFRESH_EVERY`], until `shutdown`.
+pub async fn run(
+    published: Arc<Published>,
+    sources: Arc<PageSources>,
+    snapshots: Arc<SnapshotStore>,
+    store: Option<StoreHandle>,
+    shutdown: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(WATCH_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut seen = fingerprint(&sources, &snapshots);
+    let mut built = tokio::time::Instant::now();
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let now_seen = fingerprint(&sources, &snapshots);
+        if now_seen == seen && built.elapsed() < REFRESH_EVERY {
+            continue;
+        }
+        seen = now_seen;
+        built = tokio::time::Instant::now();
+        let now = SystemTime::now();
+        let model = build_with_deadline(&sources, &snapshots, store.as_ref(), now).await;
+        published.update(model, now);
+    }
+}
+
+/// The key of the document a request asks for.
+fn key(request: &Request) -> String {
+    let path = request.uri().path();
+    let uptime = request
+        .uri()
+        .query()
+        .is_some_and(|q| q.split('&').any(|p| p == "type=uptime"));
+    if uptime && path.starts_with("/badge/") {
+        format!("{path}?type=uptime")
+    } else {
+        path.to_string()
+    }
+}
+
+async fn serve(State(published): State<Arc<Published>>, request: Request) -> Response {
+    let key = key(&request);
+    let headers: &HeaderMap = request.headers();
+    match published.get(&key) {
+        Some(doc) => doc.respond(headers),
+        None if published.current.load().model.is_none() => {
+            (StatusCode::SERVICE_UNAVAILABLE, "starting\n").into_response()
+        }
+        None => (StatusCode::NOT_FOUND, "not found\n").into_response(),
+    }
+}
+
+/// The public documents' routes (GET and HEAD only: anything else is 405).
+pub fn router(published: Arc<Published>) -> Router {
+    let paths = [
+        "/",
+        "/history",
+        "/history.atom",
+        "/history.rss",
+        "/incidents/{id}",
+        "/badge/{file}",
+        "/api/v2/summary.json",
+        "/api/v2/status.json",
+        "/api/v2/components.json",
+        "/api/v2/incidents.json",
+        "/api/v2/incidents/unresolved.json",
+        "/api/v2/scheduled-maintenances.json",
+        "/api/v2/scheduled-maintenances/upcoming.json",
+        "/api/v2/scheduled-maintenances/active.json",
+    ];
+    let mut router = Router::new();
+    for p in paths {
+        router = router.route(p, get(serve));
+    }
+    router.with_state(published)
+}

@@ -1,0 +1,806 @@
+//! The public status page, its Statuspage v2 API, feeds and badges, served from a real
+//! store (SQLite, and PostgreSQL for the same model) holding generated history: a day with
+//! one minute of partial outage, a day with an hour of maintenance, no data before that; a
+//! hostile component name and incident text; a stored and a configured maintenance.
+//! Expected figures are computed by hand in the comments.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tower::ServiceExt;
+
+use fedimeter::config::{
+    ComponentConfig, MaintenanceSchedule, MaintenanceWindow, SecretUrl, SignalConfig,
+};
+use fedimeter::model::{Family, Kind, Outcome, Sample, Snapshot, SnapshotStore, TargetId};
+use fedimeter::sli::eval::ProbeResult;
+use fedimeter::sli::store::SliBatch;
+use fedimeter::sli::{COMPONENT_STATUS, ComponentOptions, ComponentStatus};
+use fedimeter::store::Store;
+use fedimeter::store::incidents::{
+    AffectedComponent, IncidentSource, IncidentStatus, NewIncident, NewMaintenance, NewUpdate,
+};
+use fedimeter::web::page::adapter::{self, PageSources};
+use fedimeter::web::page::http_cache::csp_for;
+use fedimeter::web::page::model::PageModel;
+use fedimeter::web::page::published::Published;
+use fedimeter::web::{self, SiteInfo, Surface, WebState};
+
+const EVIL: &str = "<img src=x onerror=alert(1)>\"'";
+const DAY_MIN: i64 = 1440;
+/// Unix day 20_777 = 2026-11-20 (20_777 × 86_400 = 1_795_132_800).
+const D0: i64 = 20_777;
+
+/// Noon UTC of day D0 (2026-11-20).
+fn now() -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs((D0 as u64) * 86_400 + 12 * 3600)
+}
+
+fn component(id: &str, name: &str, probe: &str) -> ComponentConfig {
+    ComponentConfig {
+        id: id.into(),
+        name: name.into(),
+        description: format!("{name} <b>desc</b>"),
+        signals: vec![SignalConfig::Probe {
+            probe: probe.into(),
+        }],
+        options: ComponentOptions::default(),
+        origin: fedimeter::config::Origin::Written,
+    }
+}
+
+fn sources() -> PageSources {
+    PageSources {
+        states: states(&[
+            ("website", ComponentStatus::Operational),
+            ("streaming", ComponentStatus::DegradedPerformance),
+        ]),
+        title: "example.social status".into(),
+        logo_url: None,
+        about_url: Some("https://example.social/about".into()),
+        components: fedimeter::sli::components::from_configs(vec![
+            component("website", EVIL, "web"),
+            component("streaming", "Streaming", "stream"),
+        ]),
+        maintenance: vec![MaintenanceWindow {
+            title: "Weekly <restart>".into(),
+            components: vec!["streaming".into()],
+            schedule: MaintenanceSchedule::Once {
+                start: now() + Duration::from_secs(86_400),
+                end: now() + Duration::from_secs(86_400 + 1800),
+            },
+        }],
+    }
+}
+
+/// History: day D0-2 all operational but minute 600 partial outage; D0-1 all operational
+/// but 00:00–01:00 maintenance; D0 operational until noon; nothing before D0-2. Streaming
+/// has the same minutes. Probe "web" answered in 100 ms for the last 24 h, one 300 ms
+/// attempt at 11:45.
+async fn seed(store: &Store) {
+    for sli in ["website", "streaming"] {
+        let mut batch = SliBatch::default();
+        let sli: Arc<str> = sli.into();
+        for minute in (D0 - 2) * DAY_MIN..D0 * DAY_MIN + 720 {
+            let of_day = minute.rem_euclid(DAY_MIN);
+            let day = minute.div_euclid(DAY_MIN);
+            let state = if day == D0 - 2 && of_day == 600 {
+                ComponentStatus::PartialOutage
+            } else if day == D0 - 1 && of_day < 60 {
+                ComponentStatus::UnderMaintenance
+            } else {
+                ComponentStatus::Operational
+            };
+            batch.minutes.push((sli.clone(), minute, state));
+        }
+        store.write_sli_batch(&batch).await.expect("write minutes");
+    }
+    let mut batch = SliBatch::default();
+    for k in 0..96 {
+        let at = now() - Duration::from_secs(86_400) + Duration::from_secs(900 * k);
+        batch.probe_results.push(ProbeResult {
+            probe: "web".into(),
+            at,
+            success: true,
+            degraded: false,
+            duration_seconds: if k == 95 { 0.3 } else { 0.1 },
+        });
+    }
+    store.write_sli_batch(&batch).await.expect("write probes");
+
+    let resolved = store
+        .open_incident(&NewIncident {
+            title: "Media <uploads> failing".into(),
+            status: IncidentStatus::Investigating,
+            impact: None,
+            components: vec![AffectedComponent {
+                component: "website".into(),
+                state: ComponentStatus::PartialOutage,
+            }],
+            body: "Uploads fail. <script>alert(1)</script> see javascript:alert(1) or https://example.social/notes?a=1&b=\"2\"".into(),
+            source: IncidentSource::Human,
+            draft: false,
+            alert_key: None,
+            at: now() - Duration::from_secs(2 * 86_400),
+        })
+        .await
+        .expect("incident");
+    store
+        .update_incident(
+            resolved,
+            &NewUpdate {
+                status: IncidentStatus::Resolved,
+                body: "Fixed.".into(),
+                components: None,
+                impact: None,
+                at: now() - Duration::from_secs(2 * 86_400 - 3600),
+            },
+        )
+        .await
+        .expect("resolve");
+    store
+        .open_incident(&NewIncident {
+            title: "Streaming reconnects".into(),
+            status: IncidentStatus::Identified,
+            impact: None,
+            components: vec![AffectedComponent {
+                component: "streaming".into(),
+                state: ComponentStatus::DegradedPerformance,
+            }],
+            body: "We know why.".into(),
+            source: IncidentSource::Human,
+            draft: false,
+            alert_key: None,
+            at: now() - Duration::from_secs(600),
+        })
+        .await
+        .expect("incident");
+    store
+        .open_incident(&NewIncident {
+            title: "a draft nobody may see".into(),
+            status: IncidentStatus::Investigating,
+            impact: None,
+            components: Vec::new(),
+            body: "draft".into(),
+            source: IncidentSource::Alert,
+            draft: true,
+            alert_key: Some("k".into()),
+            at: now() - Duration::from_secs(60),
+        })
+        .await
+        .expect("draft");
+    store
+        .add_maintenance(&NewMaintenance {
+            title: "PostgreSQL 17".into(),
+            body: "Read https://example.social/pg17".into(),
+            starts_at: now() - Duration::from_secs(600),
+            ends_at: now() + Duration::from_secs(3000),
+            components: vec!["website".into()],
+            at: now() - Duration::from_secs(86_400),
+        })
+        .await
+        .expect("maintenance");
+}
+
+fn snapshots() -> Arc<SnapshotStore> {
+    let pg = TargetId::new(Kind::Postgres, "primary");
+    let redis = TargetId::new(Kind::Redis, "sidekiq");
+    let snapshots = Arc::new(SnapshotStore::new([pg.clone(), redis.clone()]));
+    for (target, desc, value) in [
+        (pg, &fedimeter::collect::postgres::mastodon::USERS, 1234.0),
+        (
+            redis,
+            &fedimeter::collect::redis::mastodon::MONTHLY_ACTIVE_USERS,
+            321.0,
+        ),
+    ] {
+        let mut family = Family::new(desc);
+        family.samples.push(Sample {
+            labels: Box::new([]),
+            value,
+        });
+        snapshots.publish(Arc::new(Snapshot {
+            target,
+            finished_at: now() - Duration::from_secs(20),
+            duration: Duration::from_millis(4),
+            outcome: Outcome::Success,
+            health: Some(fedimeter::model::Health::Up),
+            families: vec![family],
+        }));
+    }
+    let mut family = Family::new(&COMPONENT_STATUS);
+    for (component, status) in [
+        ("website", "operational"),
+        ("streaming", "degraded_performance"),
+    ] {
+        family.samples.push(Sample {
+            labels: Box::new([component.into(), status.into()]),
+            value: 1.0,
+        });
+    }
+    snapshots.publish_internal("sli", vec![family]);
+    snapshots
+}
+
+async fn sqlite_model() -> (PageModel, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("fedimeter.db").display());
+    let store = Store::open(&SecretUrl::new(url)).await.expect("store");
+    seed(&store).await;
+    let model = adapter::build(&sources(), &snapshots(), Some(&store), now()).await;
+    store.close().await;
+    (model, dir)
+}
+
+fn router(model: PageModel) -> axum::Router {
+    let published = Published::new("https://status.example.social");
+    assert!(published.update(model.clone(), now()));
+    assert!(
+        !published.update(model, now() + Duration::from_secs(5)),
+        "an unchanged model renders nothing"
+    );
+    let state = WebState {
+        snapshots: Arc::new(SnapshotStore::new([])),
+        site: Arc::new(SiteInfo {
+            title: "example.social status".into(),
+            components: Vec::new(),
+        }),
+        components: fedimeter::sli::recorder::states_channel().1,
+        history: Default::default(),
+    };
+    let csp = axum::http::HeaderValue::from_str(&csp_for(None)).expect("csp");
+    web::router_with(state, Surface::Public, Some((published, csp)))
+}
+
+async fn request(
+    router: &axum::Router,
+    method: Method,
+    uri: &str,
+    headers: &[(&str, &str)],
+) -> (StatusCode, axum::http::HeaderMap, String) {
+    let mut builder = Request::builder().method(method).uri(uri);
+    for (k, v) in headers {
+        builder = builder.header(*k, *v);
+    }
+    let response = router
+        .clone()
+        .oneshot(builder.body(Body::empty()).expect("request"))
+        .await
+        .expect("response");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    (
+        status,
+        headers,
+        String::from_utf8(body.to_vec()).expect("utf-8"),
+    )
+}
+
+async fn get(router: &axum::Router, uri: &str) -> (StatusCode, axum::http::HeaderMap, String) {
+    request(router, Method::GET, uri, &[]).await
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// Every object in `ours` has exactly the keys of the fixture's object at the same place,
+/// with the same JSON types (a fixture `null` accepts anything); arrays compare each of our
+/// elements with the fixture's first element.
+fn same_shape(path: &str, fixture: &Value, ours: &Value, checked: &mut usize) {
+    match (fixture, ours) {
+        (Value::Null, _) => {}
+        (Value::Object(f), Value::Object(o)) => {
+            let fk: BTreeSet<&String> = f.keys().collect();
+            let ok: BTreeSet<&String> = o.keys().collect();
+            assert_eq!(fk, ok, "keys of {path}");
+            for (k, fv) in f {
+                same_shape(&format!("{path}.{k}"), fv, &o[k], checked);
+            }
+            *checked += 1;
+        }
+        (Value::Array(f), Value::Array(o)) => {
+            if let Some(first) = f.first() {
+                for (i, item) in o.iter().enumerate() {
+                    same_shape(&format!("{path}[{i}]"), first, item, checked);
+                }
+            }
+        }
+        (f, o) => assert_eq!(type_name(f), type_name(o), "type of {path}: {o}"),
+    }
+}
+
+#[tokio::test]
+async fn api_v2_documents_have_the_statuspage_shapes_and_values() {
+    let (model, _dir) = sqlite_model().await;
+    let router = router(model);
+    let fixtures = env!("CARGO_MANIFEST_DIR").to_string() + "/tests/fixtures/statuspage/";
+    for (route, fixture) in [
+        ("/api/v2/summary.json", "summary.json"),
+        ("/api/v2/status.json", "status.json"),
+        ("/api/v2/components.json", "components.json"),
+        ("/api/v2/incidents.json", "incidents.json"),
+        (
+            "/api/v2/incidents/unresolved.json",
+            "incidents-unresolved.json",
+        ),
+        (
+            "/api/v2/scheduled-maintenances.json",
+            "scheduled-maintenances.json",
+        ),
+        (
+            "/api/v2/scheduled-maintenances/upcoming.json",
+            "scheduled-maintenances-upcoming.json",
+        ),
+        (
+            "/api/v2/scheduled-maintenances/active.json",
+            "scheduled-maintenances-active.json",
+        ),
+    ] {
+        let (status, headers, body) = get(&router, route).await;
+        assert_eq!(status, StatusCode::OK, "{route}");
+        assert_eq!(headers[header::CONTENT_TYPE], "application/json", "{route}");
+        let ours: Value = serde_json::from_str(&body).expect("json");
+        let expected: Value = serde_json::from_str(
+            &std::fs::read_to_string(fixtures.clone() + fixture).expect("fixture"),
+        )
+        .expect("fixture json");
+        let mut checked = 0;
+        same_shape(route, &expected, &ours, &mut checked);
+        assert!(checked >= 2, "{route}: compared {checked} objects");
+    }
+
+    let (_, _, body) = get(&router, "/api/v2/summary.json").await;
+    let summary: Value = serde_json::from_str(&body).expect("json");
+    // Streaming is degraded → minor; "Minor Service Outage" is Statuspage's text for it.
+    assert_eq!(summary["status"]["indicator"], "minor");
+    assert_eq!(summary["page"]["url"], "https://status.example.social");
+    assert_eq!(summary["page"]["time_zone"], "Etc/UTC");
+    let components: Vec<(&str, &str)> = summary["components"]
+        .as_array()
+        .expect("components")
+        .iter()
+        .map(|c| (c["id"].as_str().unwrap(), c["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        components,
+        [
+            ("website", "operational"),
+            ("streaming", "degraded_performance")
+        ]
+    );
+    assert_eq!(
+        summary["components"][0]["name"], EVIL,
+        "JSON carries the raw name"
+    );
+    let unresolved = summary["incidents"].as_array().expect("incidents");
+    assert_eq!(
+        unresolved.len(),
+        1,
+        "the resolved one and the draft are not unresolved"
+    );
+    assert_eq!(unresolved[0]["name"], "Streaming reconnects");
+    assert_eq!(unresolved[0]["impact"], "minor", "degraded → minor");
+    assert_eq!(
+        unresolved[0]["shortlink"],
+        "https://status.example.social/incidents/2"
+    );
+    // One stored maintenance in progress (10 min ago → in 50 min), one configured tomorrow.
+    let maint: Vec<(&str, &str)> = summary["scheduled_maintenances"]
+        .as_array()
+        .expect("maintenances")
+        .iter()
+        .map(|m| (m["name"].as_str().unwrap(), m["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        maint,
+        [
+            ("PostgreSQL 17", "in_progress"),
+            ("Weekly <restart>", "scheduled")
+        ]
+    );
+    let (_, _, body) = get(&router, "/api/v2/incidents.json").await;
+    let all: Value = serde_json::from_str(&body).expect("json");
+    let names: Vec<&str> = all["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Streaming reconnects", "Media <uploads> failing"]);
+    let resolved = &all["incidents"][1];
+    assert_eq!(resolved["status"], "resolved");
+    assert_eq!(resolved["resolved_at"], "2026-11-18T13:00:00Z");
+    assert_eq!(
+        resolved["incident_updates"][0]["status"], "resolved",
+        "newest first"
+    );
+    assert_eq!(
+        resolved["incident_updates"][1]["affected_components"][0]["new_status"],
+        "partial_outage"
+    );
+    let (_, _, body) = get(&router, "/api/v2/scheduled-maintenances/active.json").await;
+    let active: Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(
+        active["scheduled_maintenances"].as_array().unwrap().len(),
+        1
+    );
+    assert_eq!(
+        active["scheduled_maintenances"][0]["scheduled_until"],
+        "2026-11-20T12:50:00Z"
+    );
+}
+
+#[tokio::test]
+async fn conditional_requests_get_304_and_every_public_response_is_hardened() {
+    let (model, _dir) = sqlite_model().await;
+    let router = router(model);
+    for path in [
+        "/",
+        "/history",
+        "/incidents/1",
+        "/api/v2/summary.json",
+        "/history.atom",
+        "/badge/website.svg",
+        "/static/style.css",
+        "/api/status.json",
+        "/no/such/page",
+    ] {
+        let (status, headers, _) = get(&router, path).await;
+        assert!(
+            status == StatusCode::OK || status == StatusCode::NOT_FOUND,
+            "{path}: {status}"
+        );
+        assert_eq!(
+            headers[header::CONTENT_SECURITY_POLICY],
+            "default-src 'none'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+            "{path}"
+        );
+        assert_eq!(headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff", "{path}");
+        assert!(headers.contains_key(header::REFERRER_POLICY), "{path}");
+    }
+    let (status, headers, body) = get(&router, "/").await;
+    assert_eq!(status, StatusCode::OK);
+    let etag = headers[header::ETAG].to_str().unwrap().to_string();
+    let last_modified = headers[header::LAST_MODIFIED].to_str().unwrap().to_string();
+    assert_eq!(
+        last_modified, "Fri, 20 Nov 2026 12:00:00 GMT",
+        "rendered at now()"
+    );
+    assert!(
+        headers[header::CACHE_CONTROL]
+            .to_str()
+            .unwrap()
+            .starts_with("public, max-age=")
+    );
+    assert!(!body.is_empty());
+    let (status, headers, body) =
+        request(&router, Method::GET, "/", &[("if-none-match", &etag)]).await;
+    assert_eq!(status, StatusCode::NOT_MODIFIED);
+    assert!(body.is_empty());
+    assert_eq!(headers[header::ETAG].to_str().unwrap(), etag);
+    let (status, _, _) =
+        request(&router, Method::GET, "/", &[("if-none-match", "\"other\"")]).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, _) = request(
+        &router,
+        Method::GET,
+        "/",
+        &[("if-modified-since", &last_modified)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_MODIFIED);
+    let (status, _, _) = request(
+        &router,
+        Method::GET,
+        "/",
+        &[("if-modified-since", "Fri, 20 Nov 2026 11:59:59 GMT")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "modified after that");
+    let (status, _, body) = request(&router, Method::HEAD, "/api/v2/status.json", &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.is_empty(), "HEAD has no body");
+
+    for method in [Method::POST, Method::PUT, Method::DELETE, Method::PATCH] {
+        for path in [
+            "/",
+            "/api/v2/summary.json",
+            "/badge/website.svg",
+            "/history.rss",
+        ] {
+            let (status, headers, _) = request(&router, method.clone(), path, &[]).await;
+            assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+            assert!(headers.contains_key(header::CONTENT_SECURITY_POLICY));
+        }
+    }
+    let (status, _, _) = request(&router, Method::GET, "/", &[("content-length", "4096")]).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    let (status, _, _) = get(&router, "/incidents/3").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "a draft has no public page");
+    let (status, _, _) = get(&router, "/metrics").await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "no /metrics on the public surface"
+    );
+}
+
+#[tokio::test]
+async fn the_page_shows_bars_windows_formula_incidents_and_escapes_everything() {
+    let (model, _dir) = sqlite_model().await;
+    assert!(model.history_available);
+    let website = &model.components[0];
+    assert_eq!(website.days.len(), 90);
+    // D0-2: 1439 good, 1 bad → 1439/1440 = 99.930 %. D0-1: 1380 good, 60 maintenance.
+    // 24 h: D0-1 12:00 … D0 12:00, all good. 7 d: 3539 good, 1 bad → 99.971 % → "99.97".
+    assert_eq!(website.availability("1d"), Some(1.0));
+    let seven = website.availability("7d").expect("7d");
+    assert!((seven - 3539.0 / 3540.0).abs() < 1e-12, "{seven}");
+    // 48 slots of 30 min; the 300 ms attempt shares its slot with a 100 ms one → 200 ms.
+    assert_eq!(website.latency_ms.len(), 48);
+    assert_eq!(website.latency_ms[0], Some(100.0));
+    assert_eq!(website.latency_ms[47], Some(200.0));
+    assert!(model.components[1].latency_ms.iter().all(Option::is_none));
+
+    let router = router(model);
+    let (_, headers, html) = get(&router, "/").await;
+    assert_eq!(headers[header::CONTENT_TYPE], "text/html; charset=utf-8");
+    assert!(
+        !html.contains(EVIL) && !html.contains("<img src=x"),
+        "escaped name"
+    );
+    assert!(
+        html.contains("<h3>&lt;img src=x onerror=alert(1)&gt;&quot;'</h3>"),
+        "{html}"
+    );
+    assert!(!html.contains("<b>desc</b>"));
+    assert!(!html.contains("<script"), "no script at all");
+    assert!(!html.contains("style="), "no inline style (CSP)");
+    assert_eq!(
+        html.matches("class=\"bar ").count(),
+        180,
+        "90 bars × 2 components"
+    );
+    assert!(
+        html.contains("18 Nov 2026: 99.93 %, 1 min partial outage"),
+        "{html}"
+    );
+    assert!(html.contains("19 Nov 2026: 100.00 %, no downtime, 60 min maintenance"));
+    assert!(html.contains("17 Nov 2026: no data"));
+    assert!(html.contains("20 Nov 2026: 100.00 %, no downtime"));
+    assert!(html.contains("99.97 %"), "7-day availability");
+    assert!(
+        html.contains("Availability = good minutes"),
+        "the formula is printed"
+    );
+    assert!(html.contains("Minor Service Outage"));
+    assert!(html.contains("Active incidents") && html.contains("Streaming reconnects"));
+    assert!(html.contains("PostgreSQL 17") && html.contains("In progress"));
+    assert!(html.contains("Weekly &lt;restart&gt;"));
+    assert!(html.contains("<svg") && html.contains("Response time"));
+    assert!(html.contains("href=\"https://example.social/about\""));
+    assert!(!html.contains("a draft nobody may see"));
+    assert!(html.contains("<main>") && html.contains("<nav") && html.contains("<time datetime="));
+    assert!(
+        html.contains("<dt>Users</dt><dd>1234</dd>")
+            && html.contains("<dt>Active this month</dt><dd>321</dd>"),
+        "instance figures"
+    );
+    assert!(
+        html.contains(
+            "Last check <time datetime=\"2026-11-20T11:59:40Z\">20 Nov 2026 11:59 UTC</time>"
+        ),
+        "the time of the last check"
+    );
+    assert!(
+        !html.contains("primary") && !html.contains("sidekiq"),
+        "no target names when components are configured"
+    );
+
+    let (status, _, page) = get(&router, "/incidents/1").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("Media &lt;uploads&gt; failing"));
+    assert!(
+        page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{page}"
+    );
+    assert!(
+        !page.contains("<a href=\"javascript"),
+        "javascript: stays text"
+    );
+    assert!(page.contains(
+        "<a href=\"https://example.social/notes?a=1&amp;b=\" rel=\"nofollow noopener noreferrer\">"
+    ), "{page}");
+    let (_, _, history) = get(&router, "/history").await;
+    assert!(
+        history.contains("Media &lt;uploads&gt; failing")
+            && history.contains("Streaming reconnects")
+    );
+}
+
+#[tokio::test]
+async fn feeds_parse_and_keep_stable_ids() {
+    let (model, _dir) = sqlite_model().await;
+    let router = router(model.clone());
+    let (_, headers, atom) = get(&router, "/history.atom").await;
+    assert_eq!(
+        headers[header::CONTENT_TYPE],
+        "application/atom+xml; charset=utf-8"
+    );
+    let feed = feed_rs::parser::parse(atom.as_bytes()).expect("valid atom");
+    assert_eq!(feed.feed_type, feed_rs::model::FeedType::Atom);
+    let ids: Vec<&str> = feed.entries.iter().map(|e| e.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "https://status.example.social/incidents/2",
+            "https://status.example.social/incidents/1"
+        ]
+    );
+    let title = feed.entries[1].title.as_ref().expect("title");
+    assert_eq!(
+        title.content, "Media <uploads> failing",
+        "escaped once, parsed back"
+    );
+    let content = feed.entries[1]
+        .content
+        .as_ref()
+        .and_then(|c| c.body.clone())
+        .expect("content");
+    assert!(
+        content.contains("&lt;script&gt;"),
+        "the HTML content escapes the script: {content}"
+    );
+    let (_, _, rss) = get(&router, "/history.rss").await;
+    let feed = feed_rs::parser::parse(rss.as_bytes()).expect("valid rss");
+    assert_eq!(feed.feed_type, feed_rs::model::FeedType::RSS2);
+    assert_eq!(feed.entries.len(), 2);
+    assert_eq!(
+        feed.entries[0].id,
+        "https://status.example.social/incidents/2"
+    );
+
+    // Without [site] url the ids are URNs, still the same for the same incident.
+    let atom = fedimeter::web::page::feeds::atom(&model, "");
+    let feed = feed_rs::parser::parse(atom.as_bytes()).expect("valid atom");
+    assert_eq!(
+        feed.entries[0].id,
+        "urn:fedimeter:example_social_status:incident:2"
+    );
+}
+
+#[tokio::test]
+async fn badges_show_status_and_the_30_day_availability() {
+    let (model, _dir) = sqlite_model().await;
+    let router = router(model);
+    let (status, headers, svg) = get(&router, "/badge/streaming.svg").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers[header::CONTENT_TYPE], "image/svg+xml");
+    assert!(svg.contains("Streaming: degraded"), "{svg}");
+    let (_, _, svg) = get(&router, "/badge/website.svg").await;
+    assert!(!svg.contains("<img"), "escaped: {svg}");
+    let (_, _, json) = get(&router, "/badge/streaming.json?type=uptime").await;
+    let v: Value = serde_json::from_str(&json).expect("json");
+    // 30 d = 7 d here: 3539 / 3540 = 99.971… → 99.97 %, at least 99.9 % → brightgreen.
+    assert_eq!(v["schemaVersion"], 1);
+    assert_eq!(v["message"], "99.97 %");
+    assert_eq!(v["label"], "Streaming 30 d");
+    assert_eq!(v["color"], "brightgreen");
+    let (_, _, json) = get(&router, "/badge/streaming.json").await;
+    let v: Value = serde_json::from_str(&json).expect("json");
+    assert_eq!(
+        (v["message"].as_str(), v["color"].as_str()),
+        (Some("degraded"), Some("yellow"))
+    );
+    let (status, _, _) = get(&router, "/badge/nope.svg").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn without_the_store_the_page_says_history_is_unavailable() {
+    let model = adapter::build(&sources(), &snapshots(), None, now()).await;
+    assert!(!model.history_available);
+    assert_eq!(
+        model.monitoring_degraded.as_deref(),
+        Some("history temporarily unavailable")
+    );
+    let router = router(model);
+    let (_, _, html) = get(&router, "/").await;
+    assert!(html.contains("History temporarily unavailable"), "{html}");
+    assert!(html.contains("Monitoring degraded"));
+    assert!(!html.contains("class=\"bar "), "no bars drawn from nothing");
+    assert!(
+        html.contains("Degraded performance"),
+        "current states still shown"
+    );
+}
+
+#[tokio::test]
+async fn postgres_store_gives_the_same_model() {
+    let pg = support::PgServer::start();
+    pg.create_database("fedimeter_page");
+    let store = Store::open(&SecretUrl::new(pg.url("fedimeter_page")))
+        .await
+        .expect("store");
+    seed(&store).await;
+    let on_pg = adapter::build(&sources(), &snapshots(), Some(&store), now()).await;
+    store.close().await;
+    let (on_sqlite, _dir) = sqlite_model().await;
+    assert_eq!(on_pg, on_sqlite);
+}
+
+#[tokio::test]
+async fn monitoring_degraded_says_why_instead_of_painting_everything_red() {
+    let web = TargetId::new(Kind::Probe, "web");
+    let stream = TargetId::new(Kind::Probe, "stream");
+    let publish = |snapshots: &SnapshotStore, finished_at: SystemTime| {
+        for target in [&web, &stream] {
+            snapshots.publish(Arc::new(Snapshot {
+                target: target.clone(),
+                finished_at,
+                duration: Duration::from_secs(5),
+                outcome: Outcome::TimedOut,
+                // A probe whose attempt timed out: down (docs/metrics.md's health rule).
+                health: Some(fedimeter::model::Health::Down {
+                    reason: fedimeter::model::Reason::Timeout,
+                }),
+                families: Vec::new(),
+            }));
+        }
+    };
+    // Both probes fail at the same time: fedimeter's own network is the likely cause.
+    let snapshots = SnapshotStore::new([web.clone(), stream.clone()]);
+    publish(&snapshots, now() - Duration::from_secs(10));
+    let model = adapter::build(&sources(), &snapshots, None, now()).await;
+    assert_eq!(
+        model.monitoring_degraded.as_deref(),
+        Some("every check fails at once: the problem may be fedimeter's own network")
+    );
+    // The newest check is 6 minutes old (over the 5-minute limit): the checks stopped.
+    let snapshots = SnapshotStore::new([web.clone(), stream.clone()]);
+    publish(&snapshots, now() - Duration::from_secs(360));
+    let model = adapter::build(&sources(), &snapshots, None, now()).await;
+    assert_eq!(
+        model.monitoring_degraded.as_deref(),
+        Some("fedimeter's checks have stopped: the states shown may be out of date")
+    );
+    let html = fedimeter::web::page::html::index(&model).into_string();
+    assert!(
+        html.contains("Monitoring degraded: fedimeter's checks have stopped"),
+        "{html}"
+    );
+}
+
+/// A states channel holding these component states, as the SLI task would publish them.
+fn states(pairs: &[(&str, ComponentStatus)]) -> fedimeter::sli::recorder::StatesReceiver {
+    let (tx, rx) = fedimeter::sli::recorder::states_channel();
+    tx.send_replace(Arc::new(fedimeter::sli::recorder::ComponentStates {
+        evaluated_at: Some(SystemTime::now()),
+        states: pairs
+            .iter()
+            .map(|(id, s)| (Arc::from(*id), Some(*s)))
+            .collect(),
+    }));
+    rx
+}
