@@ -903,7 +903,24 @@ timeout = "1s"
         },
     )
     .await;
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    // … and a second sample of each (a rate needs two), the slow groups included.
+    eventually(
+        "two samples of every family in Prometheus",
+        Duration::from_secs(60),
+        || async {
+            let mut all = true;
+            for q in [
+                "count_over_time(pg_database_size_bytes[5m]) >= 2",
+                "count_over_time(mastodon_delivery_failing_domains[5m]) >= 2",
+                "count_over_time(redis_up[5m]) >= 2",
+                "count_over_time(probe_success[5m]) >= 2",
+            ] {
+                all &= prometheus.query(q).await.is_ok_and(|r| !r.is_empty());
+            }
+            all
+        },
+    )
+    .await;
 
     let mut failures = Vec::new();
     let mut answered = 0;
