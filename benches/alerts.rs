@@ -269,6 +269,7 @@ fn bench(c: &mut Criterion) {
                 snapshots: set.clone(),
                 muted_components: Default::default(),
                 internal: Vec::new(),
+                components: Default::default(),
                 now: t0 + Duration::from_secs(15 * step),
             };
             evaluator.step(&inputs)

@@ -101,7 +101,9 @@ pub async fn run(
     let alertmanager = if config.discord.is_empty() {
         None
     } else {
-        crate::alert::spawn(&config, &store, &snapshots, &mut tasks, &shutdown)?
+        crate::alert::spawn(
+            &config, &store, &snapshots, &states_rx, &mut tasks, &shutdown,
+        )?
     };
 
     let site = Arc::new(SiteInfo {

@@ -99,6 +99,10 @@ fn describe(c: &Condition) -> String {
             short,
             factor,
         } => format!("fedimeter_burn_rate over {factor} in both {long} and {short}"),
+        Condition::ComponentState {
+            component,
+            at_least,
+        } => format!("component {component} at least {at_least}"),
         Condition::TargetDown { kind } => format!(
             "target_down {}",
             kind.map_or("any".to_string(), |k| k.name().to_string())

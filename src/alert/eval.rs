@@ -9,6 +9,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::rule::{Condition, Derive, Rule};
 use crate::model::{Family, Sample, Snapshot};
+use crate::sli::ComponentStatus;
+use crate::sli::recorder::ComponentStates;
 
 /// Everything one evaluation reads.
 #[derive(Debug, Clone)]
@@ -19,6 +21,8 @@ pub struct AlertInputs {
     pub muted_components: HashSet<String>,
     /// fedimeter's own families (`fedimeter_burn_rate` for the burn-rate rules).
     pub internal: Vec<Arc<Vec<Family>>>,
+    /// The status-page components' states as the SLI task last evaluated them.
+    pub components: Arc<ComponentStates>,
     pub now: SystemTime,
 }
 
@@ -188,6 +192,33 @@ pub fn evaluate(rules: &[Rule], inputs: &AlertInputs) -> Vec<Active> {
                         });
                     }
                 }
+            }
+            Condition::ComponentState {
+                component,
+                at_least,
+            } => {
+                let (Some(state), Some(min)) = (
+                    inputs.components.get(component),
+                    ComponentStatus::parse(at_least),
+                ) else {
+                    continue;
+                };
+                // Maintenance ranks above every outage but is no outage.
+                if state == ComponentStatus::UnderMaintenance || state < min {
+                    continue;
+                }
+                let mut labels = BTreeMap::new();
+                labels.insert("component".to_string(), component.clone());
+                // The key is the component alone: a worse state is the same alert.
+                let key = alert_key(&rule.name, &labels);
+                labels.insert("state".to_string(), state.as_str().to_string());
+                out.push(Active {
+                    rule: idx,
+                    key,
+                    target: component.clone(),
+                    labels,
+                    value: None,
+                });
             }
             Condition::TargetDown { kind } => {
                 for snap in &inputs.snapshots {
@@ -421,6 +452,7 @@ mod tests {
             ],
             muted_components: HashSet::new(),
             internal: Vec::new(),
+            components: Arc::default(),
             now: now(),
         };
         let active = evaluate(&rules, &inputs);
@@ -546,6 +578,7 @@ mod tests {
             snapshots: Vec::new(),
             muted_components: HashSet::new(),
             internal: vec![Arc::new(vec![family])],
+            components: Arc::default(),
             now: now(),
         };
         let active = evaluate(&rules, &inputs);
@@ -583,6 +616,7 @@ mod tests {
             ],
             muted_components: HashSet::new(),
             internal: Vec::new(),
+            components: Arc::default(),
             now: now(),
         };
         let active = evaluate(&rules, &inputs);

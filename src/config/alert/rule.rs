@@ -91,7 +91,14 @@ pub enum Condition {
         short: String,
         factor: f64,
     },
+    /// A status-page component whose state (as the SLI task last evaluated it) is at least
+    /// `at_least`, one of [`COMPONENT_STATES`]; `under_maintenance` never fires.
+    ComponentState { component: String, at_least: String },
 }
+
+/// The component states a component-state rule can name, mildest first (Statuspage's
+/// names; the order of `sli::ComponentStatus`).
+pub const COMPONENT_STATES: [&str; 3] = ["degraded_performance", "partial_outage", "major_outage"];
 
 /// One rule.
 #[derive(Debug, Clone, PartialEq)]
