@@ -530,7 +530,7 @@ fn field(body: &serde_json::Value, name: &str) -> Option<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_component_going_down_fires_its_component_state_rule() {
+async fn a_component_going_down_fires_its_component_state_rule_linking_the_status_page() {
     let fake = FakeDiscord::start().await;
     let webhook = fake.webhook("1", "tok", "ops");
     let web = TestServer::http().await;
@@ -538,6 +538,7 @@ async fn a_component_going_down_fires_its_component_state_rule() {
     web.set("/ok", Reply::ok("ok"));
     let mut text = format!(
         "listen = \"127.0.0.1:0\"\n\
+         [site]\npublic_url = \"https://status.example.social/\"\n\
          [sli]\nevaluate_every = \"1s\"\n\
          [alerting]\nevaluate_every = \"1s\"\nbuiltin = false\n\
          [[alert]]\nname = \"WebsiteOutage\"\nseverity = \"critical\"\n\
@@ -575,6 +576,11 @@ async fn a_component_going_down_fires_its_component_state_rule() {
         Some("\\>= partial\\_outage")
     );
     assert_eq!(field(&firing, "Component").as_deref(), Some("website"));
+    // `[site] public_url` is linked from the message.
+    assert_eq!(
+        field(&firing, "Links").as_deref(),
+        Some("[Status page](https://status.example.social/)")
+    );
 
     web.set("/web", Reply::ok("ok"));
     wait_until("the edit and the notice", Duration::from_secs(20), || {

@@ -740,7 +740,7 @@ pub fn spawn(
             components: d.components.clone(),
             style: Style {
                 mention_role: d.mention_role.clone(),
-                status_page: None,
+                status_page: config.site.public_url.clone(),
             },
             resolved_notice: d.resolved_notice,
         })

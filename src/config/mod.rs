@@ -201,6 +201,8 @@ pub struct SiteConfig {
     pub title: String,
     /// Location label of this fedimeter instance (OTLP resource attribute, multi-location pages).
     pub location: String,
+    /// The status page's public address, linked from alert messages; `None`: no link.
+    pub public_url: Option<String>,
 }
 
 impl Default for SiteConfig {
@@ -208,6 +210,7 @@ impl Default for SiteConfig {
         SiteConfig {
             title: raw::default_site_title().to_string(),
             location: raw::default_site_location().to_string(),
+            public_url: None,
         }
     }
 }

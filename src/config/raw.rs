@@ -81,6 +81,9 @@ pub struct RawSite {
     /// Where this fedimeter instance runs (a label value: `[A-Za-z0-9_.-]{1,64}`), for
     /// OTLP and multi-location pages. Default: [`default_site_location`].
     pub location: Option<Spanned<String>>,
+    /// The status page's public address (`https://…`), linked from alert messages.
+    /// Default: not set (no link).
+    pub public_url: Option<Spanned<String>>,
 }
 
 /// `[store]`
@@ -767,7 +770,7 @@ mod tests {
             "foo = 1\n[site]\ntitel = \"x\"\n",
             &[
                 "0: foo: unknown field `foo`, expected one of `listen`, `metrics_listen`, `site`, `store`, `mastodon`, `postgres`, `pgbouncer`, `redis`, `probe`, `discord`, `otlp`, `sli`, `component`, `maintenance`, `alerting`, `alert`",
-                "15: site.titel: unknown field `titel`, expected `title` or `location`",
+                "15: site.titel: unknown field `titel`, expected one of `title`, `location`, `public_url`",
             ],
             true,
         );

@@ -38,6 +38,13 @@ impl Config {
         section(&mut out, "[site]");
         line(&mut out, &kv("title", &quote(&self.site.title)));
         line(&mut out, &kv("location", &quote(&self.site.location)));
+        match &self.site.public_url {
+            Some(u) => line(&mut out, &kv("public_url", &quote(u))),
+            None => line(
+                &mut out,
+                "# public_url: not set, alert messages link no status page",
+            ),
+        }
 
         section(&mut out, "[store]");
         line(&mut out, &kv("url", &quote(self.store.url.redacted())));

@@ -21,6 +21,25 @@ pub(super) fn site(ctx: &mut Ctx<'_>, raw: &RawSite) -> SiteConfig {
             site.location = location;
         }
     }
+    if let Some(v) = &raw.public_url {
+        if let Some(text) = ctx.interpolate(v, "site.public_url") {
+            // It goes inside a Markdown link: `[Status page](url)`.
+            let ok = (text.starts_with("https://") || text.starts_with("http://"))
+                && url::Url::parse(&text).is_ok_and(|u| u.host_str().is_some())
+                && !text
+                    .chars()
+                    .any(|c| c.is_whitespace() || matches!(c, '(' | ')' | '<' | '>'));
+            if ok {
+                site.public_url = Some(text);
+            } else {
+                ctx.error(
+                    v.span(),
+                    "site.public_url",
+                    format!("invalid URL {text:?}: expected https://… (the status page's public address)"),
+                );
+            }
+        }
+    }
     site
 }
 
