@@ -123,6 +123,7 @@ fn describe(c: &Condition) -> String {
                 Derive::Value => {}
                 Derive::SecondsUntil => s = format!("({s} - now)"),
                 Derive::RatioTo(d) => s = format!("{s} / {d}"),
+                Derive::Minus(d) => s = format!("({s} - {d})"),
             }
             format!("{s} {} {}", cmp.as_str(), super::eval::format_value(*value))
         }

@@ -279,6 +279,18 @@ pub fn evaluate(rules: &[Rule], inputs: &AlertInputs) -> Vec<Active> {
                                 }
                                 sample.value / d
                             }
+                            Derive::Minus(other) => {
+                                let d = snap
+                                    .family(other)
+                                    .and_then(|f| {
+                                        f.samples
+                                            .iter()
+                                            .find(|s| s.labels == sample.labels)
+                                            .map(|s| s.value)
+                                    })
+                                    .unwrap_or(0.0);
+                                sample.value - d
+                            }
                         };
                         if value.is_nan() || !cmp.holds(value, *threshold) {
                             continue;
@@ -478,6 +490,59 @@ mod tests {
         assert_eq!(active[4].value, Some(2.0 * day));
     }
 
+    static FAILED_AT: MetricDesc =
+        MetricDesc::gauge("pg_stat_archiver_last_failed_time_seconds", "failed", &[]);
+    static ARCHIVED_AT: MetricDesc = MetricDesc::gauge(
+        "pg_stat_archiver_last_archived_time_seconds",
+        "archived",
+        &[],
+    );
+
+    #[test]
+    fn wal_archiving_fails_when_the_last_failure_is_newer_than_the_last_success() {
+        let rules: Vec<Rule> = builtin()
+            .into_iter()
+            .filter(|r| r.name == "PostgresWalArchivingFailing")
+            .collect();
+        assert_eq!(rules.len(), 1);
+        let pg = |name: &str, failed: Option<f64>, archived: Option<f64>| {
+            let mut families = Vec::new();
+            if let Some(f) = failed {
+                families.push(fam(&FAILED_AT, &[(&[], f)]));
+            }
+            if let Some(a) = archived {
+                families.push(fam(&ARCHIVED_AT, &[(&[], a)]));
+            }
+            snap(Kind::Postgres, name, Outcome::Success, families)
+        };
+        let inputs = AlertInputs {
+            snapshots: vec![
+                // Failed at 1000, last archived at 940: failing for 60 s.
+                pg("failing", Some(1000.0), Some(940.0)),
+                // Failed once, archived since: fine.
+                pg("recovered", Some(1000.0), Some(1060.0)),
+                // Failed, never archived: failing.
+                pg("never", Some(1000.0), None),
+                // Never failed: fine.
+                pg("healthy", None, Some(1060.0)),
+            ],
+            muted_components: HashSet::new(),
+            internal: Vec::new(),
+            components: Arc::default(),
+            now: now(),
+        };
+        let active = evaluate(&rules, &inputs);
+        assert_eq!(
+            names(&rules, &active),
+            [
+                "PostgresWalArchivingFailing PostgresWalArchivingFailing{target=\"failing\"}",
+                "PostgresWalArchivingFailing PostgresWalArchivingFailing{target=\"never\"}",
+            ]
+        );
+        assert_eq!(active[0].value, Some(60.0));
+        assert_eq!(active[1].value, Some(1000.0));
+    }
+
     #[test]
     fn builtin_set_matches_the_shared_contract() {
         // (alertname, severity, for in seconds): the table of the issue.
@@ -497,6 +562,7 @@ mod tests {
             ("PostgresTxidWraparoundRisk", "warning", 300),
             ("PostgresTxidWraparoundCritical", "critical", 300),
             ("RedisMemoryHigh", "warning", 300),
+            ("PostgresWalArchivingFailing", "warning", 300),
             ("RedisBackgroundSaveFailing", "critical", 60),
             ("TlsCertificateExpiringSoon", "warning", 600),
             ("TlsCertificateExpiryCritical", "critical", 600),
