@@ -630,6 +630,38 @@ pub fn inputs_from(
     }
 }
 
+/// The wall-clock time of an evaluation tick, spaced exactly as the ticks are: reading
+/// `SystemTime::now()` at each tick would jitter by milliseconds, and a `for` of a whole
+/// number of intervals would then miss its tick by a hair and fire one interval late.
+/// Re-anchored to the wall clock when the two drift more than a second apart.
+struct TickClock {
+    base: tokio::time::Instant,
+    wall: SystemTime,
+}
+
+impl TickClock {
+    fn new() -> Self {
+        TickClock {
+            base: tokio::time::Instant::now(),
+            wall: SystemTime::now(),
+        }
+    }
+
+    fn at(&mut self, tick: tokio::time::Instant) -> SystemTime {
+        let derived = self.wall + tick.saturating_duration_since(self.base);
+        let wall = SystemTime::now();
+        let drift = match wall.duration_since(derived) {
+            Ok(d) => d,
+            Err(e) => e.duration(),
+        };
+        if drift > Duration::from_secs(1) {
+            *self = TickClock::new();
+            return wall;
+        }
+        derived
+    }
+}
+
 /// Where the evaluator task reads its world from (see [`inputs_from`]).
 pub struct Sources {
     pub snapshots: Arc<SnapshotStore>,
@@ -665,12 +697,13 @@ pub async fn run(
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut unwritten: Vec<NewRow> = Vec::new();
+    let mut clock = TickClock::new();
     loop {
-        tokio::select! {
+        let at = tokio::select! {
             _ = shutdown.cancelled() => break,
-            _ = tick.tick() => {}
-        }
-        let now = SystemTime::now();
+            at = tick.tick() => at,
+        };
+        let now = clock.at(at);
         let inputs = inputs_from(
             &snapshots,
             evaluator.rules(),
