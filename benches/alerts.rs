@@ -266,9 +266,11 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             step += 1;
             let inputs = AlertInputs {
+                probes_awaiting_first_run: 0,
                 snapshots: set.clone(),
                 muted_components: Default::default(),
                 internal: Vec::new(),
+                components: Default::default(),
                 now: t0 + Duration::from_secs(15 * step),
             };
             evaluator.step(&inputs)

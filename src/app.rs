@@ -101,7 +101,9 @@ pub async fn run(
     let alertmanager = if config.discord.is_empty() {
         None
     } else {
-        crate::alert::spawn(&config, &store, &snapshots, &mut tasks, &shutdown)?
+        crate::alert::spawn(
+            &config, &store, &snapshots, &states_rx, &mut tasks, &shutdown,
+        )?
     };
 
     let site = Arc::new(SiteInfo {
@@ -130,7 +132,8 @@ pub async fn run(
         maintenance: config.maintenance.clone(),
         states: states_rx.clone(),
     });
-    let published = web::page::published::Published::new(config.site.url.as_deref().unwrap_or(""));
+    let published =
+        web::page::published::Published::new(config.site.public_url.as_deref().unwrap_or(""));
     let now = std::time::SystemTime::now();
     published.update(
         web::page::published::build_with_deadline(&page_sources, &snapshots, Some(&store), now)

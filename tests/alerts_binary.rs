@@ -520,6 +520,83 @@ async fn thirty_alerts_at_once_are_digests_within_the_limits_and_none_is_lost() 
     );
 }
 
+fn field(body: &serde_json::Value, name: &str) -> Option<String> {
+    body["embeds"][0]["fields"]
+        .as_array()?
+        .iter()
+        .find(|f| f["name"] == name)?["value"]
+        .as_str()
+        .map(String::from)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_component_going_down_fires_its_component_state_rule_linking_the_status_page() {
+    let fake = FakeDiscord::start().await;
+    let webhook = fake.webhook("1", "tok", "ops");
+    let web = TestServer::http().await;
+    web.set("/web", Reply::ok("ok"));
+    web.set("/ok", Reply::ok("ok"));
+    let mut text = format!(
+        "listen = \"127.0.0.1:0\"\n\
+         [site]\npublic_url = \"https://status.example.social/\"\n\
+         [sli]\nevaluate_every = \"1s\"\n\
+         [alerting]\nevaluate_every = \"1s\"\nbuiltin = false\n\
+         [[alert]]\nname = \"WebsiteOutage\"\nseverity = \"critical\"\n\
+         component = \"website\"\nstate_at_least = \"partial_outage\"\n\
+         [[component]]\nid = \"website\"\nname = \"Website\"\nprobes = [\"web\"]\n\
+         [[discord]]\nname = \"ops\"\nwebhook_url = \"{webhook}\"\n"
+    );
+    // A second probe stays up: not every probe fails, so fedimeter trusts what it sees.
+    for p in ["web", "ok"] {
+        text.push_str(&format!(
+            "[[probe]]\nname = \"{p}\"\nurl = \"{}\"\ninterval = \"1s\"\ntimeout = \"500ms\"\n",
+            web.url(&format!("/{p}"))
+        ));
+    }
+    let work = Workdir::new(&text);
+    let server = work.serve(&[]);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(fake.requests().is_empty(), "no alert while operational");
+
+    // The site answers 500: after three failed attempts the component is a major outage.
+    web.set("/web", Reply::status(500, "down"));
+    wait_until("the firing message", Duration::from_secs(20), || {
+        !fake.accepted().is_empty()
+    })
+    .await;
+    let firing = fake.accepted()[0].body.clone();
+    assert_eq!(firing["embeds"][0]["title"], "🔴 FIRING: WebsiteOutage");
+    assert_eq!(
+        firing["embeds"][0]["description"],
+        "Component website is major\\_outage"
+    );
+    assert_eq!(field(&firing, "Value").as_deref(), Some("major\\_outage"));
+    assert_eq!(
+        field(&firing, "Threshold").as_deref(),
+        Some("\\>= partial\\_outage")
+    );
+    assert_eq!(field(&firing, "Component").as_deref(), Some("website"));
+    // `[site] public_url` is linked from the message.
+    assert_eq!(
+        field(&firing, "Links").as_deref(),
+        // `[site] public_url` is kept without its trailing slash.
+        Some("[Status page](https://status.example.social)")
+    );
+
+    web.set("/web", Reply::ok("ok"));
+    wait_until("the edit and the notice", Duration::from_secs(20), || {
+        fake.accepted().len() >= 3
+    })
+    .await;
+    let reqs = fake.accepted();
+    assert_eq!(reqs[1].method, "PATCH", "{}", server.log());
+    assert_eq!(
+        reqs[2].body["embeds"][0]["title"],
+        "✅ Resolved: WebsiteOutage"
+    );
+    assert_eq!(fake.rate_limit_violations(), 0);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_maintenance_window_mutes_its_components_alerts() {
     let fake = FakeDiscord::start().await;

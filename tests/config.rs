@@ -1365,6 +1365,7 @@ fn the_example_states_the_defaults_of_the_code() {
             vec![
                 ("title", Str(c.site.title.clone())),
                 ("location", Str(c.site.location.clone())),
+                ("public_url", Unset),
             ],
         ),
         (

@@ -99,6 +99,10 @@ fn describe(c: &Condition) -> String {
             short,
             factor,
         } => format!("fedimeter_burn_rate over {factor} in both {long} and {short}"),
+        Condition::ComponentState {
+            component,
+            at_least,
+        } => format!("component {component} at least {at_least}"),
         Condition::TargetDown { kind } => format!(
             "target_down {}",
             kind.map_or("any".to_string(), |k| k.name().to_string())
@@ -119,6 +123,7 @@ fn describe(c: &Condition) -> String {
                 Derive::Value => {}
                 Derive::SecondsUntil => s = format!("({s} - now)"),
                 Derive::RatioTo(d) => s = format!("{s} / {d}"),
+                Derive::Minus(d) => s = format!("({s} - {d})"),
             }
             format!("{s} {} {}", cmp.as_str(), super::eval::format_value(*value))
         }

@@ -9,16 +9,22 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::rule::{Condition, Derive, Rule};
 use crate::model::{Family, Sample, Snapshot};
+use crate::sli::ComponentStatus;
+use crate::sli::recorder::ComponentStates;
 
 /// Everything one evaluation reads.
 #[derive(Debug, Clone)]
 pub struct AlertInputs {
+    /// Probe targets that have not reported yet: "every probe fails" waits for them.
+    pub probes_awaiting_first_run: usize,
     /// The latest snapshot of every target that has one.
     pub snapshots: Vec<Arc<Snapshot>>,
     /// Components under maintenance now: their alerts are muted.
     pub muted_components: HashSet<String>,
     /// fedimeter's own families (`fedimeter_burn_rate` for the burn-rate rules).
     pub internal: Vec<Arc<Vec<Family>>>,
+    /// The status-page components' states as the SLI task last evaluated them.
+    pub components: Arc<ComponentStates>,
     pub now: SystemTime,
 }
 
@@ -189,6 +195,33 @@ pub fn evaluate(rules: &[Rule], inputs: &AlertInputs) -> Vec<Active> {
                     }
                 }
             }
+            Condition::ComponentState {
+                component,
+                at_least,
+            } => {
+                let (Some(state), Some(min)) = (
+                    inputs.components.get(component),
+                    ComponentStatus::parse(at_least),
+                ) else {
+                    continue;
+                };
+                // Maintenance ranks above every outage but is no outage.
+                if state == ComponentStatus::UnderMaintenance || state < min {
+                    continue;
+                }
+                let mut labels = BTreeMap::new();
+                labels.insert("component".to_string(), component.clone());
+                // The key is the component alone: a worse state is the same alert.
+                let key = alert_key(&rule.name, &labels);
+                labels.insert("state".to_string(), state.as_str().to_string());
+                out.push(Active {
+                    rule: idx,
+                    key,
+                    target: component.clone(),
+                    labels,
+                    value: None,
+                });
+            }
             Condition::TargetDown { kind } => {
                 for snap in &inputs.snapshots {
                     if kind.is_some_and(|k| k != snap.target.kind)
@@ -247,6 +280,18 @@ pub fn evaluate(rules: &[Rule], inputs: &AlertInputs) -> Vec<Active> {
                                     continue;
                                 }
                                 sample.value / d
+                            }
+                            Derive::Minus(other) => {
+                                let d = snap
+                                    .family(other)
+                                    .and_then(|f| {
+                                        f.samples
+                                            .iter()
+                                            .find(|s| s.labels == sample.labels)
+                                            .map(|s| s.value)
+                                    })
+                                    .unwrap_or(0.0);
+                                sample.value - d
                             }
                         };
                         if value.is_nan() || !cmp.holds(value, *threshold) {
@@ -375,6 +420,7 @@ mod tests {
         let day = 86_400.0;
         let now_s = 1_800_000_000.0;
         let inputs = AlertInputs {
+            probes_awaiting_first_run: 0,
             snapshots: vec![
                 snap(
                     Kind::Redis,
@@ -421,6 +467,7 @@ mod tests {
             ],
             muted_components: HashSet::new(),
             internal: Vec::new(),
+            components: Arc::default(),
             now: now(),
         };
         let active = evaluate(&rules, &inputs);
@@ -446,6 +493,60 @@ mod tests {
         assert_eq!(active[4].value, Some(2.0 * day));
     }
 
+    static FAILED_AT: MetricDesc =
+        MetricDesc::gauge("pg_stat_archiver_last_failed_time_seconds", "failed", &[]);
+    static ARCHIVED_AT: MetricDesc = MetricDesc::gauge(
+        "pg_stat_archiver_last_archived_time_seconds",
+        "archived",
+        &[],
+    );
+
+    #[test]
+    fn wal_archiving_fails_when_the_last_failure_is_newer_than_the_last_success() {
+        let rules: Vec<Rule> = builtin()
+            .into_iter()
+            .filter(|r| r.name == "PostgresWalArchivingFailing")
+            .collect();
+        assert_eq!(rules.len(), 1);
+        let pg = |name: &str, failed: Option<f64>, archived: Option<f64>| {
+            let mut families = Vec::new();
+            if let Some(f) = failed {
+                families.push(fam(&FAILED_AT, &[(&[], f)]));
+            }
+            if let Some(a) = archived {
+                families.push(fam(&ARCHIVED_AT, &[(&[], a)]));
+            }
+            snap(Kind::Postgres, name, Outcome::Success, families)
+        };
+        let inputs = AlertInputs {
+            probes_awaiting_first_run: 0,
+            snapshots: vec![
+                // Failed at 1000, last archived at 940: failing for 60 s.
+                pg("failing", Some(1000.0), Some(940.0)),
+                // Failed once, archived since: fine.
+                pg("recovered", Some(1000.0), Some(1060.0)),
+                // Failed, never archived: failing.
+                pg("never", Some(1000.0), None),
+                // Never failed: fine.
+                pg("healthy", None, Some(1060.0)),
+            ],
+            muted_components: HashSet::new(),
+            internal: Vec::new(),
+            components: Arc::default(),
+            now: now(),
+        };
+        let active = evaluate(&rules, &inputs);
+        assert_eq!(
+            names(&rules, &active),
+            [
+                "PostgresWalArchivingFailing PostgresWalArchivingFailing{target=\"failing\"}",
+                "PostgresWalArchivingFailing PostgresWalArchivingFailing{target=\"never\"}",
+            ]
+        );
+        assert_eq!(active[0].value, Some(60.0));
+        assert_eq!(active[1].value, Some(1000.0));
+    }
+
     #[test]
     fn builtin_set_matches_the_shared_contract() {
         // (alertname, severity, for in seconds): the table of the issue.
@@ -465,6 +566,7 @@ mod tests {
             ("PostgresTxidWraparoundRisk", "warning", 300),
             ("PostgresTxidWraparoundCritical", "critical", 300),
             ("RedisMemoryHigh", "warning", 300),
+            ("PostgresWalArchivingFailing", "warning", 300),
             ("RedisBackgroundSaveFailing", "critical", 60),
             ("TlsCertificateExpiringSoon", "warning", 600),
             ("TlsCertificateExpiryCritical", "critical", 600),
@@ -543,9 +645,11 @@ mod tests {
                 .collect(),
         };
         let inputs = AlertInputs {
+            probes_awaiting_first_run: 0,
             snapshots: Vec::new(),
             muted_components: HashSet::new(),
             internal: vec![Arc::new(vec![family])],
+            components: Arc::default(),
             now: now(),
         };
         let active = evaluate(&rules, &inputs);
@@ -576,6 +680,7 @@ mod tests {
             component: None,
         }];
         let inputs = AlertInputs {
+            probes_awaiting_first_run: 0,
             snapshots: vec![
                 snap(Kind::Postgres, "main", Outcome::TimedOut, vec![]),
                 snap(Kind::Postgres, "replica", Outcome::Success, vec![]),
@@ -583,6 +688,7 @@ mod tests {
             ],
             muted_components: HashSet::new(),
             internal: Vec::new(),
+            components: Arc::default(),
             now: now(),
         };
         let active = evaluate(&rules, &inputs);

@@ -27,6 +27,7 @@ use crate::notify::discord::message::{self, DIGEST_AFTER, Style};
 use crate::notify::dispatch::Dispatcher;
 use crate::notify::outbox::{NewRow, RowKind, StoredAlert};
 use crate::notify::{Notice, Severity, Transition};
+use crate::sli::recorder::StatesReceiver;
 
 /// Which alerts a Discord route receives, and how.
 #[derive(Debug, Clone)]
@@ -89,7 +90,7 @@ pub fn blind_spot(inputs: &AlertInputs) -> Option<String> {
     let failing = |s: &&Arc<crate::model::Snapshot>| {
         matches!(s.health, Some(crate::model::Health::Down { .. }))
     };
-    if probes.len() >= 2 && probes.iter().all(failing) {
+    if probes.len() >= 2 && inputs.probes_awaiting_first_run == 0 && probes.iter().all(failing) {
         let names: Vec<&str> = probes.iter().map(|s| &*s.target.name).collect();
         return Some(format!(
             "every probe fails at once ({}): fedimeter has probably lost its own network, \
@@ -311,7 +312,10 @@ impl Evaluator {
                 .as_ref()
                 .is_some_and(|c| inputs.muted_components.contains(c));
             // While blind, the probe alerts that blindness explains are held.
-            let hold = blind.is_some() && probe_targets.contains(a.target.as_str());
+            // Component states derive from the probes: blindness explains them too.
+            let hold = blind.is_some()
+                && (probe_targets.contains(a.target.as_str())
+                    || matches!(rule.condition, rule::Condition::ComponentState { .. }));
             let inst = self.instances.entry(a.key.clone()).or_insert(Instance {
                 rule: a.rule,
                 phase: Phase::Inactive,
@@ -373,9 +377,16 @@ impl Evaluator {
                     && match &self.rules[inst.rule].condition {
                         rule::Condition::Threshold { family, .. } => snap.family(family).is_some(),
                         rule::Condition::TargetDown { .. } => true,
-                        rule::Condition::BurnRate { .. } => false,
+                        rule::Condition::BurnRate { .. }
+                        | rule::Condition::ComponentState { .. } => false,
                     }
-            }) || (matches!(
+            }) || match &self.rules[inst.rule].condition {
+                // A component with a state (operational included) has data.
+                rule::Condition::ComponentState { component, .. } => {
+                    inputs.components.get(component).is_some()
+                }
+                _ => false,
+            } || (matches!(
                 self.rules[inst.rule].condition,
                 rule::Condition::BurnRate { .. }
             ) && inputs
@@ -483,7 +494,7 @@ impl Evaluator {
         let threshold = match &rule.condition {
             rule::Condition::Threshold { value, .. } => Some(*value),
             rule::Condition::BurnRate { factor, .. } => Some(*factor),
-            rule::Condition::TargetDown { .. } => None,
+            rule::Condition::TargetDown { .. } | rule::Condition::ComponentState { .. } => None,
         };
         let (cmp, since) = match (&rule.condition, inst.phase) {
             (rule::Condition::Threshold { cmp, .. }, Phase::Firing { active_since, .. }) => {
@@ -515,10 +526,18 @@ impl Evaluator {
                 transition,
                 summary: eval::render(&rule.summary, &rule.name, a, threshold),
                 description: eval::render(&rule.description, &rule.name, a, threshold),
-                value: a.value.map(eval::format_value),
-                threshold: threshold
-                    .zip(cmp)
-                    .map(|(t, c)| format!("{c} {}", eval::format_value(t))),
+                value: match &rule.condition {
+                    rule::Condition::ComponentState { .. } => a.labels.get("state").cloned(),
+                    _ => a.value.map(eval::format_value),
+                },
+                threshold: match &rule.condition {
+                    rule::Condition::ComponentState { at_least, .. } => {
+                        Some(format!(">= {at_least}"))
+                    }
+                    _ => threshold
+                        .zip(cmp)
+                        .map(|(t, c)| format!("{c} {}", eval::format_value(t))),
+                },
                 since_unix,
                 component: rule.component.clone(),
                 target: Some(a.target.clone()),
@@ -527,6 +546,8 @@ impl Evaluator {
                     .labels
                     .iter()
                     .filter(|(k, _)| k.as_str() != "target")
+                    // A component's alert shows its component and state in their own fields.
+                    .filter(|_| !matches!(rule.condition, rule::Condition::ComponentState { .. }))
                     .map(|(k, v)| (k.clone(), v.clone()))
                     .collect(),
             },
@@ -587,6 +608,7 @@ pub fn inputs_from(
     snapshots: &SnapshotStore,
     rules: &[Rule],
     maintenance: &[MaintenanceWindow],
+    components: &StatesReceiver,
     now: SystemTime,
 ) -> AlertInputs {
     let muted_components = rules
@@ -595,29 +617,75 @@ pub fn inputs_from(
         .filter(|c| crate::sli::maintenance::under_maintenance(maintenance, c, now))
         .cloned()
         .collect();
+    let latest = snapshots.latest();
     AlertInputs {
-        snapshots: snapshots
-            .latest()
-            .into_iter()
-            .filter_map(|(_, s)| s)
-            .collect(),
+        probes_awaiting_first_run: latest
+            .iter()
+            .filter(|(id, s)| id.kind == crate::model::Kind::Probe && s.is_none())
+            .count(),
+        snapshots: latest.into_iter().filter_map(|(_, s)| s).collect(),
         muted_components,
         internal: snapshots.internal(),
+        components: components.borrow().clone(),
         now,
     }
+}
+
+/// The wall-clock time of an evaluation tick, spaced exactly as the ticks are: reading
+/// `SystemTime::now()` at each tick would jitter by milliseconds, and a `for` of a whole
+/// number of intervals would then miss its tick by a hair and fire one interval late.
+/// Re-anchored to the wall clock when the two drift more than a second apart.
+struct TickClock {
+    base: tokio::time::Instant,
+    wall: SystemTime,
+}
+
+impl TickClock {
+    fn new() -> Self {
+        TickClock {
+            base: tokio::time::Instant::now(),
+            wall: SystemTime::now(),
+        }
+    }
+
+    fn at(&mut self, tick: tokio::time::Instant) -> SystemTime {
+        let derived = self.wall + tick.saturating_duration_since(self.base);
+        let wall = SystemTime::now();
+        let drift = match wall.duration_since(derived) {
+            Ok(d) => d,
+            Err(e) => e.duration(),
+        };
+        if drift > Duration::from_secs(1) {
+            *self = TickClock::new();
+            return wall;
+        }
+        derived
+    }
+}
+
+/// Where the evaluator task reads its world from (see [`inputs_from`]).
+pub struct Sources {
+    pub snapshots: Arc<SnapshotStore>,
+    pub maintenance: Vec<MaintenanceWindow>,
+    /// The components' states from the SLI task.
+    pub components: StatesReceiver,
 }
 
 /// The evaluator task: every `every`, evaluate, write the rows, wake the sender. Rows that
 /// cannot be written (store away) are kept and written with the next evaluation.
 pub async fn run(
     mut evaluator: Evaluator,
-    snapshots: Arc<SnapshotStore>,
-    maintenance: Vec<MaintenanceWindow>,
+    sources: Sources,
     routes: Vec<RouteSelect>,
     dispatcher: Arc<Dispatcher>,
     every: Duration,
     shutdown: CancellationToken,
 ) {
+    let Sources {
+        snapshots,
+        maintenance,
+        components,
+    } = sources;
     match dispatcher.outbox().load_states().await {
         Ok(stored) => {
             if !stored.is_empty() {
@@ -630,13 +698,20 @@ pub async fn run(
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut unwritten: Vec<NewRow> = Vec::new();
+    let mut clock = TickClock::new();
     loop {
-        tokio::select! {
+        let at = tokio::select! {
             _ = shutdown.cancelled() => break,
-            _ = tick.tick() => {}
-        }
-        let now = SystemTime::now();
-        let inputs = inputs_from(&snapshots, evaluator.rules(), &maintenance, now);
+            at = tick.tick() => at,
+        };
+        let now = clock.at(at);
+        let inputs = inputs_from(
+            &snapshots,
+            evaluator.rules(),
+            &maintenance,
+            &components,
+            now,
+        );
         let changes = evaluator.step(&inputs);
         snapshots.publish_internal("alerts", vec![evaluator.metrics_family()]);
         for c in &changes {
@@ -674,6 +749,7 @@ pub fn spawn(
     config: &crate::config::Config,
     store: &crate::store::handle::StoreHandle,
     snapshots: &Arc<SnapshotStore>,
+    components: &StatesReceiver,
     tasks: &mut tokio::task::JoinSet<()>,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<Option<axum::Router>> {
@@ -698,7 +774,7 @@ pub fn spawn(
             components: d.components.clone(),
             style: Style {
                 mention_role: d.mention_role.clone(),
-                status_page: None,
+                status_page: config.site.public_url.clone(),
             },
             resolved_notice: d.resolved_notice,
         })
@@ -729,8 +805,11 @@ pub fn spawn(
             config.alerting.rules.clone(),
             config.alerting.repeat_interval,
         ),
-        snapshots.clone(),
-        config.maintenance.clone(),
+        Sources {
+            snapshots: snapshots.clone(),
+            maintenance: config.maintenance.clone(),
+            components: components.clone(),
+        },
         selects,
         dispatcher,
         config.alerting.evaluate_every,
@@ -743,6 +822,8 @@ pub fn spawn(
 mod tests {
     use super::*;
     use crate::model::{Family, Kind, MetricDesc, Outcome, Sample, Snapshot, TargetId};
+    use crate::sli::ComponentStatus;
+    use crate::sli::recorder::ComponentStates;
     use rule::{Cmp, Condition, Derive};
 
     static PG_UP: MetricDesc = MetricDesc::gauge("pg_up", "up", &[]);
@@ -769,6 +850,7 @@ mod tests {
 
     fn inputs(targets: &[(&str, Option<f64>)], secs: u64, muted: &[&str]) -> AlertInputs {
         AlertInputs {
+            probes_awaiting_first_run: 0,
             snapshots: targets
                 .iter()
                 .map(|(name, up)| {
@@ -802,6 +884,7 @@ mod tests {
                 .collect(),
             muted_components: muted.iter().map(|s| s.to_string()).collect(),
             internal: Vec::new(),
+            components: Arc::default(),
             now: UNIX_EPOCH + Duration::from_secs(1_800_000_000 + secs),
         }
     }
@@ -818,6 +901,7 @@ mod tests {
     fn probes(up: &[(&str, f64)], secs: u64) -> AlertInputs {
         let now = UNIX_EPOCH + Duration::from_secs(1_800_000_000 + secs);
         AlertInputs {
+            probes_awaiting_first_run: 0,
             snapshots: up
                 .iter()
                 .map(|(name, v)| {
@@ -845,6 +929,7 @@ mod tests {
                 .collect(),
             muted_components: HashSet::new(),
             internal: Vec::new(),
+            components: Arc::default(),
             now,
         }
     }
@@ -921,6 +1006,77 @@ mod tests {
             blind_spot(&stale).as_deref(),
             Some("collection stopped: no target has been collected for 10m 1s")
         );
+    }
+
+    fn with_states(
+        mut inputs: AlertInputs,
+        states: &[(&str, Option<ComponentStatus>)],
+    ) -> AlertInputs {
+        inputs.components = Arc::new(ComponentStates {
+            evaluated_at: Some(inputs.now),
+            states: states.iter().map(|(c, s)| (Arc::from(*c), *s)).collect(),
+        });
+        inputs
+    }
+
+    #[test]
+    fn component_state_rule_fires_at_or_above_its_state() {
+        use crate::sli::ComponentStatus::*;
+        let website_down = Rule {
+            condition: Condition::ComponentState {
+                component: "website".into(),
+                at_least: "partial_outage".into(),
+            },
+            summary: "Component {{target}} is {{labels.state}}".into(),
+            ..rule("WebsiteOutage", 30, Some("website"))
+        };
+        let mut ev = Evaluator::new(vec![website_down], DEFAULT_REPEAT_INTERVAL);
+        let key = "WebsiteOutage{component=\"website\"}".to_string();
+        let at = |secs, states: &[(&str, Option<ComponentStatus>)]| {
+            with_states(inputs(&[], secs, &[]), states)
+        };
+        // Degraded is below partial_outage; another component's outage is not this one.
+        assert!(
+            ev.step(&at(
+                0,
+                &[
+                    ("website", Some(DegradedPerformance)),
+                    ("api", Some(MajorOutage))
+                ]
+            ))
+            .is_empty()
+        );
+        assert!(ev.states().is_empty());
+        // partial_outage: pending for 30 s; a worse state is the same alert, and fires.
+        assert!(
+            ev.step(&at(15, &[("website", Some(PartialOutage))]))
+                .is_empty()
+        );
+        assert_eq!(ev.states()[0].state, "pending");
+        let fired = ev.step(&at(45, &[("website", Some(MajorOutage))]));
+        assert_eq!(transitions(&fired), [(key.clone(), Transition::Firing)]);
+        let n = &fired[0].notice;
+        assert_eq!(n.summary, "Component website is major_outage");
+        assert_eq!(n.value.as_deref(), Some("major_outage"));
+        assert_eq!(n.threshold.as_deref(), Some(">= partial_outage"));
+        assert_eq!(n.component.as_deref(), Some("website"));
+        assert_eq!(n.since_unix, 1_800_000_015);
+        // No state yet (the SLI task has not evaluated it): no data, not resolved.
+        assert!(ev.step(&at(60, &[("website", None)])).is_empty());
+        assert!(ev.step(&at(75, &[])).is_empty());
+        assert_eq!(ev.states()[0].state, "firing");
+        // Operational again: resolved; it fired from 45 s to 90 s (as PostgresDown above).
+        let resolved = ev.step(&at(90, &[("website", Some(Operational))]));
+        assert_eq!(
+            transitions(&resolved),
+            [(key, Transition::Resolved { lasted_secs: 45 })]
+        );
+        // Under maintenance ranks above every outage but never fires.
+        assert!(
+            ev.step(&at(105, &[("website", Some(UnderMaintenance))]))
+                .is_empty()
+        );
+        assert!(ev.states().is_empty());
     }
 
     #[test]

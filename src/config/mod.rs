@@ -201,8 +201,9 @@ pub struct SiteConfig {
     pub title: String,
     /// Location label of this fedimeter instance (OTLP resource attribute, multi-location pages).
     pub location: String,
-    /// The page's public base URL without a trailing slash (`[site] url`).
-    pub url: Option<String>,
+    /// The status page's public address without a trailing slash (`[site] public_url`):
+    /// feed ids, incident links, the API's `page.url`, and the link in alert messages.
+    pub public_url: Option<String>,
     /// Logo: an `http(s)://` URL or a `data:image/` URI (`[site] logo`).
     pub logo: Option<String>,
     /// "About" link (`[site] about`).
@@ -214,7 +215,7 @@ impl Default for SiteConfig {
         SiteConfig {
             title: raw::default_site_title().to_string(),
             location: raw::default_site_location().to_string(),
-            url: None,
+            public_url: None,
             logo: None,
             about: None,
         }

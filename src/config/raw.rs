@@ -81,9 +81,10 @@ pub struct RawSite {
     /// Where this fedimeter instance runs (a label value: `[A-Za-z0-9_.-]{1,64}`), for
     /// OTLP and multi-location pages. Default: [`default_site_location`].
     pub location: Option<Spanned<String>>,
-    /// The status page's public base URL (`https://status.example.social`), for feed ids,
-    /// shortlinks and the API's `page.url`.
-    pub url: Option<Spanned<String>>,
+    /// The status page's public address (`https://status.example.social`): feed ids,
+    /// incident links, the API's `page.url`, and the link in alert messages. Default: not
+    /// set (no link).
+    pub public_url: Option<Spanned<String>>,
     /// A logo shown beside the title: an `https://` URL or a `data:image/…` URI.
     pub logo: Option<Spanned<String>>,
     /// An "About" link (e.g. the instance's about page).
@@ -797,7 +798,7 @@ mod tests {
             "foo = 1\n[site]\ntitel = \"x\"\n",
             &[
                 "0: foo: unknown field `foo`, expected one of `listen`, `metrics_listen`, `site`, `store`, `mastodon`, `postgres`, `pgbouncer`, `redis`, `probe`, `discord`, `otlp`, `sli`, `component`, `maintenance`, `alerting`, `alert`",
-                "15: site.titel: unknown field `titel`, expected one of `title`, `location`, `url`, `logo`, `about`",
+                "15: site.titel: unknown field `titel`, expected one of `title`, `location`, `public_url`, `logo`, `about`",
             ],
             true,
         );

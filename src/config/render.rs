@@ -38,11 +38,14 @@ impl Config {
         section(&mut out, "[site]");
         line(&mut out, &kv("title", &quote(&self.site.title)));
         line(&mut out, &kv("location", &quote(&self.site.location)));
-        for (key, value) in [
-            ("url", &self.site.url),
-            ("logo", &self.site.logo),
-            ("about", &self.site.about),
-        ] {
+        match &self.site.public_url {
+            Some(u) => line(&mut out, &kv("public_url", &quote(u))),
+            None => line(
+                &mut out,
+                "# public_url: not set, alert messages link no status page",
+            ),
+        }
+        for (key, value) in [("logo", &self.site.logo), ("about", &self.site.about)] {
             if let Some(v) = value {
                 line(&mut out, &kv(key, &quote(v)));
             }

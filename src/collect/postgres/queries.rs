@@ -877,9 +877,23 @@ pub static STAT_ARCHIVER_LAST_ARCHIVE_AGE: MetricDesc = MetricDesc::gauge(
     &[],
 );
 
+// Neither postgres_exporter nor pgwatch exports the archiver's times: fedimeter-named
+// gauges (Unix seconds), for "the last failure is newer than the last success".
+pub static STAT_ARCHIVER_LAST_ARCHIVED_TIME: MetricDesc = MetricDesc::gauge(
+    "pg_stat_archiver_last_archived_time_seconds",
+    "Time of the last successful WAL archive operation (Unix seconds)",
+    &[],
+);
+pub static STAT_ARCHIVER_LAST_FAILED_TIME: MetricDesc = MetricDesc::gauge(
+    "pg_stat_archiver_last_failed_time_seconds",
+    "Time of the last failed WAL archive operation (Unix seconds)",
+    &[],
+);
+
 pub const STAT_ARCHIVER_SQL: &str = "SELECT archived_count::int8 AS archived_count, \
      failed_count::int8 AS failed_count, \
-     extract(epoch FROM last_archived_time)::float8 AS last_archived_time FROM pg_stat_archiver";
+     extract(epoch FROM last_archived_time)::float8 AS last_archived_time, \
+     extract(epoch FROM last_failed_time)::float8 AS last_failed_time FROM pg_stat_archiver";
 
 pub fn map_stat_archiver(rows: &[Row], _: &ServerInfo) -> anyhow::Result<Vec<Point>> {
     let row = rows.first().context("pg_stat_archiver returned no row")?;
@@ -894,6 +908,11 @@ pub fn map_stat_archiver(rows: &[Row], _: &ServerInfo) -> anyhow::Result<Vec<Poi
             labels: Vec::new(),
             value: PointValue::AgeSince(at),
         });
+        points.push(Point::single(&STAT_ARCHIVER_LAST_ARCHIVED_TIME, at));
+    }
+    // Never failed: absent.
+    if let Some(at) = row.opt_number("last_failed_time")? {
+        points.push(Point::single(&STAT_ARCHIVER_LAST_FAILED_TIME, at));
     }
     Ok(points)
 }
@@ -1262,6 +1281,8 @@ pub static DESCRIPTORS: &[&MetricDesc] = &[
     &STAT_ARCHIVER_ARCHIVED,
     &STAT_ARCHIVER_FAILED,
     &STAT_ARCHIVER_LAST_ARCHIVE_AGE,
+    &STAT_ARCHIVER_LAST_ARCHIVED_TIME,
+    &STAT_ARCHIVER_LAST_FAILED_TIME,
     &POSTMASTER_START_TIME,
     &LONG_RUNNING_TRANSACTIONS,
     &LONG_RUNNING_TRANSACTIONS_OLDEST,
@@ -1579,22 +1600,29 @@ mod tests {
             ("archived_count", Cell::Number(0.0)),
             ("failed_count", Cell::Number(2.0)),
             ("last_archived_time", Cell::Null),
+            ("last_failed_time", Cell::Number(900.0)),
         ]);
         assert_eq!(
             rendered(&map_stat_archiver(&[never], &server(150000)).unwrap()),
             [
                 "pg_stat_archiver_archived_count{} Plain(0.0)",
-                "pg_stat_archiver_failed_count{} Plain(2.0)"
+                "pg_stat_archiver_failed_count{} Plain(2.0)",
+                "pg_stat_archiver_last_failed_time_seconds{} Plain(900.0)"
             ]
         );
         let archived = Row::of([
             ("archived_count", Cell::Number(3.0)),
             ("failed_count", Cell::Number(0.0)),
             ("last_archived_time", Cell::Number(1000.0)),
+            ("last_failed_time", Cell::Null),
         ]);
         let points = map_stat_archiver(&[archived], &server(150000)).unwrap();
         assert_eq!(points[2].value, PointValue::AgeSince(1000.0));
         assert_eq!(points[2].value.resolve(1030.0), 30.0);
+        assert_eq!(
+            rendered(&points[3..]),
+            ["pg_stat_archiver_last_archived_time_seconds{} Plain(1000.0)"]
+        );
     }
 
     #[test]

@@ -83,6 +83,10 @@ pub struct RawAlert {
     /// SLO burn-rate rule: `{ long = "1h", short = "5m", factor = 14.4 }`: fires per SLI
     /// while `fedimeter_burn_rate` is over `factor` in both windows.
     pub burn_rate: Option<Spanned<RawBurnRate>>,
+    /// Component-state rule: `degraded_performance`, `partial_outage` or `major_outage`:
+    /// fires while the status-page component named by `component` is in that state or a
+    /// worse one.
+    pub state_at_least: Option<Spanned<String>>,
     /// How long the condition must hold before the alert fires. Default 0s.
     #[serde(rename = "for")]
     pub for_: Option<Spanned<String>>,

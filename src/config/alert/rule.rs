@@ -68,6 +68,9 @@ pub enum Derive {
     /// The value divided by the same series of another family on the same target; series
     /// whose denominator is missing or not positive are skipped.
     RatioTo(String),
+    /// The value minus the same series of another family on the same target; a missing
+    /// subtrahend counts as 0 (for times: never).
+    Minus(String),
 }
 
 /// What a rule looks at.
@@ -91,7 +94,14 @@ pub enum Condition {
         short: String,
         factor: f64,
     },
+    /// A status-page component whose state (as the SLI task last evaluated it) is at least
+    /// `at_least`, one of [`COMPONENT_STATES`]; `under_maintenance` never fires.
+    ComponentState { component: String, at_least: String },
 }
+
+/// The component states a component-state rule can name, mildest first (Statuspage's
+/// names; the order of `sli::ComponentStatus`).
+pub const COMPONENT_STATES: [&str; 3] = ["degraded_performance", "partial_outage", "major_outage"];
 
 /// One rule.
 #[derive(Debug, Clone, PartialEq)]
@@ -223,7 +233,7 @@ pub fn builtin() -> Vec<Rule> {
         f64,
         u64,
         &'static str,
-    ); 12] = [
+    ); 13] = [
         (
             "SidekiqQueueUncovered",
             Warning,
@@ -315,6 +325,15 @@ pub fn builtin() -> Vec<Rule> {
             "Database {{labels.datname}} is close to transaction ID wraparound",
         ),
         (
+            "PostgresWalArchivingFailing",
+            Warning,
+            "pg_stat_archiver_last_failed_time_seconds",
+            Cmp::Gt,
+            0.0,
+            300,
+            "PostgreSQL {{target}} fails to archive WAL (its last failure is {{value}} s newer than its last success)",
+        ),
+        (
             "RedisBackgroundSaveFailing",
             Critical,
             "redis_rdb_last_bgsave_status",
@@ -339,10 +358,13 @@ pub fn builtin() -> Vec<Rule> {
             severity,
             family,
             matchers: &[],
-            derive: if name == "RedisMemoryHigh" {
-                Derive::RatioTo("redis_memory_max_bytes".to_string())
-            } else {
-                Derive::Value
+            derive: match name {
+                "RedisMemoryHigh" => Derive::RatioTo("redis_memory_max_bytes".to_string()),
+                // The last failure is newer than the last success (or there was none).
+                "PostgresWalArchivingFailing" => {
+                    Derive::Minus("pg_stat_archiver_last_archived_time_seconds".to_string())
+                }
+                _ => Derive::Value,
             },
             cmp,
             value,

@@ -111,7 +111,8 @@ pub(super) fn alerting(
             || raw.target_down.is_some()
             || raw.op.is_some()
             || raw.value.is_some()
-            || raw.burn_rate.is_some();
+            || raw.burn_rate.is_some()
+            || raw.state_at_least.is_some();
         if !enabled {
             rules.retain(|r| r.name != name);
             continue;
@@ -146,7 +147,7 @@ pub(super) fn alerting(
                 raw.name.span(),
                 &format!("alert[{i}]"),
                 format!(
-                    "alert {name:?} is no built-in rule: it needs `metric`, `op` and `value`, `target_down`, or `burn_rate`"
+                    "alert {name:?} is no built-in rule: it needs `metric`, `op` and `value`, `target_down`, `burn_rate`, or `component` and `state_at_least`"
                 ),
             );
             continue;
@@ -212,13 +213,18 @@ pub(super) fn alerting(
         } else if is_builtin {
             rules.iter_mut().filter(|r| r.name == name).for_each(apply);
         } else if let (Some(c), Some(s)) = (condition.clone(), sev) {
+            let component_rule = matches!(c, Condition::ComponentState { .. });
             let mut r = Rule {
                 name: name.clone(),
                 severity: s,
                 condition: c,
                 for_: crate::config::alert::DEFAULT_FOR,
                 keep_firing_for: crate::config::alert::DEFAULT_FOR,
-                summary: format!("{name} on {{{{target}}}}"),
+                summary: if component_rule {
+                    "Component {{target}} is {{labels.state}}".to_string()
+                } else {
+                    format!("{name} on {{{{target}}}}")
+                },
                 description: String::new(),
                 runbook: None,
                 component: None,
@@ -236,6 +242,46 @@ const WINDOWS: [&str; 10] = [
 ];
 
 fn condition(ctx: &mut Ctx<'_>, raw: &RawAlert, key: &dyn Fn(&str) -> String) -> Option<Condition> {
+    if let Some(state) = &raw.state_at_least {
+        if raw.metric.is_some()
+            || raw.target_down.is_some()
+            || raw.op.is_some()
+            || raw.value.is_some()
+            || raw.burn_rate.is_some()
+        {
+            ctx.error(
+                state.span(),
+                &key("state_at_least"),
+                "state_at_least cannot be combined with metric, op, value, target_down or burn_rate",
+            );
+            return None;
+        }
+        let at_least = state.get_ref().as_str();
+        if !rule::COMPONENT_STATES.contains(&at_least) {
+            ctx.error(
+                state.span(),
+                &key("state_at_least"),
+                format!(
+                    "invalid state {at_least:?}: expected one of {}",
+                    rule::COMPONENT_STATES.join(", ")
+                ),
+            );
+            return None;
+        }
+        let Some(component) = &raw.component else {
+            ctx.error(
+                state.span(),
+                &key("component"),
+                "a component-state rule needs `component` (the status-page component's id)",
+            );
+            return None;
+        };
+        let component = ctx.label(component, &key("component"), "component")?;
+        return Some(Condition::ComponentState {
+            component,
+            at_least: at_least.to_string(),
+        });
+    }
     if let Some(b) = &raw.burn_rate {
         if raw.metric.is_some()
             || raw.target_down.is_some()

@@ -21,9 +21,27 @@ pub(super) fn site(ctx: &mut Ctx<'_>, raw: &RawSite) -> SiteConfig {
             site.location = location;
         }
     }
+    if let Some(v) = &raw.public_url {
+        if let Some(text) = ctx.interpolate(v, "site.public_url") {
+            // It goes inside a Markdown link: `[Status page](url)`.
+            let ok = (text.starts_with("https://") || text.starts_with("http://"))
+                && url::Url::parse(&text).is_ok_and(|u| u.host_str().is_some())
+                && !text
+                    .chars()
+                    .any(|c| c.is_whitespace() || matches!(c, '(' | ')' | '<' | '>'));
+            if ok {
+                site.public_url = Some(text.trim_end_matches('/').to_string());
+            } else {
+                ctx.error(
+                    v.span(),
+                    "site.public_url",
+                    format!("invalid URL {text:?}: expected https://… (the status page's public address)"),
+                );
+            }
+        }
+    }
     let web_url = |s: &str| s.starts_with("https://") || s.starts_with("http://");
     for (value, key, data_ok, slot) in [
-        (&raw.url, "site.url", false, &mut site.url),
         (&raw.logo, "site.logo", true, &mut site.logo),
         (&raw.about, "site.about", false, &mut site.about),
     ] {

@@ -822,6 +822,50 @@ mod tests {
     }
 
     #[test]
+    fn the_status_page_is_linked_when_known_and_safe() {
+        let links = |m: &Message| {
+            m.embeds[0]
+                .fields
+                .iter()
+                .find(|f| f.name == "Links")
+                .map(|f| f.value.clone())
+        };
+        let n = notice("PostgresDown", Severity::Critical, Transition::Firing);
+        let page = |url: Option<&str>| Style {
+            mention_role: None,
+            status_page: url.map(String::from),
+        };
+        let mut bare = n.clone();
+        bare.runbook = None;
+        assert_eq!(
+            links(&alert_message(
+                &bare,
+                &page(Some("https://status.example.social/"))
+            )),
+            Some("[Status page](https://status.example.social/)".to_string())
+        );
+        // Not set: no link at all; a URL that would break out of the Markdown link: none.
+        assert_eq!(links(&alert_message(&bare, &page(None))), None);
+        assert_eq!(
+            links(&alert_message(
+                &bare,
+                &page(Some("https://x.social/a)[y](https://evil"))
+            )),
+            None
+        );
+        // The digest links it too.
+        let many: Vec<Notice> = (0..6).map(|_| n.clone()).collect();
+        assert_eq!(
+            links(&digest_message(
+                &many,
+                &page(Some("https://status.example.social/"))
+            )),
+            Some("[Status page](https://status.example.social/)".to_string())
+        );
+        assert_eq!(links(&digest_message(&many, &page(None))), None);
+    }
+
+    #[test]
     fn a_huge_digest_says_how_many_it_could_not_name() {
         let mut notices: Vec<Notice> = (0..500)
             .map(|i| notice(&format!("Alert{i}"), Severity::Critical, Transition::Firing))
