@@ -63,6 +63,24 @@ fn assert_near(actual: Option<f64>, expected: f64, tolerance: f64, what: &str) {
     );
 }
 
+/// `series` with postgres_exporter's `server` label (issue 11, docs/postgres.md) added
+/// last: the test servers listen on 127.0.0.1, so it is `127.0.0.1:<port>`.
+/// `name{a="x"} 1` → `name{a="x",server="…"} 1`; `name 1` → `name{server="…"} 1`;
+/// a label set alone (`{a="x"}`) gets it too.
+fn on(server: &PgServer, series: &str) -> String {
+    let label = format!("server=\"127.0.0.1:{}\"", server.port());
+    match series.rfind('}') {
+        Some(close) if &series[..close] == "{" || series[..close].ends_with('{') => {
+            format!("{}{label}{}", &series[..close], &series[close..])
+        }
+        Some(close) => format!("{},{label}{}", &series[..close], &series[close..]),
+        None => match series.split_once(' ') {
+            Some((name, rest)) => format!("{name}{{{label}}} {rest}"),
+            None => format!("{series}{{{label}}}"),
+        },
+    }
+}
+
 /// Connections fedimeter holds to `server` right now.
 fn fedimeter_connections(server: &PgServer) -> u32 {
     server
@@ -103,16 +121,25 @@ async fn seeded_database_gives_exporter_lines_and_caps_tables() {
     let version = server.exec("SELECT version()");
     assert_line(
         &text,
-        &format!("pg_static{{version=\"{version}\",short_version=\"{short}\"}} 1"),
+        &on(
+            &server,
+            &format!("pg_static{{version=\"{version}\",short_version=\"{short}\"}} 1"),
+        ),
     );
     // Our own session is the only backend in "app".
     assert_line(
         &text,
-        &format!("pg_stat_database_numbackends{{datid=\"{datid}\",datname=\"app\"}} 1"),
+        &on(
+            &server,
+            &format!("pg_stat_database_numbackends{{datid=\"{datid}\",datname=\"app\"}} 1"),
+        ),
     );
     let commits = value(
         &text,
-        &format!("pg_stat_database_xact_commit{{datid=\"{datid}\",datname=\"app\"}}"),
+        &on(
+            &server,
+            &format!("pg_stat_database_xact_commit{{datid=\"{datid}\",datname=\"app\"}}"),
+        ),
     );
     assert!(
         commits.is_some_and(|c| c >= 5.0),
@@ -137,23 +164,35 @@ async fn seeded_database_gives_exporter_lines_and_caps_tables() {
         let expected = server.exec(&format!(
             "SELECT setting::int8 * {factor} FROM pg_settings WHERE name = '{setting}'"
         ));
-        assert_line(&text, &format!("{series} {expected}"));
+        assert_line(&text, &on(&server, &format!("{series} {expected}")));
     }
-    assert_line(&text, "pg_settings_max_connections 50");
-    assert_line(&text, "pg_settings_fsync 0");
-    assert_line(&text, "pg_settings_statement_timeout_seconds 2");
-    assert_line(&text, "pg_settings_lock_timeout_seconds 1");
+    assert_line(&text, &on(&server, "pg_settings_max_connections 50"));
+    assert_line(&text, &on(&server, "pg_settings_fsync 0"));
     assert_line(
         &text,
-        "pg_locks_count{datname=\"app\",mode=\"accessexclusivelock\"} 0",
+        &on(&server, "pg_settings_statement_timeout_seconds 2"),
     );
-    assert_line(&text, "pg_replication_is_replica 0");
-    assert_line(&text, "pg_replication_lag_seconds 0");
-    assert_line(&text, "pg_stat_archiver_archived_count 0");
-    assert_line(&text, "pg_stat_archiver_failed_count 0");
+    assert_line(&text, &on(&server, "pg_settings_lock_timeout_seconds 1"));
+    assert_line(
+        &text,
+        &on(
+            &server,
+            "pg_locks_count{datname=\"app\",mode=\"accessexclusivelock\"} 0",
+        ),
+    );
+    assert_line(&text, &on(&server, "pg_replication_is_replica 0"));
+    assert_line(&text, &on(&server, "pg_replication_lag_seconds 0"));
+    assert_line(&text, &on(&server, "pg_stat_archiver_archived_count 0"));
+    assert_line(&text, &on(&server, "pg_stat_archiver_failed_count 0"));
     assert!(samples(&text, "pg_stat_archiver_last_archive_age").is_empty());
-    assert_line(&text, "pg_database_connection_limit{datname=\"app\"} -1");
-    let size = value(&text, "pg_database_size_bytes{datname=\"app\"}");
+    assert_line(
+        &text,
+        &on(&server, "pg_database_connection_limit{datname=\"app\"} -1"),
+    );
+    let size = value(
+        &text,
+        &on(&server, "pg_database_size_bytes{datname=\"app\"}"),
+    );
     assert!(
         size.is_some_and(|s| s > 4_000_000.0),
         "database size {size:?}"
@@ -161,22 +200,37 @@ async fn seeded_database_gives_exporter_lines_and_caps_tables() {
     assert!(
         value(
             &text,
-            "pg_database_wraparound_age_datfrozenxid_seconds{datname=\"app\"}"
+            &on(
+                &server,
+                "pg_database_wraparound_age_datfrozenxid_seconds{datname=\"app\"}"
+            )
         )
         .is_some()
     );
-    assert!(value(&text, "pg_postmaster_start_time_seconds").is_some());
-    assert!(value(&text, "pg_long_running_transactions").is_some());
-    assert!(value(&text, "pg_stat_bgwriter_buffers_alloc_total").is_some());
-    assert!(value(&text, "pg_stat_bgwriter_checkpoints_timed_total").is_some());
+    assert!(value(&text, &on(&server, "pg_postmaster_start_time_seconds")).is_some());
+    assert!(value(&text, &on(&server, "pg_long_running_transactions")).is_some());
+    assert!(value(&text, &on(&server, "pg_stat_bgwriter_buffers_alloc_total")).is_some());
+    assert!(
+        value(
+            &text,
+            &on(&server, "pg_stat_bgwriter_checkpoints_timed_total")
+        )
+        .is_some()
+    );
     assert!(samples(&text, "pg_stat_checkpointer_num_timed_total").is_empty());
     assert_line(
         &text,
-        "pg_stat_activity_count{datname=\"app\",state=\"active\",usename=\"postgres\",application_name=\"fedimeter\",backend_type=\"client backend\",wait_event_type=\"\",wait_event=\"\"} 1",
+        &on(
+            &server,
+            "pg_stat_activity_count{datname=\"app\",state=\"active\",usename=\"postgres\",application_name=\"fedimeter\",backend_type=\"client backend\",wait_event_type=\"\",wait_event=\"\"} 1",
+        ),
     );
     assert_line(
         &text,
-        "pg_stat_activity_count{datname=\"app\",state=\"disabled\",usename=\"\",application_name=\"\",backend_type=\"\",wait_event_type=\"\",wait_event=\"\"} 0",
+        &on(
+            &server,
+            "pg_stat_activity_count{datname=\"app\",state=\"disabled\",usename=\"\",application_name=\"\",backend_type=\"\",wait_event_type=\"\",wait_event=\"\"} 0",
+        ),
     );
 
     // Top 3 tables by size: t4, t2, t3.
@@ -195,11 +249,17 @@ async fn seeded_database_gives_exporter_lines_and_caps_tables() {
     assert_eq!(relnames, ["t2", "t3", "t4"], "{seq_scans:?}");
     let t4_scans = value(
         &text,
-        "pg_stat_user_tables_seq_scan{datname=\"app\",schemaname=\"public\",relname=\"t4\"}",
+        &on(
+            &server,
+            "pg_stat_user_tables_seq_scan{datname=\"app\",schemaname=\"public\",relname=\"t4\"}",
+        ),
     );
     let t2_scans = value(
         &text,
-        "pg_stat_user_tables_seq_scan{datname=\"app\",schemaname=\"public\",relname=\"t2\"}",
+        &on(
+            &server,
+            "pg_stat_user_tables_seq_scan{datname=\"app\",schemaname=\"public\",relname=\"t2\"}",
+        ),
     );
     // Our two count(*) on t4 (plus whatever the set-up did to every table).
     assert_eq!(t4_scans.unwrap() - t2_scans.unwrap(), 2.0);
@@ -214,24 +274,36 @@ async fn seeded_database_gives_exporter_lines_and_caps_tables() {
     assert_eq!(
         value(
             &text,
-            "pg_stat_user_tables_table_size_bytes{datname=\"app\",schemaname=\"public\",relname=\"t4\"}"
+            &on(
+                &server,
+                "pg_stat_user_tables_table_size_bytes{datname=\"app\",schemaname=\"public\",relname=\"t4\"}"
+            )
         ),
         Some(t4_size)
     );
     assert_eq!(
         value(
             &text,
-            "pg_stat_user_tables_index_size_bytes{datname=\"app\",schemaname=\"public\",relname=\"t4\"}"
+            &on(
+                &server,
+                "pg_stat_user_tables_index_size_bytes{datname=\"app\",schemaname=\"public\",relname=\"t4\"}"
+            )
         ),
         Some(t4_indexes)
     );
     assert_line(
         &text,
-        "pg_stat_user_tables_n_tup_ins{datname=\"app\",schemaname=\"public\",relname=\"t4\"} 40000",
+        &on(
+            &server,
+            "pg_stat_user_tables_n_tup_ins{datname=\"app\",schemaname=\"public\",relname=\"t4\"} 40000",
+        ),
     );
     assert_line(
         &text,
-        "pg_stat_user_tables_last_vacuum{datname=\"app\",schemaname=\"public\",relname=\"t4\"} 0",
+        &on(
+            &server,
+            "pg_stat_user_tables_last_vacuum{datname=\"app\",schemaname=\"public\",relname=\"t4\"} 0",
+        ),
     );
     assert_eq!(samples(&text, "pg_stat_user_tables_n_live_tup").len(), 3);
 
@@ -286,13 +358,14 @@ async fn replication_both_sides_and_lag_only_when_replay_falls_behind() {
     let (result, text, errors) = collect(&mut on_primary).await;
     result.expect("primary collection");
     assert_eq!(errors, Vec::<String>::new());
-    assert_line(&text, "pg_replication_is_replica 0");
+    assert_line(&text, &on(&primary, "pg_replication_is_replica 0"));
     let walsender_pid = primary.exec("SELECT pid FROM pg_stat_replication");
     let replication = samples(&text, "pg_stat_replication_pg_wal_lsn_diff");
     assert_eq!(replication.len(), 1, "{text}");
     assert!(
         replication[0].starts_with(&format!(
-            "pg_stat_replication_pg_wal_lsn_diff{{application_name=\"walreceiver\",client_addr=\"127.0.0.1\",state=\"streaming\",slot_name=\"\",pid=\"{walsender_pid}\"}} "
+            "pg_stat_replication_pg_wal_lsn_diff{{application_name=\"walreceiver\",client_addr=\"127.0.0.1\",state=\"streaming\",slot_name=\"\",pid=\"{walsender_pid}\",server=\"127.0.0.1:{}\"}} ",
+            primary.port()
         )),
         "{}",
         replication[0]
@@ -303,11 +376,17 @@ async fn replication_both_sides_and_lag_only_when_replay_falls_behind() {
     );
     assert_line(
         &text,
-        "pg_replication_slots_active{slot_name=\"spare\",database=\"\"} 0",
+        &on(
+            &primary,
+            "pg_replication_slots_active{slot_name=\"spare\",database=\"\"} 0",
+        ),
     );
     let retained = value(
         &text,
-        "pg_replication_slots_pg_wal_lsn_diff{slot_name=\"spare\",database=\"\"}",
+        &on(
+            &primary,
+            "pg_replication_slots_pg_wal_lsn_diff{slot_name=\"spare\",database=\"\"}",
+        ),
     );
     assert!(
         retained.is_some_and(|r| r > 0.0),
@@ -329,9 +408,9 @@ async fn replication_both_sides_and_lag_only_when_replay_falls_behind() {
     let (result, text, errors) = collect(&mut on_replica).await;
     result.expect("replica collection");
     assert_eq!(errors, Vec::<String>::new());
-    assert_line(&text, "pg_replication_is_replica 1");
-    assert_line(&text, "pg_replication_lag_seconds 0");
-    let last_replay = value(&text, "pg_replication_last_replay_seconds");
+    assert_line(&text, &on(&replica, "pg_replication_is_replica 1"));
+    assert_line(&text, &on(&replica, "pg_replication_lag_seconds 0"));
+    let last_replay = value(&text, &on(&replica, "pg_replication_last_replay_seconds"));
     assert!(
         last_replay.is_some_and(|s| s >= 2.0),
         "last replay {last_replay:?}"
@@ -356,7 +435,7 @@ async fn replication_both_sides_and_lag_only_when_replay_falls_behind() {
     loop {
         let (result, text, _) = collect(&mut on_replica).await;
         result.expect("paused replica collection");
-        let lag = value(&text, "pg_replication_lag_seconds");
+        let lag = value(&text, &on(&replica, "pg_replication_lag_seconds"));
         if lag.is_some_and(|l| l >= 2.0) {
             break;
         }
@@ -383,7 +462,7 @@ async fn replication_both_sides_and_lag_only_when_replay_falls_behind() {
     replica.exec("SELECT pg_wal_replay_resume()");
     wait_caught_up(&primary, &replica);
     let (_, text, _) = collect(&mut on_replica).await;
-    assert_line(&text, "pg_replication_lag_seconds 0");
+    assert_line(&text, &on(&replica, "pg_replication_lag_seconds 0"));
     assert_eq!(fedimeter_connections(&replica), 1);
 }
 
@@ -641,7 +720,10 @@ async fn migration_lock_neither_blocks_the_run_nor_piles_up_connections() {
         assert!(
             value(
                 &text,
-                "pg_database_size_bytes{datname=\"mastodon_production\"}"
+                &on(
+                    &server,
+                    "pg_database_size_bytes{datname=\"mastodon_production\"}"
+                )
             )
             .is_some()
         );
@@ -974,13 +1056,13 @@ async fn wal_archiving_counts_and_last_archive_age() {
         .parse()
         .unwrap();
     assert_eq!(
-        value(&text, "pg_stat_archiver_archived_count"),
+        value(&text, &on(&server, "pg_stat_archiver_archived_count")),
         Some(archived)
     );
-    let failed = value(&text, "pg_stat_archiver_failed_count");
+    let failed = value(&text, &on(&server, "pg_stat_archiver_failed_count"));
     assert!(failed.is_some_and(|f| f >= 1.0), "failed {failed:?}");
     assert_near(
-        value(&text, "pg_stat_archiver_last_archive_age"),
+        value(&text, &on(&server, "pg_stat_archiver_last_archive_age")),
         age,
         2.0,
         "last archive age",
@@ -1035,7 +1117,10 @@ async fn stat_statements_and_statio_user_indexes_when_opted_in() {
     result.expect("collection succeeds");
     assert_eq!(errors, Vec::<String>::new());
 
-    let marked = format!("{{user=\"postgres\",datname=\"app\",queryid=\"{queryid}\"}}");
+    let marked = on(
+        &server,
+        &format!("{{user=\"postgres\",datname=\"app\",queryid=\"{queryid}\"}}"),
+    );
     assert_eq!(
         value(&text, &format!("pg_stat_statements_calls_total{marked}")),
         Some(7.0),
@@ -1070,8 +1155,10 @@ async fn stat_statements_and_statio_user_indexes_when_opted_in() {
         assert_eq!(samples(&text, family).len(), 3, "{family} capped:\n{text}");
     }
 
-    let index =
-        "{datname=\"app\",schemaname=\"public\",relname=\"marked\",indexrelname=\"marked_pkey\"}";
+    let index = on(
+        &server,
+        "{datname=\"app\",schemaname=\"public\",relname=\"marked\",indexrelname=\"marked_pkey\"}",
+    );
     let (read, hit) = server
         .exec_in(
             "app",
@@ -1129,8 +1216,8 @@ async fn stat_statements_and_statio_user_indexes_when_opted_in() {
 }
 
 /// The families fedimeter shares with a captured postgres_exporter 0.11.1 scrape (primary
-/// and replica, `tests/fixtures/exporters/`) carry at least its label names, except the
-/// `server` label that fedimeter does not emit (docs/postgres.md, Limitations). Newer
+/// and replica, `tests/fixtures/exporters/`) carry at least its label names, `server`
+/// included where the scrape has it (issue 11), and `server` nowhere else. Newer
 /// exporters added labels (`pid`, `usename`, …) that fedimeter has too.
 #[test]
 fn label_sets_cover_those_of_a_captured_postgres_exporter_scrape() {
@@ -1160,13 +1247,19 @@ fn label_sets_cover_those_of_a_captured_postgres_exporter_scrape() {
                         .collect()
                 })
                 .unwrap_or_default();
-            for label in theirs.iter().filter(|l| **l != "server") {
+            for label in &theirs {
                 assert!(
                     desc.labels.contains(label),
                     "{fixture}: {name} has label {label}, fedimeter's {:?}",
                     desc.labels
                 );
             }
+            assert_eq!(
+                desc.labels.contains(&"server"),
+                theirs.contains(&"server"),
+                "{fixture}: {name}: server in fedimeter's {:?}, theirs {theirs:?}",
+                desc.labels
+            );
             compared += 1;
         }
     }

@@ -301,9 +301,20 @@ fn expected_families(major: u32) -> BTreeMap<String, Vec<&'static str>> {
     ] {
         families.push((name.into(), labels));
     }
+    // Issue 11 (docs/postgres.md): postgres_exporter's `server` label comes last on every
+    // `pg_*` family except the exporter's own `pg_exporter_*` and `pg_scrape_*`.
     families
         .into_iter()
-        .map(|(name, labels)| (name, labels.to_vec()))
+        .map(|(name, labels)| {
+            let mut labels = labels.to_vec();
+            if name.starts_with("pg_")
+                && !name.starts_with("pg_exporter_")
+                && !name.starts_with("pg_scrape_")
+            {
+                labels.push("server");
+            }
+            (name, labels)
+        })
         .collect()
 }
 
@@ -489,7 +500,9 @@ async fn check_major(major: u32) {
         }
     }
 
-    // Every numeric and boolean setting, under its unit's name, without labels.
+    // The `server` label's value: the test servers listen on 127.0.0.1.
+    let srv = format!("127.0.0.1:{}", server.port());
+    // Every numeric and boolean setting, under its unit's name, labelled `server` only.
     let settings = server.exec(
         "SELECT name || '|' || coalesce(unit, '') FROM pg_settings \
          WHERE vartype IN ('bool', 'integer', 'real') AND name != 'sync_commit_cancel_wait'",
@@ -505,7 +518,7 @@ async fn check_major(major: u32) {
     let actual_settings: BTreeSet<String> = families
         .iter()
         .filter(|f| f.desc.name.starts_with("pg_settings_"))
-        .inspect(|f| assert!(f.desc.labels.is_empty(), "{} has labels", f.desc.name))
+        .inspect(|f| assert_eq!(f.desc.labels, ["server"], "{}", f.desc.name))
         .map(|f| f.desc.name.to_owned())
         .collect();
     assert_eq!(
@@ -515,11 +528,11 @@ async fn check_major(major: u32) {
     );
     // The test kit's postgresql.conf, normalised: 16MB of shared buffers, 50 connections.
     assert_eq!(
-        value_of(&families, "pg_settings_shared_buffers_bytes", &[]),
+        value_of(&families, "pg_settings_shared_buffers_bytes", &[&srv]),
         Some(16.0 * 1024.0 * 1024.0)
     );
     assert_eq!(
-        value_of(&families, "pg_settings_max_connections", &[]),
+        value_of(&families, "pg_settings_max_connections", &[&srv]),
         Some(50.0)
     );
     // Removed in 16 (release notes of 16), added in 17 (default 128kB, in 8kB blocks).
@@ -528,7 +541,7 @@ async fn check_major(major: u32) {
         major < 16
     );
     assert_eq!(
-        value_of(&families, "pg_settings_io_combine_limit_bytes", &[]),
+        value_of(&families, "pg_settings_io_combine_limit_bytes", &[&srv]),
         (major >= 17).then_some(131072.0)
     );
 
@@ -574,23 +587,27 @@ async fn check_major(major: u32) {
         "SELECT oid FROM pg_database WHERE datname = '{db}'"
     ));
     assert_eq!(
-        value_of(&families, "pg_stat_database_numbackends", &[&datid, db]),
+        value_of(
+            &families,
+            "pg_stat_database_numbackends",
+            &[&datid, db, &srv]
+        ),
         Some(1.0),
         "our own session is the only backend in {db}"
     );
     assert_eq!(
-        value_of(&families, "pg_replication_is_replica", &[]),
+        value_of(&families, "pg_replication_is_replica", &[&srv]),
         Some(0.0)
     );
     assert_eq!(
-        value_of(&families, "pg_locks_count", &[db, "accesssharelock"]).map(|v| v >= 0.0),
+        value_of(&families, "pg_locks_count", &[db, "accesssharelock", &srv]).map(|v| v >= 0.0),
         Some(true)
     );
     assert_eq!(
         value_of(
             &families,
             "pg_stat_user_tables_n_live_tup",
-            &[db, "public", "users"]
+            &[db, "public", "users", &srv]
         ),
         Some(3.0)
     );
@@ -603,7 +620,7 @@ async fn check_major(major: u32) {
          n_mod_since_analyze, vacuum_count, autovacuum_count, analyze_count, autoanalyze_count \
          FROM pg_stat_user_tables WHERE relname = 'plain'",
     );
-    let plain = [db, "public", "plain"];
+    let plain = [db, "public", "plain", &srv];
     for (column, from_view) in [
         "seq_scan",
         "seq_tup_read",

@@ -137,6 +137,9 @@ pub struct PostgresCollector {
     connect_options: Option<PgConnectOptions>,
     /// `host:port/database as user`, for messages (never the password).
     describe: String,
+    /// The value of the `server` label ([`queries::SERVER`]): `host:port`, never the
+    /// user or password.
+    server: String,
     options: PostgresOptions,
     connection: Option<PgConnection>,
     /// Set while a run uses the connection: still set at the next run means the previous
@@ -165,6 +168,7 @@ impl PostgresCollector {
         PostgresCollector {
             connect_options,
             describe,
+            server: queries::server_label(url.expose()).unwrap_or_default(),
             options,
             connection: None,
             in_flight: false,
@@ -333,11 +337,9 @@ impl PostgresCollector {
 
     async fn collect_connected(&mut self, sink: &mut Sink) -> anyhow::Result<()> {
         let server = self.connect().await?;
-        sink.sample(
-            &queries::PG_STATIC,
-            queries::static_point(&server).labels,
-            1.0,
-        );
+        let mut labels = queries::static_point(&server).labels;
+        labels.push(self.server.clone());
+        sink.sample(&queries::PG_STATIC, labels, 1.0);
         let plan = self.plan(&server);
         let run_started = Instant::now();
         // Mastodon's schema, detected at most once per run and only when a part is due.
@@ -470,18 +472,24 @@ impl PostgresCollector {
             if state.last_attempt.is_none() {
                 continue;
             }
+            let server = self.server.as_str();
             if state.cached {
                 for point in &state.points {
+                    let with_server = queries::carries_server(point.desc).then_some(server);
                     sink.sample(
                         point.desc,
-                        point.labels.iter().map(String::as_str),
+                        point.labels.iter().map(String::as_str).chain(with_server),
                         point.value.resolve(now),
                     );
                 }
             } else {
                 for point in std::mem::take(&mut state.points) {
                     let value = point.value.resolve(now);
-                    sink.sample(point.desc, point.labels, value);
+                    let mut labels = point.labels;
+                    if queries::carries_server(point.desc) {
+                        labels.push(server.to_string());
+                    }
+                    sink.sample(point.desc, labels, value);
                 }
             }
             sink.sample(&queries::COLLECTOR_DURATION, [name], state.last_duration);

@@ -36,6 +36,45 @@ impl PointValue {
     }
 }
 
+/// postgres_exporter's `server="host:port"` label (issue 11). It is the last label of
+/// every `pg_*` family except `pg_up`, `pg_exporter_*` and `pg_scrape_*` (as in a scrape of
+/// postgres_exporter 0.11.1). The mapping functions produce the other labels only; the
+/// collector appends the target's value when it emits a point whose family
+/// [`carries_server`].
+pub const SERVER: &str = "server";
+
+/// Whether `desc`'s last label is [`SERVER`].
+pub fn carries_server(desc: &MetricDesc) -> bool {
+    desc.labels.last() == Some(&SERVER)
+}
+
+/// The value of [`SERVER`] for a connection URL, as postgres_exporter's `parseFingerprint`
+/// makes it: the host (a `host` query parameter wins over the URL's, so a Unix-socket URL
+/// gives the socket directory) or `localhost`, a colon, and the port or `5432`. Never the
+/// user, password or database. `None` when the URL does not parse.
+pub fn server_label(url: &str) -> Option<String> {
+    let parsed = url::Url::parse(url).ok()?;
+    let mut host = match parsed.host() {
+        Some(url::Host::Domain(domain)) if !domain.is_empty() => Some(domain.to_string()),
+        Some(url::Host::Ipv4(ip)) => Some(ip.to_string()),
+        Some(url::Host::Ipv6(ip)) => Some(ip.to_string()),
+        _ => None,
+    };
+    let mut port = parsed.port().map(|p| p.to_string());
+    for (key, value) in parsed.query_pairs() {
+        match key.as_ref() {
+            "host" => host = Some(value.into_owned()),
+            "port" => port = Some(value.into_owned()),
+            _ => {}
+        }
+    }
+    Some(format!(
+        "{}:{}",
+        host.as_deref().unwrap_or("localhost"),
+        port.as_deref().unwrap_or("5432")
+    ))
+}
+
 impl Point {
     pub fn plain(desc: &'static MetricDesc, labels: Vec<String>, value: f64) -> Point {
         Point {
@@ -85,7 +124,7 @@ pub fn short_version(version_num: u32) -> String {
 pub static PG_STATIC: MetricDesc = MetricDesc::gauge(
     "pg_static",
     "Version string as reported by postgres",
-    &["version", "short_version"],
+    &["version", "short_version", SERVER],
 );
 pub static LAST_SCRAPE_DURATION: MetricDesc = MetricDesc::gauge(
     "pg_exporter_last_scrape_duration_seconds",
@@ -137,7 +176,7 @@ pub fn static_point(server: &ServerInfo) -> Point {
 // ---------------------------------------------------------------------------------------
 // pg_stat_database
 
-const DATABASE_LABELS: &[&str] = &["datid", "datname"];
+const DATABASE_LABELS: &[&str] = &["datid", "datname", SERVER];
 
 pub static STAT_DATABASE_NUMBACKENDS: MetricDesc = MetricDesc::gauge(
     "pg_stat_database_numbackends",
@@ -398,6 +437,16 @@ pub fn map_stat_database_conflicts(rows: &[Row], _: &ServerInfo) -> anyhow::Resu
 // ---------------------------------------------------------------------------------------
 // pg_stat_activity
 
+/// The columns read as labels; the families add [`SERVER`].
+const ACTIVITY_COLUMNS: &[&str] = &[
+    "datname",
+    "state",
+    "usename",
+    "application_name",
+    "backend_type",
+    "wait_event_type",
+    "wait_event",
+];
 const ACTIVITY_LABELS: &[&str] = &[
     "datname",
     "state",
@@ -406,6 +455,7 @@ const ACTIVITY_LABELS: &[&str] = &[
     "backend_type",
     "wait_event_type",
     "wait_event",
+    SERVER,
 ];
 
 pub static STAT_ACTIVITY_COUNT: MetricDesc = MetricDesc::gauge(
@@ -438,7 +488,7 @@ pub const STAT_ACTIVITY_SQL: &str = "SELECT d.datname::text AS datname, s.state,
 pub fn map_stat_activity(rows: &[Row], _: &ServerInfo) -> anyhow::Result<Vec<Point>> {
     let mut points = Vec::new();
     for row in rows {
-        let labels = ACTIVITY_LABELS
+        let labels = ACTIVITY_COLUMNS
             .iter()
             .map(|column| row.text(column))
             .collect::<anyhow::Result<Vec<_>>>()?;
@@ -459,8 +509,11 @@ pub fn map_stat_activity(rows: &[Row], _: &ServerInfo) -> anyhow::Result<Vec<Poi
 // ---------------------------------------------------------------------------------------
 // pg_locks
 
-pub static LOCKS_COUNT: MetricDesc =
-    MetricDesc::gauge("pg_locks_count", "Number of locks", &["datname", "mode"]);
+pub static LOCKS_COUNT: MetricDesc = MetricDesc::gauge(
+    "pg_locks_count",
+    "Number of locks",
+    &["datname", "mode", SERVER],
+);
 
 pub const LOCKS_SQL: &str = "SELECT d.datname::text AS datname, m.mode, coalesce(l.count, 0)::int8 AS count \
      FROM (VALUES ('accesssharelock'), ('rowsharelock'), ('rowexclusivelock'), \
@@ -490,24 +543,24 @@ pub fn map_locks(rows: &[Row], _: &ServerInfo) -> anyhow::Result<Vec<Point>> {
 pub static REPLICATION_LAG: MetricDesc = MetricDesc::gauge(
     "pg_replication_lag_seconds",
     "Replication lag behind master in seconds (0 when everything received has been replayed)",
-    &[],
+    &[SERVER],
 );
 /// postgres_exporter's name before 0.13 (commit 99828de7), which its own mixin's alerts
 /// still query: the same value as [`REPLICATION_LAG`].
 pub static REPLICATION_LAG_LEGACY: MetricDesc = MetricDesc::gauge(
     "pg_replication_lag",
     "Replication lag behind master in seconds (legacy name of pg_replication_lag_seconds)",
-    &[],
+    &[SERVER],
 );
 pub static REPLICATION_IS_REPLICA: MetricDesc = MetricDesc::gauge(
     "pg_replication_is_replica",
     "Indicates if the server is a replica",
-    &[],
+    &[SERVER],
 );
 pub static REPLICATION_LAST_REPLAY: MetricDesc = MetricDesc::gauge(
     "pg_replication_last_replay_seconds",
     "Age of last replay in seconds",
-    &[],
+    &[SERVER],
 );
 
 /// Lag is 0 on a primary and on a replica that has replayed all it received (an idle
@@ -541,12 +594,21 @@ pub fn map_replication(rows: &[Row], _: &ServerInfo) -> anyhow::Result<Vec<Point
 // ---------------------------------------------------------------------------------------
 // Replication: the primary's side (pg_stat_replication, pg_replication_slots)
 
+/// The columns read as labels; the families add [`SERVER`].
+const STAT_REPLICATION_COLUMNS: &[&str] = &[
+    "application_name",
+    "client_addr",
+    "state",
+    "slot_name",
+    "pid",
+];
 const STAT_REPLICATION_LABELS: &[&str] = &[
     "application_name",
     "client_addr",
     "state",
     "slot_name",
     "pid",
+    SERVER,
 ];
 
 pub static STAT_REPLICATION_LSN_DIFF: MetricDesc = MetricDesc::gauge(
@@ -573,7 +635,7 @@ pub const STAT_REPLICATION_SQL: &str = "SELECT r.application_name, \
 pub fn map_stat_replication(rows: &[Row], _: &ServerInfo) -> anyhow::Result<Vec<Point>> {
     let mut points = Vec::new();
     for row in rows {
-        let labels = STAT_REPLICATION_LABELS
+        let labels = STAT_REPLICATION_COLUMNS
             .iter()
             .map(|column| row.text(column))
             .collect::<anyhow::Result<Vec<_>>>()?;
@@ -591,7 +653,7 @@ pub fn map_stat_replication(rows: &[Row], _: &ServerInfo) -> anyhow::Result<Vec<
     Ok(points)
 }
 
-const SLOT_LABELS: &[&str] = &["slot_name", "database"];
+const SLOT_LABELS: &[&str] = &["slot_name", "database", SERVER];
 
 pub static REPLICATION_SLOTS_ACTIVE: MetricDesc = MetricDesc::gauge(
     "pg_replication_slots_active",
@@ -637,7 +699,7 @@ pub static STAT_BGWRITER: [(&str, MetricDesc); 4] = [
         MetricDesc::counter(
             "pg_stat_bgwriter_buffers_clean_total",
             "Number of buffers written by the background writer",
-            &[],
+            &[SERVER],
         ),
     ),
     (
@@ -645,7 +707,7 @@ pub static STAT_BGWRITER: [(&str, MetricDesc); 4] = [
         MetricDesc::counter(
             "pg_stat_bgwriter_maxwritten_clean_total",
             "Number of times the background writer stopped a cleaning scan because it had written too many buffers",
-            &[],
+            &[SERVER],
         ),
     ),
     (
@@ -653,7 +715,7 @@ pub static STAT_BGWRITER: [(&str, MetricDesc); 4] = [
         MetricDesc::counter(
             "pg_stat_bgwriter_buffers_alloc_total",
             "Number of buffers allocated",
-            &[],
+            &[SERVER],
         ),
     ),
     (
@@ -661,7 +723,7 @@ pub static STAT_BGWRITER: [(&str, MetricDesc); 4] = [
         MetricDesc::counter(
             "pg_stat_bgwriter_stats_reset_total",
             "Time at which these statistics were last reset",
-            &[],
+            &[SERVER],
         ),
     ),
 ];
@@ -673,7 +735,7 @@ pub static STAT_BGWRITER_BEFORE_17: [(&str, MetricDesc); 7] = [
         MetricDesc::counter(
             "pg_stat_bgwriter_checkpoints_timed_total",
             "Number of scheduled checkpoints that have been performed",
-            &[],
+            &[SERVER],
         ),
     ),
     (
@@ -681,7 +743,7 @@ pub static STAT_BGWRITER_BEFORE_17: [(&str, MetricDesc); 7] = [
         MetricDesc::counter(
             "pg_stat_bgwriter_checkpoints_req_total",
             "Number of requested checkpoints that have been performed",
-            &[],
+            &[SERVER],
         ),
     ),
     (
@@ -689,7 +751,7 @@ pub static STAT_BGWRITER_BEFORE_17: [(&str, MetricDesc); 7] = [
         MetricDesc::counter(
             "pg_stat_bgwriter_checkpoint_write_time_total",
             "Total amount of time that has been spent in the portion of checkpoint processing where files are written to disk, in milliseconds",
-            &[],
+            &[SERVER],
         ),
     ),
     (
@@ -697,7 +759,7 @@ pub static STAT_BGWRITER_BEFORE_17: [(&str, MetricDesc); 7] = [
         MetricDesc::counter(
             "pg_stat_bgwriter_checkpoint_sync_time_total",
             "Total amount of time that has been spent in the portion of checkpoint processing where files are synchronized to disk, in milliseconds",
-            &[],
+            &[SERVER],
         ),
     ),
     (
@@ -705,7 +767,7 @@ pub static STAT_BGWRITER_BEFORE_17: [(&str, MetricDesc); 7] = [
         MetricDesc::counter(
             "pg_stat_bgwriter_buffers_checkpoint_total",
             "Number of buffers written during checkpoints",
-            &[],
+            &[SERVER],
         ),
     ),
     (
@@ -713,7 +775,7 @@ pub static STAT_BGWRITER_BEFORE_17: [(&str, MetricDesc); 7] = [
         MetricDesc::counter(
             "pg_stat_bgwriter_buffers_backend_total",
             "Number of buffers written directly by a backend",
-            &[],
+            &[SERVER],
         ),
     ),
     (
@@ -721,7 +783,7 @@ pub static STAT_BGWRITER_BEFORE_17: [(&str, MetricDesc); 7] = [
         MetricDesc::counter(
             "pg_stat_bgwriter_buffers_backend_fsync_total",
             "Number of times a backend had to execute its own fsync call (normally the background writer handles those even when the backend does its own write)",
-            &[],
+            &[SERVER],
         ),
     ),
 ];
@@ -765,7 +827,7 @@ pub static STAT_CHECKPOINTER: [(&str, MetricDesc); 9] = [
         MetricDesc::counter(
             "pg_stat_checkpointer_num_timed_total",
             "Number of scheduled checkpoints due to timeout",
-            &[],
+            &[SERVER],
         ),
     ),
     (
@@ -773,7 +835,7 @@ pub static STAT_CHECKPOINTER: [(&str, MetricDesc); 9] = [
         MetricDesc::counter(
             "pg_stat_checkpointer_num_requested_total",
             "Number of requested checkpoints that have been performed",
-            &[],
+            &[SERVER],
         ),
     ),
     (
@@ -781,7 +843,7 @@ pub static STAT_CHECKPOINTER: [(&str, MetricDesc); 9] = [
         MetricDesc::counter(
             "pg_stat_checkpointer_restartpoints_timed_total",
             "Number of scheduled restartpoints due to timeout or after a failed attempt to perform it",
-            &[],
+            &[SERVER],
         ),
     ),
     (
@@ -789,7 +851,7 @@ pub static STAT_CHECKPOINTER: [(&str, MetricDesc); 9] = [
         MetricDesc::counter(
             "pg_stat_checkpointer_restartpoints_req_total",
             "Number of requested restartpoints",
-            &[],
+            &[SERVER],
         ),
     ),
     (
@@ -797,7 +859,7 @@ pub static STAT_CHECKPOINTER: [(&str, MetricDesc); 9] = [
         MetricDesc::counter(
             "pg_stat_checkpointer_restartpoints_done_total",
             "Number of restartpoints that have been performed",
-            &[],
+            &[SERVER],
         ),
     ),
     (
@@ -805,7 +867,7 @@ pub static STAT_CHECKPOINTER: [(&str, MetricDesc); 9] = [
         MetricDesc::counter(
             "pg_stat_checkpointer_write_time_total",
             "Total amount of time that has been spent in the portion of processing checkpoints and restartpoints where files are written to disk, in milliseconds",
-            &[],
+            &[SERVER],
         ),
     ),
     (
@@ -813,7 +875,7 @@ pub static STAT_CHECKPOINTER: [(&str, MetricDesc); 9] = [
         MetricDesc::counter(
             "pg_stat_checkpointer_sync_time_total",
             "Total amount of time that has been spent in the portion of processing checkpoints and restartpoints where files are synchronized to disk, in milliseconds",
-            &[],
+            &[SERVER],
         ),
     ),
     (
@@ -821,7 +883,7 @@ pub static STAT_CHECKPOINTER: [(&str, MetricDesc); 9] = [
         MetricDesc::counter(
             "pg_stat_checkpointer_buffers_written_total",
             "Number of buffers written during checkpoints and restartpoints",
-            &[],
+            &[SERVER],
         ),
     ),
     (
@@ -829,7 +891,7 @@ pub static STAT_CHECKPOINTER: [(&str, MetricDesc); 9] = [
         MetricDesc::counter(
             "pg_stat_checkpointer_stats_reset_total",
             "Time at which these statistics were last reset",
-            &[],
+            &[SERVER],
         ),
     ),
 ];
@@ -864,17 +926,17 @@ pub fn map_stat_checkpointer(rows: &[Row], _: &ServerInfo) -> anyhow::Result<Vec
 pub static STAT_ARCHIVER_ARCHIVED: MetricDesc = MetricDesc::counter(
     "pg_stat_archiver_archived_count",
     "Number of WAL files that have been successfully archived",
-    &[],
+    &[SERVER],
 );
 pub static STAT_ARCHIVER_FAILED: MetricDesc = MetricDesc::counter(
     "pg_stat_archiver_failed_count",
     "Number of failed attempts for archiving WAL files",
-    &[],
+    &[SERVER],
 );
 pub static STAT_ARCHIVER_LAST_ARCHIVE_AGE: MetricDesc = MetricDesc::gauge(
     "pg_stat_archiver_last_archive_age",
     "Time in seconds since last WAL segment was successfully archived",
-    &[],
+    &[SERVER],
 );
 
 // Neither postgres_exporter nor pgwatch exports the archiver's times: fedimeter-named
@@ -882,12 +944,12 @@ pub static STAT_ARCHIVER_LAST_ARCHIVE_AGE: MetricDesc = MetricDesc::gauge(
 pub static STAT_ARCHIVER_LAST_ARCHIVED_TIME: MetricDesc = MetricDesc::gauge(
     "pg_stat_archiver_last_archived_time_seconds",
     "Time of the last successful WAL archive operation (Unix seconds)",
-    &[],
+    &[SERVER],
 );
 pub static STAT_ARCHIVER_LAST_FAILED_TIME: MetricDesc = MetricDesc::gauge(
     "pg_stat_archiver_last_failed_time_seconds",
     "Time of the last failed WAL archive operation (Unix seconds)",
-    &[],
+    &[SERVER],
 );
 
 pub const STAT_ARCHIVER_SQL: &str = "SELECT archived_count::int8 AS archived_count, \
@@ -923,7 +985,7 @@ pub fn map_stat_archiver(rows: &[Row], _: &ServerInfo) -> anyhow::Result<Vec<Poi
 pub static POSTMASTER_START_TIME: MetricDesc = MetricDesc::gauge(
     "pg_postmaster_start_time_seconds",
     "Time at which postmaster started",
-    &[],
+    &[SERVER],
 );
 
 pub const POSTMASTER_SQL: &str =
@@ -942,12 +1004,12 @@ pub fn map_postmaster(rows: &[Row], _: &ServerInfo) -> anyhow::Result<Vec<Point>
 pub static LONG_RUNNING_TRANSACTIONS: MetricDesc = MetricDesc::gauge(
     "pg_long_running_transactions",
     "Current number of long running transactions",
-    &[],
+    &[SERVER],
 );
 pub static LONG_RUNNING_TRANSACTIONS_OLDEST: MetricDesc = MetricDesc::gauge(
     "pg_long_running_transactions_oldest_timestamp_seconds",
     "The current maximum transaction age in seconds",
-    &[],
+    &[SERVER],
 );
 
 /// postgres_exporter's query: open transactions of non-idle backends and the oldest's age.
@@ -972,12 +1034,12 @@ pub fn map_long_running_transactions(rows: &[Row], _: &ServerInfo) -> anyhow::Re
 pub static WRAPAROUND_DATFROZENXID: MetricDesc = MetricDesc::gauge(
     "pg_database_wraparound_age_datfrozenxid_seconds",
     "Age of the oldest transaction ID that has not been frozen.",
-    &["datname"],
+    &["datname", SERVER],
 );
 pub static WRAPAROUND_DATMINMXID: MetricDesc = MetricDesc::gauge(
     "pg_database_wraparound_age_datminmxid_seconds",
     "Age of the oldest multi-transaction ID that has been replaced with a transaction ID.",
-    &["datname"],
+    &["datname", SERVER],
 );
 
 pub const WRAPAROUND_SQL: &str = "SELECT datname::text AS datname, \
@@ -1008,12 +1070,12 @@ pub fn map_wraparound(rows: &[Row], _: &ServerInfo) -> anyhow::Result<Vec<Point>
 pub static DATABASE_SIZE: MetricDesc = MetricDesc::gauge(
     "pg_database_size_bytes",
     "Disk space used by the database",
-    &["datname"],
+    &["datname", SERVER],
 );
 pub static DATABASE_CONNECTION_LIMIT: MetricDesc = MetricDesc::gauge(
     "pg_database_connection_limit",
     "Connection limit set for the database",
-    &["datname"],
+    &["datname", SERVER],
 );
 
 /// `pg_database_size` walks the database's directory; it takes no relation locks. Databases
@@ -1041,7 +1103,7 @@ pub fn map_database(rows: &[Row], _: &ServerInfo) -> anyhow::Result<Vec<Point>> 
 // ---------------------------------------------------------------------------------------
 // pg_stat_user_tables, for the top N tables by size
 
-const TABLE_LABELS: &[&str] = &["datname", "schemaname", "relname"];
+const TABLE_LABELS: &[&str] = &["datname", "schemaname", "relname", SERVER];
 
 /// Counters exported without `_total`, by column.
 pub static STAT_USER_TABLES_COUNTERS: [(&str, MetricDesc); 12] = [
@@ -1481,6 +1543,50 @@ mod tests {
                 )
             })
             .collect()
+    }
+
+    #[test]
+    fn server_label_is_host_and_port_as_postgres_exporter_makes_it() {
+        // postgres_exporter's parseFingerprint (cmd/postgres_exporter/util.go): host or
+        // "localhost", ":", port or "5432"; a `host` parameter is a socket directory.
+        for (url, expected) in [
+            ("postgres://u:secret@127.0.0.1:37255/app", "127.0.0.1:37255"),
+            (
+                "postgresql://u@db.example.org/mastodon",
+                "db.example.org:5432",
+            ),
+            ("postgres://[::1]:6543/app", "::1:6543"),
+            (
+                "postgres:///app?host=/var/run/postgresql",
+                "/var/run/postgresql:5432",
+            ),
+            ("postgres:///app?host=/tmp&port=5433", "/tmp:5433"),
+            ("postgres:///app", "localhost:5432"),
+            (
+                "postgres://u:secret@h:1/app?password=p2&sslmode=disable",
+                "h:1",
+            ),
+        ] {
+            assert_eq!(server_label(url).as_deref(), Some(expected), "{url}");
+        }
+        assert_eq!(server_label("not a url"), None);
+    }
+
+    #[test]
+    fn server_is_on_every_pg_family_but_pg_up_and_the_exporter_ones() {
+        for desc in DESCRIPTORS
+            .iter()
+            .chain(super::super::statements::DESCRIPTORS)
+        {
+            let exporter_own = desc.name == "pg_up"
+                || desc.name.starts_with("pg_exporter_")
+                || desc.name.starts_with("pg_scrape_");
+            assert_eq!(carries_server(desc), !exporter_own, "{}", desc.name);
+            assert!(!desc.labels[..desc.labels.len().saturating_sub(1)].contains(&SERVER));
+        }
+        for desc in super::super::mastodon::DESCRIPTORS {
+            assert!(!desc.labels.contains(&SERVER), "{}", desc.name);
+        }
     }
 
     #[test]

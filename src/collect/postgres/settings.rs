@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 
-use super::queries::Point;
+use super::queries::{Point, SERVER};
 use super::rows::Row;
 use crate::model::MetricDesc;
 
@@ -68,7 +68,8 @@ fn setting_desc(suffix: &str, name: &str, unit_suffix: Option<&str>) -> &'static
         None => format!("Server Parameter: {name}"),
     };
     let help: &'static str = Box::leak(help.into_boxed_str());
-    let desc: &'static MetricDesc = Box::leak(Box::new(MetricDesc::gauge(metric_name, help, &[])));
+    let desc: &'static MetricDesc =
+        Box::leak(Box::new(MetricDesc::gauge(metric_name, help, &[SERVER])));
     descs.insert(suffix.to_string(), desc);
     desc
 }

@@ -6,14 +6,14 @@
 //! Both are bounded: at most `stat_statements_limit` statements (five series each) and
 //! [`MAX_INDEXES`] indexes (two series each).
 
-use super::queries::{PG17, Point, ServerInfo};
+use super::queries::{PG17, Point, SERVER, ServerInfo};
 use super::rows::Row;
 use crate::model::MetricDesc;
 
 // ---------------------------------------------------------------------------------------
 // stat_statements
 
-const STATEMENT_LABELS: &[&str] = &["user", "datname", "queryid"];
+const STATEMENT_LABELS: &[&str] = &["user", "datname", "queryid", SERVER];
 
 pub static STATEMENTS_CALLS: MetricDesc = MetricDesc::counter(
     "pg_stat_statements_calls_total",
@@ -93,7 +93,7 @@ pub fn map_stat_statements(rows: &[Row], _: &ServerInfo) -> anyhow::Result<Vec<P
 /// block accesses (hits + reads) first. Mastodon's schema has about 250.
 pub const MAX_INDEXES: usize = 500;
 
-const INDEX_LABELS: &[&str] = &["datname", "schemaname", "relname", "indexrelname"];
+const INDEX_LABELS: &[&str] = &["datname", "schemaname", "relname", "indexrelname", SERVER];
 
 pub static STATIO_INDEXES_READ: MetricDesc = MetricDesc::counter(
     "pg_statio_user_indexes_idx_blks_read_total",
