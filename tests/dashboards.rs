@@ -18,6 +18,8 @@ mod binary;
 mod http_server;
 mod support;
 
+use support::postgres::MASTODON_SCHEMA;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -575,25 +577,8 @@ fn expected_empty(promql: &str) -> bool {
         .any(|(needle, _)| promql.contains(needle))
 }
 
-/// The subset of Mastodon's schema the `mastodon_*` gauges read (db/schema.rb, 4.5).
-const MASTODON_SCHEMA: &str = "
-CREATE TABLE accounts (id bigint PRIMARY KEY, username varchar NOT NULL, domain varchar);
-CREATE TABLE users (id bigserial PRIMARY KEY, account_id bigint, email varchar,
-  created_at timestamp NOT NULL, current_sign_in_at timestamp, approved boolean DEFAULT true NOT NULL,
-  disabled boolean DEFAULT false NOT NULL, confirmed_at timestamp);
-CREATE TABLE statuses (id bigint PRIMARY KEY, uri varchar, text text DEFAULT '' NOT NULL,
-  created_at timestamp NOT NULL, account_id bigint NOT NULL, local boolean, deleted_at timestamp,
-  visibility integer DEFAULT 0 NOT NULL, reblog_of_id bigint, reply boolean DEFAULT false NOT NULL);
-CREATE TABLE reports (id bigserial PRIMARY KEY, comment text DEFAULT '' NOT NULL,
-  created_at timestamp NOT NULL, updated_at timestamp NOT NULL, account_id bigint NOT NULL,
-  action_taken_at timestamp, action_taken_by_account_id bigint, target_account_id bigint NOT NULL,
-  assigned_account_id bigint);
-CREATE TABLE unavailable_domains (id bigserial PRIMARY KEY, domain varchar DEFAULT '' NOT NULL,
-  created_at timestamp NOT NULL, updated_at timestamp NOT NULL);
-CREATE TABLE software_updates (id bigserial PRIMARY KEY, version varchar NOT NULL,
-  urgent boolean DEFAULT false NOT NULL, type integer DEFAULT 0 NOT NULL, release_notes varchar DEFAULT '' NOT NULL);
-CREATE TABLE media_attachments (id bigint PRIMARY KEY, status_id bigint, file_file_size integer,
-  remote_url varchar DEFAULT '' NOT NULL, created_at timestamp NOT NULL);
+/// Rows for the `mastodon_*` gauges, on top of `support::postgres::MASTODON_SCHEMA`.
+const MASTODON_SEED: &str = "
 INSERT INTO accounts (id, username, domain) VALUES (1, 'admin', NULL), (2, 'bob', 'remote.example');
 INSERT INTO users (account_id, email, created_at, current_sign_in_at, approved) VALUES
   (1, 'a@x', now() - interval '40 days', now() - interval '1 hour', true),
@@ -782,6 +767,7 @@ async fn a_real_prometheus_answers_every_dashboard_expression_and_fires_redis_do
     let pg = support::PgServer::start();
     pg.create_database("mastodon");
     pg.exec_in("mastodon", MASTODON_SCHEMA);
+    pg.exec_in("mastodon", MASTODON_SEED);
     let pgbouncer = support::PgBouncer::start(&pg, support::PgBouncerOptions::default());
     let mut redis = support::RedisServer::start();
     let now = std::time::SystemTime::now()

@@ -15,7 +15,7 @@ use fedimeter::config::SecretUrl;
 use fedimeter::export::exposition::{Format, render_families};
 use fedimeter::model::{Health, Kind, Outcome, Reason, SnapshotStore, TargetId};
 use sqlx::Connection;
-use support::postgres::PgServer;
+use support::postgres::{MASTODON_SCHEMA, PgServer};
 use tokio_util::sync::CancellationToken;
 
 /// One collection run on a kept collector: the exposition text and the partial errors.
@@ -465,27 +465,6 @@ async fn replication_both_sides_and_lag_only_when_replay_falls_behind() {
     assert_line(&text, &on(&replica, "pg_replication_lag_seconds 0"));
     assert_eq!(fedimeter_connections(&replica), 1);
 }
-
-/// The subset of Mastodon's schema the gauges read (db/schema.rb, 4.5).
-const MASTODON_SCHEMA: &str = "
-CREATE TABLE accounts (id bigint PRIMARY KEY, username varchar NOT NULL, domain varchar);
-CREATE TABLE users (id bigserial PRIMARY KEY, account_id bigint, email varchar,
-  created_at timestamp NOT NULL, current_sign_in_at timestamp, approved boolean DEFAULT true NOT NULL,
-  disabled boolean DEFAULT false NOT NULL, confirmed_at timestamp);
-CREATE TABLE statuses (id bigint PRIMARY KEY, uri varchar, text text DEFAULT '' NOT NULL,
-  created_at timestamp NOT NULL, account_id bigint NOT NULL, local boolean, deleted_at timestamp,
-  visibility integer DEFAULT 0 NOT NULL, reblog_of_id bigint, reply boolean DEFAULT false NOT NULL);
-CREATE TABLE reports (id bigserial PRIMARY KEY, comment text DEFAULT '' NOT NULL,
-  created_at timestamp NOT NULL, updated_at timestamp NOT NULL, account_id bigint NOT NULL,
-  action_taken_at timestamp, action_taken_by_account_id bigint, target_account_id bigint NOT NULL,
-  assigned_account_id bigint);
-CREATE TABLE unavailable_domains (id bigserial PRIMARY KEY, domain varchar DEFAULT '' NOT NULL,
-  created_at timestamp NOT NULL, updated_at timestamp NOT NULL);
-CREATE TABLE software_updates (id bigserial PRIMARY KEY, version varchar NOT NULL,
-  urgent boolean DEFAULT false NOT NULL, type integer DEFAULT 0 NOT NULL, release_notes varchar DEFAULT '' NOT NULL);
-CREATE TABLE media_attachments (id bigint PRIMARY KEY, status_id bigint, file_file_size integer,
-  remote_url varchar DEFAULT '' NOT NULL, created_at timestamp NOT NULL);
-";
 
 /// Snowflake id of `now() - <interval>` in SQL, as Mastodon's `timestamp_id` makes them.
 fn id_ago(interval: &str) -> String {

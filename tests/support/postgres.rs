@@ -630,3 +630,24 @@ fn spawn_postgres(
         }
     })
 }
+
+/// The subset of Mastodon's schema the `mastodon_*` gauges read (db/schema.rb, 4.5).
+pub const MASTODON_SCHEMA: &str = "
+CREATE TABLE accounts (id bigint PRIMARY KEY, username varchar NOT NULL, domain varchar);
+CREATE TABLE users (id bigserial PRIMARY KEY, account_id bigint, email varchar,
+  created_at timestamp NOT NULL, current_sign_in_at timestamp, approved boolean DEFAULT true NOT NULL,
+  disabled boolean DEFAULT false NOT NULL, confirmed_at timestamp);
+CREATE TABLE statuses (id bigint PRIMARY KEY, uri varchar, text text DEFAULT '' NOT NULL,
+  created_at timestamp NOT NULL, account_id bigint NOT NULL, local boolean, deleted_at timestamp,
+  visibility integer DEFAULT 0 NOT NULL, reblog_of_id bigint, reply boolean DEFAULT false NOT NULL);
+CREATE TABLE reports (id bigserial PRIMARY KEY, comment text DEFAULT '' NOT NULL,
+  created_at timestamp NOT NULL, updated_at timestamp NOT NULL, account_id bigint NOT NULL,
+  action_taken_at timestamp, action_taken_by_account_id bigint, target_account_id bigint NOT NULL,
+  assigned_account_id bigint);
+CREATE TABLE unavailable_domains (id bigserial PRIMARY KEY, domain varchar DEFAULT '' NOT NULL,
+  created_at timestamp NOT NULL, updated_at timestamp NOT NULL);
+CREATE TABLE software_updates (id bigserial PRIMARY KEY, version varchar NOT NULL,
+  urgent boolean DEFAULT false NOT NULL, type integer DEFAULT 0 NOT NULL, release_notes varchar DEFAULT '' NOT NULL);
+CREATE TABLE media_attachments (id bigint PRIMARY KEY, status_id bigint, file_file_size integer,
+  remote_url varchar DEFAULT '' NOT NULL, created_at timestamp NOT NULL);
+";
