@@ -873,6 +873,27 @@ async fn a_real_prometheus_answers_every_dashboard_expression_and_fires_redis_do
     redis.cmd(&["LPUSH", "queue:ingress", job.as_str()]);
     redis.cmd(&["SET", "stat:processed", "42"]);
     redis.cmd(&["ZADD", "retry", "1", "{}"]);
+    // Sidekiq 8's job metrics bucket of this minute (`j|%y%m%d|%-H:%M`, UTC): 4 processed,
+    // 1 failed, 1500 ms, for the per-class panels.
+    let minute = time::OffsetDateTime::now_utc();
+    let bucket = format!(
+        "j|{:02}{:02}{:02}|{}:{:02}",
+        minute.year() % 100,
+        u8::from(minute.month()),
+        minute.day(),
+        minute.hour(),
+        minute.minute()
+    );
+    redis.cmd(&[
+        "HSET",
+        bucket.as_str(),
+        "ActivityPub::ProcessingWorker|p",
+        "4",
+        "ActivityPub::ProcessingWorker|f",
+        "1",
+        "ActivityPub::ProcessingWorker|ms",
+        "1500",
+    ]);
     let ca = http_server::TestCa::new();
     let web = http_server::TestServer::https(
         &ca.leaf(http_server::NOT_BEFORE_2020, http_server::VALID_UNTIL_2040),
@@ -915,6 +936,7 @@ timeout = "1s"
 name = "sidekiq"
 url = "{redis}"
 sidekiq = true
+sidekiq_job_metrics = true
 interval = "2s"
 timeout = "1s"
 [[probe]]
