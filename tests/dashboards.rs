@@ -9,11 +9,14 @@
 //! - live: a real Prometheus scrapes a real fedimeter collecting real PostgreSQL (with a
 //!   subset of Mastodon's schema), PgBouncer, Redis with Sidekiq data and an HTTPS probe,
 //!   and loads the rule files; every dashboard expression must parse there and return data
-//!   (except the documented [`EXPECTED_EMPTY`] list), and stopping Redis makes `RedisDown`
+//!   (except the documented [`EXPECTED_EMPTY`] list; a `[[discord]]` route to the fake
+//!   Discord gives the delivery panels their data), and stopping Redis makes `RedisDown`
 //!   go pending, then firing. The rules are loaded from a test copy in which every `for` is
 //!   5 s and Prometheus evaluates every second (docs/dashboards.md, "Testing").
 
 mod binary;
+#[path = "support/discord.rs"]
+mod discord;
 #[path = "support/http_server.rs"]
 mod http_server;
 mod support;
@@ -97,6 +100,8 @@ fn substitute(expr: &str) -> String {
         .replace("$__range", "1h")
         .replace("${target}", ".*")
         .replace("$target", ".*")
+        .replace("${server}", ".*")
+        .replace("$server", ".*")
 }
 
 fn legend_labels(legend: &str) -> Vec<String> {
@@ -297,8 +302,21 @@ fn check(
             let right = check(&bin.rhs, families, errors);
             let both: BTreeSet<String> = left.union(&right).cloned().collect();
             if let Some(modifier) = &bin.modifier {
-                if let Some(matching) = &modifier.matching {
-                    require(&matching.labels().labels, &both, "on/ignoring", errors);
+                match &modifier.matching {
+                    // `on (l)` matches on l's value: each side must have it.
+                    Some(LabelModifier::Include(ls)) => {
+                        for l in &ls.labels {
+                            if !left.contains(l) || !right.contains(l) {
+                                errors.push(format!(
+                                    "on label {l} is not on both sides: {left:?} and {right:?}"
+                                ));
+                            }
+                        }
+                    }
+                    Some(LabelModifier::Exclude(ls)) => {
+                        require(&ls.labels, &both, "ignoring", errors)
+                    }
+                    None => {}
                 }
             }
             both
@@ -400,7 +418,7 @@ fn every_expression_parses_and_uses_only_exported_names_and_labels() {
 
 #[test]
 fn the_checker_rejects_unknown_names_labels_and_groupings() {
-    let families = parse_golden("pg_up gauge \npg_locks_count gauge datname,mode\n");
+    let families = parse_golden("pg_up gauge \npg_locks_count gauge datname,mode,server\n");
     let bad = |promql: &str, legend: &str| Expression {
         origin: "case".to_string(),
         promql: substitute(promql),
@@ -416,6 +434,11 @@ fn the_checker_rejects_unknown_names_labels_and_groupings() {
         bad("rate(pg_up[5m]", ""),
         bad("topk(3, pg_locks_count)", "{{state}}"),
         bad("pg_up{target=~\"$unknown\"}", ""),
+        // `server` is on the pg_* families, not on pg_up.
+        bad("pg_up{server=~\"$server\"}", ""),
+        bad("sum by (server) (pg_up)", ""),
+        bad("pg_up == 0", "{{server}}"),
+        bad("pg_up and on (server) pg_locks_count", ""),
     ];
     for case in &cases {
         assert_eq!(
@@ -431,8 +454,55 @@ fn the_checker_rejects_unknown_names_labels_and_groupings() {
         ),
         bad("pg_up{target=~\"$target\"} == 0", "{{instance}}"),
         bad("topk(3, pg_locks_count)", "{{mode}} {{target}}"),
+        bad(
+            "sum by (target, server) (pg_locks_count{server=~\"$server\"})",
+            "{{server}}",
+        ),
     ];
     assert!(problems(&good, &families).is_empty());
+}
+
+/// `server` (postgres_exporter's `host:port`) is a label of the pg_* families that carry it
+/// in the golden exposition, and not of `pg_up`, `pg_exporter_*` and `pg_scrape_*`: the
+/// checker accepts it on the former and rejects it on the latter.
+#[test]
+fn server_is_checked_against_the_golden_families() {
+    let families = known_families(golden());
+    let expr = |promql: &str, legend: &str| Expression {
+        origin: promql.to_string(),
+        promql: substitute(promql),
+        output_labels: legend_labels(legend),
+        panel: true,
+    };
+    let good = [
+        expr(
+            "sum by (target, server, state) (pg_stat_activity_count{server=~\"$server\"})",
+            "{{server}} {{state}}",
+        ),
+        expr(
+            "pg_settings_max_connections{target=~\"$target\",server=~\"$server\"}",
+            "{{server}}",
+        ),
+        expr(
+            "pg_locks_count / on (job, instance, target, server) group_left () pg_settings_max_connections",
+            "{{server}} {{mode}}",
+        ),
+    ];
+    let found = problems(&good, &families);
+    assert!(found.is_empty(), "{found:#?}");
+    for bad in [
+        expr("pg_up{server=~\"$server\"}", ""),
+        expr("sum by (server) (pg_exporter_last_scrape_error)", ""),
+        expr("pg_scrape_collector_success == 0", "{{server}}"),
+        expr("pg_up == 0 and on (target, server) pg_static", ""),
+    ] {
+        assert_eq!(
+            problems(std::slice::from_ref(&bad), &families).len(),
+            1,
+            "{} must be rejected",
+            bad.promql
+        );
+    }
 }
 
 const DASHBOARD_UIDS: &[&str] = &[
@@ -497,6 +567,7 @@ fn dashboards_use_the_current_schema_a_datasource_variable_stable_uids_tags_and_
         );
         let mut ids = BTreeSet::new();
         let mut uses_target = false;
+        let mut uses_server = false;
         for panel in panels(d) {
             assert!(
                 ids.insert(panel["id"].as_i64().expect("panel id")),
@@ -527,6 +598,7 @@ fn dashboards_use_the_current_schema_a_datasource_variable_stable_uids_tags_and_
                     panel["title"]
                 );
                 uses_target |= t["expr"].as_str().is_some_and(|e| e.contains("$target"));
+                uses_server |= t["expr"].as_str().is_some_and(|e| e.contains("$server"));
             }
         }
         let target_var = vars.iter().find(|v| v["name"] == "target");
@@ -540,6 +612,23 @@ fn dashboards_use_the_current_schema_a_datasource_variable_stable_uids_tags_and_
             assert_eq!(
                 v["allValue"], ".*",
                 "{file}: All must also match series without a target label"
+            );
+        }
+        // `$server` (postgres_exporter's host:port) lists the servers of the chosen targets.
+        let server_var = vars.iter().find(|v| v["name"] == "server");
+        assert_eq!(
+            uses_server,
+            server_var.is_some(),
+            "{file}: $server used iff defined"
+        );
+        if let Some(v) = server_var {
+            assert_eq!(v["includeAll"], true, "{file}");
+            assert_eq!(v["allValue"], ".*", "{file}");
+            assert!(
+                v["query"]["query"]
+                    .as_str()
+                    .is_some_and(|q| q.contains("target=~\"$target\"")),
+                "{file}: $server is chained from $target"
             );
         }
     }
@@ -768,6 +857,8 @@ async fn a_real_prometheus_answers_every_dashboard_expression_and_fires_redis_do
     pg.create_database("mastodon");
     pg.exec_in("mastodon", MASTODON_SCHEMA);
     pg.exec_in("mastodon", MASTODON_SEED);
+    // For the slow-query panels (the test kit preloads the library).
+    pg.exec_in("mastodon", "CREATE EXTENSION pg_stat_statements");
     let pgbouncer = support::PgBouncer::start(&pg, support::PgBouncerOptions::default());
     let mut redis = support::RedisServer::start();
     let now = std::time::SystemTime::now()
@@ -782,14 +873,43 @@ async fn a_real_prometheus_answers_every_dashboard_expression_and_fires_redis_do
     redis.cmd(&["LPUSH", "queue:ingress", job.as_str()]);
     redis.cmd(&["SET", "stat:processed", "42"]);
     redis.cmd(&["ZADD", "retry", "1", "{}"]);
+    // Sidekiq 8's job metrics bucket of this minute (`j|%y%m%d|%-H:%M`, UTC): 4 processed,
+    // 1 failed, 1500 ms, for the per-class panels.
+    let minute = time::OffsetDateTime::now_utc();
+    let bucket = format!(
+        "j|{:02}{:02}{:02}|{}:{:02}",
+        minute.year() % 100,
+        u8::from(minute.month()),
+        minute.day(),
+        minute.hour(),
+        minute.minute()
+    );
+    redis.cmd(&[
+        "HSET",
+        bucket.as_str(),
+        "ActivityPub::ProcessingWorker|p",
+        "4",
+        "ActivityPub::ProcessingWorker|f",
+        "1",
+        "ActivityPub::ProcessingWorker|ms",
+        "1500",
+    ]);
     let ca = http_server::TestCa::new();
     let web = http_server::TestServer::https(
         &ca.leaf(http_server::NOT_BEFORE_2020, http_server::VALID_UNTIL_2040),
     )
     .await;
     web.set("/health", http_server::Reply::ok("OK"));
+    // A Discord route (to the fake Discord) for the overview's delivery panels.
+    let fake_discord = discord::FakeDiscord::start().await;
+    let webhook = fake_discord.webhook("1", "tok", "ops");
     let config = format!(
         r#"listen = "127.0.0.1:0"
+[alerting]
+evaluate_every = "1s"
+[[discord]]
+name = "ops"
+webhook_url = "{webhook}"
 [sli]
 evaluate_every = "1s"
 flush_every = "1s"
@@ -804,6 +924,9 @@ url = "{pg}"
 interval = "2s"
 timeout = "1s"
 size_interval = "2s"
+stat_statements = true
+stat_statements_interval = "2s"
+statio_user_indexes = true
 [[pgbouncer]]
 name = "pgbouncer"
 url = "{pgb}"
@@ -813,6 +936,7 @@ timeout = "1s"
 name = "sidekiq"
 url = "{redis}"
 sidekiq = true
+sidekiq_job_metrics = true
 interval = "2s"
 timeout = "1s"
 [[probe]]

@@ -2,8 +2,9 @@
 //! collection of the test servers puts on `/metrics`, recorded in
 //! `tests/fixtures/golden/exposition.txt`. The test runs the real binary against real
 //! PostgreSQL (with a Mastodon schema, a streaming replica and a replication slot),
-//! PgBouncer, Redis holding Sidekiq and Mastodon data, and an HTTPS probe, with every
-//! opt-in family switched on, and fails on any difference from the file.
+//! PgBouncer, Redis holding Sidekiq and Mastodon data, an HTTPS probe and a `[[discord]]`
+//! route to the fake Discord (for the alerting and delivery families), with every opt-in
+//! family switched on, and fails on any difference from the file.
 //!
 //! Regenerate the file after an intended change with
 //! `UPDATE_GOLDEN=1 cargo test --test golden` (docs/metrics.md, "The golden exposition").
@@ -15,6 +16,8 @@
 //! with come first.
 
 mod binary;
+#[path = "support/discord.rs"]
+mod discord;
 mod support;
 
 use support::postgres::MASTODON_SCHEMA;
@@ -295,6 +298,8 @@ async fn settled(server: &Server) -> String {
         let families = wire_families(&text);
         let complete = families.contains_key("fedimeter_sli_ratio")
             && families.contains_key("fedimeter_component_status")
+            && families.contains_key("fedimeter_alerts")
+            && families.contains_key("fedimeter_notifications_total")
             && ["pg_up", "pgbouncer_up", "redis_up", "probe_success"]
                 .iter()
                 .all(|name| every_value_is_one(&text, name));
@@ -329,8 +334,17 @@ async fn a_full_collection_matches_the_golden_exposition() {
     let ca = TestCa::new();
     let web = TestServer::https(&ca.leaf(NOT_BEFORE_2020, VALID_UNTIL_2040)).await;
     web.set("/health", Reply::ok("OK"));
+    // A Discord route: the evaluator's `fedimeter_alerts` and the sender's families exist
+    // only with one.
+    let fake_discord = discord::FakeDiscord::start().await;
+    let webhook = fake_discord.webhook("1", "tok", "ops");
     let config = format!(
         r#"listen = "127.0.0.1:0"
+[alerting]
+evaluate_every = "1s"
+[[discord]]
+name = "ops"
+webhook_url = "{webhook}"
 [otlp]
 endpoint = "http://127.0.0.1:1"
 interval = "1s"

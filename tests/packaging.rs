@@ -118,6 +118,8 @@ fn the_package_lists_the_binary_unit_config_dashboards_and_rules() {
         "/usr/share/fedimeter/provisioning/dashboards.yml",
         "/usr/share/fedimeter/alerts/fedimeter.rules.yml",
         "/usr/share/fedimeter/alerts/slo.rules.yml",
+        "/usr/share/fedimeter/alerts/postgres-mixin.rules.yml",
+        "/usr/share/fedimeter/alerts/discord.rules.yml",
     ]
     .iter()
     .map(|s| s.to_string())

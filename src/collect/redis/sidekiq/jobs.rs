@@ -188,6 +188,76 @@ mod tests {
         assert!(bucket_names(f64::NAN).is_empty());
     }
 
+    /// Strech's exporter spec (`spec/sidekiq-8.x/prometheus/exporter/standard_spec.rb`, its
+    /// fixture `community_version_with_job_metrics.txt`; docs/metrics.md, "Per-job-class
+    /// Sidekiq metrics") feeds `top_jobs` totals MyWorker p 145, f 3, ms 285500 and
+    /// OtherWorker p 50, f 0, ms 10000 and expects 145, 3, 285.500 and 50, 0, 10.000: the
+    /// window's sums, and the total milliseconds / 1000, not a mean. The same totals, spread
+    /// here over three minute buckets by hand: MyWorker 100 + 45 processed, 2 + 1 failed,
+    /// 200000 + 85500 ms; OtherWorker 20 + 30 processed, 4000 + 6000 ms.
+    #[test]
+    fn the_hour_is_summed_as_strechs_exporter_reports_it() {
+        let replies = vec![
+            hash(&[
+                ("MyWorker|p", "100"),
+                ("MyWorker|f", "2"),
+                ("MyWorker|ms", "200000"),
+                ("OtherWorker|p", "20"),
+                ("OtherWorker|ms", "4000"),
+            ]),
+            Value::Nil,
+            hash(&[
+                ("MyWorker|p", "45"),
+                ("MyWorker|f", "1"),
+                ("MyWorker|ms", "85500"),
+                ("OtherWorker|p", "30"),
+                ("OtherWorker|ms", "6000"),
+            ]),
+        ];
+        let classes = sum_buckets(&replies).expect("hashes");
+        let mut sink = Sink::new();
+        emit_jobs(&classes, &mut sink);
+        let (families, _) = sink.into_parts();
+        let value = |name: &str, class: &str| {
+            families
+                .iter()
+                .find(|f| f.desc.name == name)
+                .and_then(|f| f.value(&[class]))
+        };
+        assert_eq!(value("sidekiq_job_processed", "MyWorker"), Some(145.0));
+        assert_eq!(value("sidekiq_job_failed", "MyWorker"), Some(3.0));
+        assert_eq!(
+            value("sidekiq_job_execution_time_seconds", "MyWorker"),
+            Some(285.5)
+        );
+        assert_eq!(value("sidekiq_job_processed", "OtherWorker"), Some(50.0));
+        // A class without failures in the hour has failed 0, as in the fixture.
+        assert_eq!(value("sidekiq_job_failed", "OtherWorker"), Some(0.0));
+        assert_eq!(
+            value("sidekiq_job_execution_time_seconds", "OtherWorker"),
+            Some(10.0)
+        );
+        // Only these two classes, no `other` below the cap.
+        let processed = families
+            .iter()
+            .find(|f| f.desc.name == "sidekiq_job_processed")
+            .expect("processed family");
+        assert_eq!(processed.samples.len(), 2);
+    }
+
+    /// `Query#top_jobs(minutes: 60)` reads the minute of `now` and the 59 before it.
+    #[test]
+    fn the_window_is_the_current_minute_and_the_59_before() {
+        // 2026-12-06 09:05:30 UTC: 09:05 back to 08:06; 08:05 is outside.
+        let names = bucket_names(1_796_547_930.0);
+        assert_eq!(names.len(), 2 * WINDOW_MINUTES as usize);
+        assert!(names.contains(&"j|261206|9:05".to_owned()));
+        assert!(names.contains(&"j|261206|8:06".to_owned()));
+        assert!(!names.contains(&"j|261206|8:05".to_owned()));
+        assert!(!names.contains(&"j|20261206|8:5".to_owned()));
+        assert!(!names.contains(&"j|261206|9:06".to_owned()));
+    }
+
     #[test]
     fn buckets_are_summed_per_class_and_capped() {
         let replies = vec![
