@@ -107,6 +107,10 @@ fn describe(c: &Condition) -> String {
             "target_down {}",
             kind.map_or("any".to_string(), |k| k.name().to_string())
         ),
+        Condition::TargetDegraded { kind } => format!(
+            "target_degraded {}",
+            kind.map_or("any".to_string(), |k| k.name().to_string())
+        ),
         Condition::Threshold {
             family,
             matchers,
