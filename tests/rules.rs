@@ -355,7 +355,8 @@ fn the_builtin_rules_and_the_prometheus_rules_are_one_set() {
 /// The comparison finder reads what it is meant to (hand-written expressions).
 #[test]
 fn comparisons_are_found_where_an_alert_fires() {
-    let check = |expr: &str, expected: &[(&str, &[(&str, &str)], &str, f64)]| {
+    type Expected<'a> = &'a [(&'a str, &'a [(&'a str, &'a str)], &'a str, f64)];
+    let check = |expr: &str, expected: Expected<'_>| {
         let mut got = Vec::new();
         comparisons(
             &promql_parser::parser::parse(expr).expect("parse"),
