@@ -263,6 +263,165 @@ async fn alert_test_and_list_print_what_discord_and_the_store_say() {
     assert!(stdout.contains("no alert is pending or firing"), "{stdout}");
 }
 
+/// While `serve` runs: `alert list` prints the live pending and firing alerts from the store
+/// (state, since, value, target, key), a degraded probe's `target_degraded` alert reaches
+/// Discord with its reason; then `alert test --route infra` calls only that route's webhook
+/// and prints Discord's answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alert_list_shows_live_states_and_alert_test_calls_only_the_named_route() {
+    let fake = FakeDiscord::start().await;
+    let ops = fake.webhook("1", "tok-ops", "ops");
+    let infra = fake.webhook("2", "tok-infra", "infra");
+    let web = TestServer::http().await;
+    web.set("/broken", Reply::status(503, "down"));
+    // Answers correctly, slower than its degraded_after.
+    web.set("/slow", Reply::ok("ok").delayed(Duration::from_millis(400)));
+    let text = format!(
+        "listen = \"127.0.0.1:0\"\n\
+         [alerting]\nevaluate_every = \"1s\"\nbuiltin = false\n\
+         [[alert]]\nname = \"ProbeFailing\"\nseverity = \"warning\"\n\
+         metric = \"probe_success\"\nop = \"==\"\nvalue = 0\n\
+         [[alert]]\nname = \"ProbeFailingLong\"\nseverity = \"warning\"\n\
+         metric = \"probe_success\"\nop = \"==\"\nvalue = 0\nfor = \"1h\"\n\
+         [[alert]]\nname = \"ProbeSlow\"\nseverity = \"info\"\ntarget_degraded = \"probe\"\n\
+         [[discord]]\nname = \"ops\"\nwebhook_url = \"{ops}\"\n\
+         [[discord]]\nname = \"infra\"\nwebhook_url = \"{infra}\"\n\
+         [[probe]]\nname = \"broken\"\nurl = \"{}\"\ninterval = \"1s\"\ntimeout = \"900ms\"\n\
+         [[probe]]\nname = \"slow\"\nurl = \"{}\"\ninterval = \"1s\"\ntimeout = \"900ms\"\n\
+         degraded_after = \"200ms\"\n",
+        web.url("/broken"),
+        web.url("/slow"),
+    );
+    let work = std::sync::Arc::new(Workdir::new(&text));
+    let started = std::time::SystemTime::now();
+    let mut server = work.serve(&[]);
+
+    // The degraded probe's alert, on both routes, with its reason.
+    wait_until("the ProbeSlow messages", Duration::from_secs(30), || {
+        fake.accepted()
+            .iter()
+            .filter(|r| {
+                r.body["embeds"][0]["title"]
+                    .as_str()
+                    .is_some_and(|t| t.contains("ProbeSlow"))
+            })
+            .count()
+            >= 2
+    })
+    .await;
+    let slow = fake
+        .accepted()
+        .into_iter()
+        .find(|r| {
+            r.webhook_id == "1"
+                && r.body["embeds"][0]["title"]
+                    .as_str()
+                    .is_some_and(|t| t.contains("ProbeSlow"))
+        })
+        .expect("ProbeSlow on ops");
+    // The default summary, markdown-escaped like all alert text (Discord shows "(slow)").
+    assert_eq!(
+        slow.body["embeds"][0]["description"],
+        "slow is degraded \\(slow\\)"
+    );
+    assert_eq!(field(&slow.body, "reason").as_deref(), Some("slow"));
+    assert_eq!(field(&slow.body, "Target").as_deref(), Some("slow"));
+    assert_eq!(slow.body["flags"], 4096, "info is sent silently");
+
+    // `alert list` against the live store: two firing alerts and one pending (for 1h).
+    let mut expected: std::collections::BTreeMap<String, (&str, &str, &str)> = [
+        (
+            "ProbeFailing{module=\"http\",target=\"broken\"}",
+            ("firing", "0", "broken"),
+        ),
+        (
+            "ProbeFailingLong{module=\"http\",target=\"broken\"}",
+            ("pending", "0", "broken"),
+        ),
+        ("ProbeSlow{target=\"slow\"}", ("firing", "-", "slow")),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let wait_started = Instant::now();
+    let rows = loop {
+        let w = work.clone();
+        let out = tokio::task::spawn_blocking(move || w.run(&["alert", "list"], &[]))
+            .await
+            .expect("run");
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(
+            out.status.success(),
+            "{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let rows: Vec<Vec<String>> = stdout
+            .lines()
+            .skip_while(|l| *l != "STATE\tSINCE\tVALUE\tTARGET\tALERT")
+            .skip(1)
+            .take_while(|l| !l.is_empty() && !l.starts_with("outbox:"))
+            .map(|l| l.split('\t').map(String::from).collect())
+            .collect();
+        // Until every alert is there in its state (a new alert may be seen mid-way).
+        let states: Vec<(&str, &str)> = rows
+            .iter()
+            .filter(|r| r.len() == 5)
+            .map(|r| (r[4].as_str(), r[0].as_str()))
+            .collect();
+        let want: Vec<(&str, &str)> = expected.iter().map(|(k, v)| (k.as_str(), v.0)).collect();
+        if states == want {
+            break rows;
+        }
+        assert!(
+            wait_started.elapsed() < Duration::from_secs(30),
+            "alert list never showed the three alerts:\n{stdout}\n{}",
+            server.log()
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    let now = std::time::SystemTime::now();
+    for row in &rows {
+        let (state, value, target) = expected
+            .remove(&row[4])
+            .unwrap_or_else(|| panic!("unexpected row {row:?}"));
+        assert_eq!(
+            (row[0].as_str(), row[2].as_str(), row[3].as_str()),
+            (state, value, target),
+            "{row:?}"
+        );
+        let since = humantime::parse_rfc3339(&row[1]).expect("an RFC 3339 time");
+        assert!(
+            since + Duration::from_secs(1) >= started && since <= now,
+            "{row:?}"
+        );
+    }
+    assert!(expected.is_empty(), "missing rows: {expected:?}");
+    server.sigterm_and_wait(Duration::from_secs(10));
+
+    // `alert test --route infra`: only infra's webhook is called, and its answer printed.
+    let before = fake.requests();
+    let w = work.clone();
+    let out =
+        tokio::task::spawn_blocking(move || w.run(&["alert", "test", "--route", "infra"], &[]))
+            .await
+            .expect("run");
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{stdout}");
+    let new: Vec<_> = fake.requests().into_iter().skip(before.len()).collect();
+    assert_eq!(new.len(), 1, "one request: {new:?}");
+    assert_eq!(new[0].webhook_id, "2");
+    assert_eq!(
+        new[0].body["embeds"][0]["title"],
+        "🔵 fedimeter test message"
+    );
+    let id = new[0]
+        .created_id
+        .clone()
+        .expect("a message id (?wait=true)");
+    assert_eq!(stdout, format!("infra: sent (message id {id})\n"));
+    assert!(!stdout.contains("tok-"));
+}
+
 /// Alertmanager's webhook payload, version 4 (anchors-status-alerting.md §4.2).
 fn am_payload(status: &str, ends_at: &str) -> String {
     format!(

@@ -1,7 +1,8 @@
 //! The durable outbox on both store backends, delivered to the fake Discord: nothing is lost
 //! while Discord is down, order per route holds, a crashed sender duplicates at most its one
 //! in-flight row, two instances sharing PostgreSQL never send a row twice, resolves edit the
-//! original message, and a deleted webhook disables its route and is reported on another.
+//! original message, a deleted webhook disables its route and is reported on another, and a
+//! message Discord refuses (other 4xx) is logged, counted and dropped, never retried.
 
 #[path = "support/discord.rs"]
 mod discord;
@@ -349,4 +350,126 @@ async fn two_instances_sharing_postgres_never_send_a_row_twice() {
             .unwrap_or(0)
     };
     assert_eq!(by(&d1) + by(&d2), 60);
+}
+
+/// The log of the whole test binary (a process-wide subscriber: a thread-scoped one can
+/// lose lines when another test's thread caches "no interest" for a callsite first).
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+/// Discord refuses one message with a 400 and its error body (code 50006, as it answers an
+/// empty message): the dispatcher logs Discord's message without the webhook URL, counts
+/// `result="rejected"` once, marks the row done without retrying it (the fake sees it
+/// exactly once), and the rows behind it on the route still go out, in order.
+#[tokio::test]
+async fn a_message_discord_refuses_is_logged_counted_and_dropped_and_the_rest_go_out() {
+    let captured = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(captured.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .finish();
+    tracing::subscriber::set_global_default(subscriber).expect("the only global subscriber");
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("fedimeter.db").display());
+    let store = Store::open(&SecretUrl::new(url)).await.expect("store");
+    let fake = FakeDiscord::start().await;
+    let token = "tok-refused-Qx71";
+    let webhook = fake.webhook("7", token, "ops");
+    let ops = route("ops", webhook.clone());
+    let outbox = Outbox::new(store.clone(), "host-1", Duration::from_secs(600));
+    let dispatcher = Dispatcher::new(outbox.clone(), client(), vec![ops.clone()]);
+    fake.reject_titled("r1", 50006, "Cannot send an empty message");
+    let rows: Vec<NewRow> = (0..4).map(|i| row("ops", &format!("r{i}"))).collect();
+    outbox
+        .enqueue(&rows, SystemTime::now())
+        .await
+        .expect("enqueue");
+
+    // Every row is finished in one drain: three sent, the refused one dropped.
+    assert_eq!(dispatcher.drain_route(&ops).await.expect("drain"), 4);
+    let seen: Vec<(String, u16)> = fake
+        .requests()
+        .iter()
+        .map(|r| {
+            (
+                r.body["embeds"][0]["title"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string(),
+                r.status,
+            )
+        })
+        .collect();
+    let expected: Vec<(String, u16)> = [("r0", 200), ("r1", 400), ("r2", 200), ("r3", 200)]
+        .iter()
+        .map(|(t, s)| (t.to_string(), *s))
+        .collect();
+    assert_eq!(seen, expected, "one request per row, in order");
+    assert_eq!(titles(&fake, "7"), ["r0", "r2", "r3"]);
+    assert!(outbox.pending().await.expect("pending").is_empty());
+
+    // Never retried: a later drain, even with every retry delay over, sends nothing.
+    make_due(&store).await;
+    assert_eq!(dispatcher.drain_route(&ops).await.expect("drain"), 0);
+    assert_eq!(fake.requests().len(), 4);
+
+    // Counted: fedimeter_notifications_total{route,result}.
+    let families = fedimeter::notify::metrics::dispatcher_families(&dispatcher, &[]);
+    let text = fedimeter::export::exposition::render_families(
+        families.iter().map(|f| (f, None)),
+        fedimeter::export::exposition::Format::Text,
+    );
+    for line in [
+        "fedimeter_notifications_total{route=\"ops\",result=\"rejected\"} 1",
+        "fedimeter_notifications_total{route=\"ops\",result=\"sent\"} 3",
+        "fedimeter_notifications_total{route=\"ops\",result=\"retried\"} 0",
+        "fedimeter_outbox_pending{route=\"ops\"} 0",
+    ] {
+        assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
+    }
+
+    // Logged with Discord's message and code, never with the webhook's URL or token.
+    let log = String::from_utf8(captured.0.lock().expect("lock").clone()).expect("utf-8");
+    let refused: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("discord rejected a notification"))
+        .collect();
+    assert_eq!(refused.len(), 1, "{log}");
+    for part in [
+        "route=ops",
+        "status=400",
+        "code=50006",
+        "Cannot send an empty message",
+    ] {
+        assert!(
+            refused[0].contains(part),
+            "{part:?} missing: {}",
+            refused[0]
+        );
+    }
+    assert!(!log.contains(token), "the webhook token leaked:\n{log}");
+    assert!(!log.contains(&webhook), "the webhook URL leaked:\n{log}");
+    store.close().await;
 }

@@ -1024,6 +1024,62 @@ fn sli_components_and_maintenance_load() {
     );
 }
 
+/// `target_down` and `target_degraded` rules load with their kinds; a degraded rule gets
+/// the summary that shows its reason.
+#[test]
+fn target_health_rules_load() {
+    use fedimeter::config::alert::rule::Condition;
+    use fedimeter::model::Kind;
+    let text = r#"
+        [alerting]
+        builtin = false
+        [[alert]]
+        name = "AnyDown"
+        severity = "critical"
+        target_down = "any"
+        [[alert]]
+        name = "ProbeSlow"
+        severity = "info"
+        target_degraded = "probe"
+        for = "10m"
+        [[alert]]
+        name = "AnythingSlow"
+        severity = "warning"
+        target_degraded = "any"
+        summary = "{{target}}: {{labels.reason}}"
+    "#;
+    let c = ok(load_text(text, None, &HashMap::new()));
+    let rules: Vec<(&str, &Condition, &str)> = c
+        .alerting
+        .rules
+        .iter()
+        .map(|r| (r.name.as_str(), &r.condition, r.summary.as_str()))
+        .collect();
+    assert_eq!(
+        rules,
+        [
+            (
+                "AnyDown",
+                &Condition::TargetDown { kind: None },
+                "AnyDown on {{target}}"
+            ),
+            (
+                "ProbeSlow",
+                &Condition::TargetDegraded {
+                    kind: Some(Kind::Probe)
+                },
+                "{{target}} is degraded ({{labels.reason}})"
+            ),
+            (
+                "AnythingSlow",
+                &Condition::TargetDegraded { kind: None },
+                "{{target}}: {{labels.reason}}"
+            ),
+        ]
+    );
+    assert_eq!(c.alerting.rules[1].for_, Duration::from_secs(600));
+}
+
 #[test]
 fn sli_value_checks() {
     let probe = "[[probe]]\nname = \"web\"\nurl = \"https://e.x\"\n";

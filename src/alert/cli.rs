@@ -107,6 +107,10 @@ fn describe(c: &Condition) -> String {
             "target_down {}",
             kind.map_or("any".to_string(), |k| k.name().to_string())
         ),
+        Condition::TargetDegraded { kind } => format!(
+            "target_degraded {}",
+            kind.map_or("any".to_string(), |k| k.name().to_string())
+        ),
         Condition::Threshold {
             family,
             matchers,
@@ -130,7 +134,9 @@ fn describe(c: &Condition) -> String {
     }
 }
 
-/// Prints the rules and the stored states of their alerts.
+/// Prints the rules and the stored states of their alerts: state, since when the condition
+/// holds, the value (as of the last state change; `-` for rules without one), the target,
+/// and the alert's key.
 pub async fn list(config: &Config) -> anyhow::Result<ExitCode> {
     println!("RULE\tSEVERITY\tFOR\tCONDITION");
     for r in &config.alerting.rules {
@@ -149,13 +155,16 @@ pub async fn list(config: &Config) -> anyhow::Result<ExitCode> {
     if states.is_empty() {
         println!("no alert is pending or firing");
     } else {
-        println!("STATE\tSINCE\tALERT");
+        println!("STATE\tSINCE\tVALUE\tTARGET\tALERT");
         for s in states {
             let since = crate::store::from_unix_ms(s.active_since);
             println!(
-                "{}\t{}\t{}",
+                "{}\t{}\t{}\t{}\t{}",
                 s.state,
                 humantime::format_rfc3339_seconds(since),
+                s.value
+                    .map_or_else(|| "-".to_string(), super::eval::format_value),
+                s.target,
                 s.key
             );
         }

@@ -240,6 +240,28 @@ pub fn evaluate(rules: &[Rule], inputs: &AlertInputs) -> Vec<Active> {
                     });
                 }
             }
+            Condition::TargetDegraded { kind } => {
+                for snap in &inputs.snapshots {
+                    if kind.is_some_and(|k| k != snap.target.kind) {
+                        continue;
+                    }
+                    let Some(crate::model::Health::Degraded { reason }) = snap.health else {
+                        continue;
+                    };
+                    let mut labels = BTreeMap::new();
+                    labels.insert("target".to_string(), snap.target.name.to_string());
+                    // The key is the target alone: another reason is the same alert.
+                    let key = alert_key(&rule.name, &labels);
+                    labels.insert("reason".to_string(), reason.as_str().to_string());
+                    out.push(Active {
+                        rule: idx,
+                        key,
+                        target: snap.target.name.to_string(),
+                        labels,
+                        value: None,
+                    });
+                }
+            }
             Condition::Threshold {
                 family,
                 matchers,
@@ -662,6 +684,199 @@ mod tests {
         );
         assert_eq!(active[0].value, Some(15.0));
         assert_eq!(active[1].value, Some(7.0));
+    }
+
+    fn with_health(kind: Kind, name: &str, health: Option<crate::model::Health>) -> Arc<Snapshot> {
+        Arc::new(Snapshot {
+            target: TargetId::new(kind, name),
+            finished_at: now(),
+            duration: Duration::from_millis(1),
+            outcome: Outcome::Success,
+            health,
+            families: Vec::new(),
+        })
+    }
+
+    fn health_rule(name: &str, condition: Condition) -> Rule {
+        Rule {
+            name: name.into(),
+            severity: crate::notify::Severity::Warning,
+            condition,
+            for_: Duration::ZERO,
+            keep_firing_for: Duration::ZERO,
+            summary: "{{target}} is degraded ({{labels.reason}})".into(),
+            description: String::new(),
+            runbook: None,
+            component: None,
+        }
+    }
+
+    fn health_inputs(snapshots: Vec<Arc<Snapshot>>, at: SystemTime) -> AlertInputs {
+        AlertInputs {
+            probes_awaiting_first_run: 0,
+            snapshots,
+            muted_components: HashSet::new(),
+            internal: Vec::new(),
+            components: Arc::default(),
+            now: at,
+        }
+    }
+
+    /// Target-health rules, down and degraded, over one table of healths: a down target is
+    /// not degraded, a target without health (no attempt) is neither, and the kind filters.
+    #[test]
+    fn target_health_rules_tell_down_from_degraded() {
+        use crate::model::{Health, Reason};
+        let slow = Health::Degraded {
+            reason: Reason::Slow,
+        };
+        let snapshots = vec![
+            with_health(Kind::Probe, "web", Some(slow)),
+            with_health(
+                Kind::Probe,
+                "api",
+                Some(Health::Down {
+                    reason: Reason::Timeout,
+                }),
+            ),
+            with_health(Kind::Probe, "media", Some(Health::Up)),
+            with_health(Kind::Probe, "streaming", None),
+            with_health(
+                Kind::Postgres,
+                "main",
+                Some(Health::Down {
+                    reason: Reason::Refused,
+                }),
+            ),
+            // No collector reports this today; the model allows it, and `any` takes it.
+            with_health(
+                Kind::Redis,
+                "cache",
+                Some(Health::Degraded {
+                    reason: Reason::Other,
+                }),
+            ),
+        ];
+        let inputs = health_inputs(snapshots, now());
+        // (condition, the targets it fires for, with their reason label)
+        type Expected = &'static [(&'static str, Option<&'static str>)];
+        let table: [(Condition, Expected); 4] = [
+            (
+                Condition::TargetDown { kind: None },
+                &[("api", None), ("main", None)],
+            ),
+            (
+                Condition::TargetDegraded { kind: None },
+                &[("web", Some("slow")), ("cache", Some("other"))],
+            ),
+            (
+                Condition::TargetDegraded {
+                    kind: Some(Kind::Probe),
+                },
+                &[("web", Some("slow"))],
+            ),
+            (
+                Condition::TargetDegraded {
+                    kind: Some(Kind::Postgres),
+                },
+                &[],
+            ),
+        ];
+        for (condition, expected) in table {
+            let rules = vec![health_rule("Health", condition.clone())];
+            let active = evaluate(&rules, &inputs);
+            let got: Vec<(String, Option<String>)> = active
+                .iter()
+                .map(|a| (a.key.clone(), a.labels.get("reason").cloned()))
+                .collect();
+            let want: Vec<(String, Option<String>)> = expected
+                .iter()
+                .map(|(t, r)| (format!("Health{{target=\"{t}\"}}"), r.map(String::from)))
+                .collect();
+            assert_eq!(got, want, "{condition:?}");
+        }
+        let rules = vec![health_rule(
+            "WebSlow",
+            Condition::TargetDegraded {
+                kind: Some(Kind::Probe),
+            },
+        )];
+        let active = evaluate(&rules, &inputs);
+        assert_eq!(
+            render(&rules[0].summary, "WebSlow", &active[0], None),
+            "web is degraded (slow)"
+        );
+    }
+
+    /// Through the evaluator: the degraded alert fires with its reason in the message, and
+    /// resolves when the target is down instead (a down target is the down rule's).
+    #[test]
+    fn a_degraded_probe_fires_with_its_reason_and_resolves_when_it_is_down_instead() {
+        use crate::model::{Health, Reason};
+        use crate::notify::Transition;
+        let rules = vec![health_rule(
+            "ProbeSlow",
+            Condition::TargetDegraded {
+                kind: Some(Kind::Probe),
+            },
+        )];
+        let mut ev = crate::alert::Evaluator::new(rules, Duration::from_secs(4 * 3600));
+        let slow = Some(Health::Degraded {
+            reason: Reason::Slow,
+        });
+        let t0 = now();
+        let changes = ev.step(&health_inputs(
+            vec![
+                with_health(Kind::Probe, "web", slow),
+                with_health(Kind::Probe, "api", Some(Health::Up)),
+            ],
+            t0,
+        ));
+        assert_eq!(changes.len(), 1, "{changes:?}");
+        let n = &changes[0].notice;
+        assert_eq!(changes[0].key, "ProbeSlow{target=\"web\"}");
+        assert_eq!(n.transition, Transition::Firing);
+        assert_eq!(n.summary, "web is degraded (slow)");
+        assert_eq!(n.target.as_deref(), Some("web"));
+        assert_eq!(n.labels, [("reason".to_string(), "slow".to_string())]);
+        let message = crate::notify::discord::message::alert_message(n, &Default::default());
+        let fields = &message.embeds[0].fields;
+        assert!(
+            fields
+                .iter()
+                .any(|f| f.name == "reason" && f.value == "slow"),
+            "{fields:?}"
+        );
+        // Still degraded: nothing new.
+        let t1 = t0 + Duration::from_secs(15);
+        let changes = ev.step(&health_inputs(
+            vec![
+                with_health(Kind::Probe, "web", slow),
+                with_health(Kind::Probe, "api", Some(Health::Up)),
+            ],
+            t1,
+        ));
+        assert!(changes.is_empty(), "{changes:?}");
+        // Down now: no longer degraded.
+        let t2 = t1 + Duration::from_secs(15);
+        let changes = ev.step(&health_inputs(
+            vec![
+                with_health(
+                    Kind::Probe,
+                    "web",
+                    Some(Health::Down {
+                        reason: Reason::Refused,
+                    }),
+                ),
+                with_health(Kind::Probe, "api", Some(Health::Up)),
+            ],
+            t2,
+        ));
+        assert_eq!(changes.len(), 1, "{changes:?}");
+        assert_eq!(
+            changes[0].notice.transition,
+            Transition::Resolved { lasted_secs: 30 }
+        );
     }
 
     #[test]

@@ -376,7 +376,8 @@ impl Evaluator {
                 *snap.target.name == *inst.last.target
                     && match &self.rules[inst.rule].condition {
                         rule::Condition::Threshold { family, .. } => snap.family(family).is_some(),
-                        rule::Condition::TargetDown { .. } => true,
+                        rule::Condition::TargetDown { .. }
+                        | rule::Condition::TargetDegraded { .. } => true,
                         rule::Condition::BurnRate { .. }
                         | rule::Condition::ComponentState { .. } => false,
                     }
@@ -494,7 +495,9 @@ impl Evaluator {
         let threshold = match &rule.condition {
             rule::Condition::Threshold { value, .. } => Some(*value),
             rule::Condition::BurnRate { factor, .. } => Some(*factor),
-            rule::Condition::TargetDown { .. } | rule::Condition::ComponentState { .. } => None,
+            rule::Condition::TargetDown { .. }
+            | rule::Condition::TargetDegraded { .. }
+            | rule::Condition::ComponentState { .. } => None,
         };
         let (cmp, since) = match (&rule.condition, inst.phase) {
             (rule::Condition::Threshold { cmp, .. }, Phase::Firing { active_since, .. }) => {

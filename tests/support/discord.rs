@@ -25,6 +25,9 @@
 //!   `{"message":"You are being rate limited.","retry_after":…,"global":false}` and
 //!   `Retry-After`; `404` `{"message":"Unknown Webhook","code":10015}`; `500`; or a hang.
 //! - A deleted webhook ([`FakeDiscord::delete_webhook`]) answers `404`/`10015` for ever.
+//! - One message refused ([`FakeDiscord::reject_titled`]): the next request whose first
+//!   embed has that title answers `400` with Discord's error body `{"message":…,"code":…}`
+//!   (after the rate limits, as Discord counts every request).
 //! - Every request is recorded ([`FakeDiscord::requests`]) with its parsed body, the answer's
 //!   status and the time it arrived.
 //!
@@ -158,6 +161,8 @@ struct Inner {
     requests: Vec<Recorded>,
     violations: usize,
     sequence: u64,
+    /// `(embed title, code, message)`: refused once each with `400`.
+    rejections: Vec<(String, u32, String)>,
 }
 
 /// The running fake. Dropping it stops the server.
@@ -193,6 +198,7 @@ impl FakeDiscord {
             requests: Vec::new(),
             violations: 0,
             sequence: 0,
+            rejections: Vec::new(),
         }));
         let app = Router::new()
             .route("/api/webhooks/{id}/{token}", post(execute))
@@ -242,6 +248,15 @@ impl FakeDiscord {
     /// Queues a fault for the next request that has none queued before it.
     pub fn push_fault(&self, fault: Fault) {
         self.lock().faults.push_back(fault);
+    }
+
+    /// The next request whose first embed is titled `title` answers `400`
+    /// `{"message": message, "code": code}` (Discord's error shape, e.g. code 50006
+    /// "Cannot send an empty message"); later ones with that title are answered normally.
+    pub fn reject_titled(&self, title: &str, code: u32, message: &str) {
+        self.lock()
+            .rejections
+            .push((title.to_string(), code, message.to_string()));
     }
 
     /// Every request answers with `fault` until `set_down(None)`.
@@ -432,6 +447,21 @@ fn answer(
     }
     if let Err(errors) = validate(body) {
         return (with_headers(*errors, &rl_headers), None, false);
+    }
+    let title = body["embeds"][0]["title"].as_str().unwrap_or("");
+    if let Some(i) = inner.rejections.iter().position(|(t, _, _)| t == title) {
+        let (_, code, message) = inner.rejections.remove(i);
+        return (
+            with_headers(
+                error(
+                    StatusCode::BAD_REQUEST,
+                    json!({"message": message, "code": code}),
+                ),
+                &rl_headers,
+            ),
+            None,
+            false,
+        );
     }
     let respond_with = |msg: &Value| {
         let mut resp = (

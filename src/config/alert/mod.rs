@@ -80,6 +80,9 @@ pub struct RawAlert {
     /// Target-health rule: a collector kind (`postgres`, `pgbouncer`, `redis`, `probe`) or
     /// `any`: fires while that target's collection fails.
     pub target_down: Option<Spanned<String>>,
+    /// Target-health rule: `probe` or `any`: fires while that target answers but is
+    /// degraded (a probe slower than its `degraded_after`), with the reason class.
+    pub target_degraded: Option<Spanned<String>>,
     /// SLO burn-rate rule: `{ long = "1h", short = "5m", factor = 14.4 }`: fires per SLI
     /// while `fedimeter_burn_rate` is over `factor` in both windows.
     pub burn_rate: Option<Spanned<RawBurnRate>>,

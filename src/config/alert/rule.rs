@@ -87,6 +87,10 @@ pub enum Condition {
     },
     /// A target whose collection fails (its snapshot is not up).
     TargetDown { kind: Option<Kind> },
+    /// A target that answers but is degraded (`Health::Degraded`: today a probe slower than
+    /// its `degraded_after`); the reason class is the alert's `reason` label. A down target
+    /// is not degraded: `TargetDown` covers it.
+    TargetDegraded { kind: Option<Kind> },
     /// SLO burn rate (`fedimeter_burn_rate{sli,window}`) over `factor` in both windows of a
     /// multi-window pair (the SRE workbook's), per SLI.
     BurnRate {

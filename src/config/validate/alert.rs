@@ -109,6 +109,7 @@ pub(super) fn alerting(
         let is_builtin = rules.iter().any(|r| r.name == name);
         let has_condition = raw.metric.is_some()
             || raw.target_down.is_some()
+            || raw.target_degraded.is_some()
             || raw.op.is_some()
             || raw.value.is_some()
             || raw.burn_rate.is_some()
@@ -147,7 +148,7 @@ pub(super) fn alerting(
                 raw.name.span(),
                 &format!("alert[{i}]"),
                 format!(
-                    "alert {name:?} is no built-in rule: it needs `metric`, `op` and `value`, `target_down`, `burn_rate`, or `component` and `state_at_least`"
+                    "alert {name:?} is no built-in rule: it needs `metric`, `op` and `value`, `target_down`, `target_degraded`, `burn_rate`, or `component` and `state_at_least`"
                 ),
             );
             continue;
@@ -214,6 +215,7 @@ pub(super) fn alerting(
             rules.iter_mut().filter(|r| r.name == name).for_each(apply);
         } else if let (Some(c), Some(s)) = (condition.clone(), sev) {
             let component_rule = matches!(c, Condition::ComponentState { .. });
+            let degraded_rule = matches!(c, Condition::TargetDegraded { .. });
             let mut r = Rule {
                 name: name.clone(),
                 severity: s,
@@ -222,6 +224,8 @@ pub(super) fn alerting(
                 keep_firing_for: crate::config::alert::DEFAULT_FOR,
                 summary: if component_rule {
                     "Component {{target}} is {{labels.state}}".to_string()
+                } else if degraded_rule {
+                    "{{target}} is degraded ({{labels.reason}})".to_string()
                 } else {
                     format!("{name} on {{{{target}}}}")
                 },
@@ -245,6 +249,7 @@ fn condition(ctx: &mut Ctx<'_>, raw: &RawAlert, key: &dyn Fn(&str) -> String) ->
     if let Some(state) = &raw.state_at_least {
         if raw.metric.is_some()
             || raw.target_down.is_some()
+            || raw.target_degraded.is_some()
             || raw.op.is_some()
             || raw.value.is_some()
             || raw.burn_rate.is_some()
@@ -252,7 +257,7 @@ fn condition(ctx: &mut Ctx<'_>, raw: &RawAlert, key: &dyn Fn(&str) -> String) ->
             ctx.error(
                 state.span(),
                 &key("state_at_least"),
-                "state_at_least cannot be combined with metric, op, value, target_down or burn_rate",
+                "state_at_least cannot be combined with metric, op, value, target_down, target_degraded or burn_rate",
             );
             return None;
         }
@@ -285,13 +290,14 @@ fn condition(ctx: &mut Ctx<'_>, raw: &RawAlert, key: &dyn Fn(&str) -> String) ->
     if let Some(b) = &raw.burn_rate {
         if raw.metric.is_some()
             || raw.target_down.is_some()
+            || raw.target_degraded.is_some()
             || raw.op.is_some()
             || raw.value.is_some()
         {
             ctx.error(
                 b.span(),
                 &key("burn_rate"),
-                "burn_rate cannot be combined with metric, op, value or target_down",
+                "burn_rate cannot be combined with metric, op, value, target_down or target_degraded",
             );
             return None;
         }
@@ -325,6 +331,41 @@ fn condition(ctx: &mut Ctx<'_>, raw: &RawAlert, key: &dyn Fn(&str) -> String) ->
             short: b.short.get_ref().clone(),
             factor,
         });
+    }
+    if let Some(kind) = &raw.target_degraded {
+        if raw.target_down.is_some() {
+            ctx.error(
+                kind.span(),
+                &key("target_degraded"),
+                "target_degraded cannot be combined with target_down: write one rule for each",
+            );
+            return None;
+        }
+        if raw.metric.is_some() || raw.op.is_some() || raw.value.is_some() {
+            ctx.error(
+                kind.span(),
+                &key("target_degraded"),
+                "target_degraded cannot be combined with metric, op or value",
+            );
+            return None;
+        }
+        let k = match kind.get_ref().as_str() {
+            "any" => None,
+            "probe" => Some(Kind::Probe),
+            other => {
+                let why = if matches!(other, "postgres" | "pgbouncer" | "redis") {
+                    format!(
+                        "invalid kind {other:?}: only probes are ever degraded (slower than \
+                         `degraded_after`); expected probe or any"
+                    )
+                } else {
+                    format!("invalid kind {other:?}: expected probe or any")
+                };
+                ctx.error(kind.span(), &key("target_degraded"), why);
+                return None;
+            }
+        };
+        return Some(Condition::TargetDegraded { kind: k });
     }
     if let Some(kind) = &raw.target_down {
         if raw.metric.is_some() || raw.op.is_some() || raw.value.is_some() {
