@@ -80,13 +80,24 @@ pub async fn run(
         components = components.len(),
         "evaluating components and SLIs"
     );
+    // One list of the maintenance windows now (the config's and the store's, re-read every
+    // 15 s) for the SLI task, the alert evaluator and the page, so the three agree.
+    let (maintenance_tx, maintenance_rx) =
+        crate::sli::maintenance_watch::channel(config.maintenance.clone());
+    tasks.spawn(crate::sli::maintenance_watch::run(
+        store.clone(),
+        config.maintenance.clone(),
+        components.iter().map(|c| c.id().to_string()).collect(),
+        maintenance_tx,
+        shutdown.clone(),
+    ));
     // The page reads the components' states from the SLI task through this channel.
     let (states_tx, states_rx) = crate::sli::recorder::states_channel();
     tasks.spawn(crate::sli::run(
         store.clone(),
         snapshots.clone(),
         components.clone(),
-        config.maintenance.clone(),
+        maintenance_rx.clone(),
         config.sli.clone(),
         states_tx,
         shutdown.clone(),
@@ -102,7 +113,13 @@ pub async fn run(
         None
     } else {
         crate::alert::spawn(
-            &config, &store, &snapshots, &states_rx, &mut tasks, &shutdown,
+            &config,
+            &store,
+            &snapshots,
+            &states_rx,
+            &maintenance_rx,
+            &mut tasks,
+            &shutdown,
         )?
     };
 
@@ -129,7 +146,7 @@ pub async fn run(
         logo_url: config.site.logo.clone(),
         about_url: config.site.about.clone(),
         components: components.clone(),
-        maintenance: config.maintenance.clone(),
+        maintenance: maintenance_rx,
         states: states_rx.clone(),
     });
     let published =

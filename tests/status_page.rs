@@ -69,14 +69,40 @@ fn sources() -> PageSources {
             component("website", EVIL, "web"),
             component("streaming", "Streaming", "stream"),
         ]),
-        maintenance: vec![MaintenanceWindow {
-            title: "Weekly <restart>".into(),
-            components: vec!["streaming".into()],
-            schedule: MaintenanceSchedule::Once {
-                start: now() + Duration::from_secs(86_400),
-                end: now() + Duration::from_secs(86_400 + 1800),
-            },
-        }],
+        maintenance: fedimeter::sli::maintenance_watch::channel(config_windows()).1,
+    }
+}
+
+/// The configured maintenance: tomorrow, half an hour.
+fn config_windows() -> Vec<MaintenanceWindow> {
+    vec![MaintenanceWindow {
+        title: "Weekly <restart>".into(),
+        components: vec!["streaming".into()],
+        schedule: MaintenanceSchedule::Once {
+            start: now() + Duration::from_secs(86_400),
+            end: now() + Duration::from_secs(86_400 + 1800),
+        },
+    }]
+}
+
+/// [`sources`] with the maintenance windows as a running `serve` reads them: the config's
+/// and the store's, merged (`sli::maintenance_watch::read`).
+async fn sources_with(store: &Store) -> PageSources {
+    let handle = fedimeter::store::handle::StoreHandle::connected(store.clone(), None);
+    let (merged, ignored) = fedimeter::sli::maintenance_watch::read(
+        &handle,
+        &config_windows(),
+        &["website", "streaming"],
+        now(),
+    )
+    .await
+    .expect("maintenance windows");
+    assert!(ignored.is_empty(), "{ignored:?}");
+    let (tx, rx) = fedimeter::sli::maintenance_watch::channel(Vec::new());
+    tx.send_replace(Arc::new(merged));
+    PageSources {
+        maintenance: rx,
+        ..sources()
     }
 }
 
@@ -234,7 +260,13 @@ async fn sqlite_model() -> (PageModel, tempfile::TempDir) {
     let url = format!("sqlite://{}", dir.path().join("fedimeter.db").display());
     let store = Store::open(&SecretUrl::new(url)).await.expect("store");
     seed(&store).await;
-    let model = adapter::build(&sources(), &snapshots(), Some(&store), now()).await;
+    let model = adapter::build(
+        &sources_with(&store).await,
+        &snapshots(),
+        Some(&store),
+        now(),
+    )
+    .await;
     store.close().await;
     (model, dir)
 }
@@ -744,7 +776,13 @@ async fn postgres_store_gives_the_same_model() {
         .await
         .expect("store");
     seed(&store).await;
-    let on_pg = adapter::build(&sources(), &snapshots(), Some(&store), now()).await;
+    let on_pg = adapter::build(
+        &sources_with(&store).await,
+        &snapshots(),
+        Some(&store),
+        now(),
+    )
+    .await;
     store.close().await;
     let (on_sqlite, _dir) = sqlite_model().await;
     assert_eq!(on_pg, on_sqlite);

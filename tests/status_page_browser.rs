@@ -58,7 +58,7 @@ fn sources() -> PageSources {
                 "Streaming — a deliberately long component name",
             ),
         ]),
-        maintenance: Vec::new(),
+        maintenance: fedimeter::sli::maintenance_watch::channel(Vec::new()).1,
     }
 }
 

@@ -27,6 +27,7 @@ use crate::notify::discord::message::{self, DIGEST_AFTER, Style};
 use crate::notify::dispatch::Dispatcher;
 use crate::notify::outbox::{NewRow, RowKind, StoredAlert};
 use crate::notify::{Notice, Severity, Transition};
+use crate::sli::maintenance_watch::MaintenanceReceiver;
 use crate::sli::recorder::StatesReceiver;
 
 /// Which alerts a Discord route receives, and how.
@@ -669,7 +670,8 @@ impl TickClock {
 /// Where the evaluator task reads its world from (see [`inputs_from`]).
 pub struct Sources {
     pub snapshots: Arc<SnapshotStore>,
-    pub maintenance: Vec<MaintenanceWindow>,
+    /// The maintenance windows now: the config's and the store's (`sli::maintenance_watch`).
+    pub maintenance: MaintenanceReceiver,
     /// The components' states from the SLI task.
     pub components: StatesReceiver,
 }
@@ -711,7 +713,7 @@ pub async fn run(
         let inputs = inputs_from(
             &snapshots,
             evaluator.rules(),
-            &maintenance,
+            &maintenance.borrow().applied,
             &components,
             now,
         );
@@ -753,6 +755,7 @@ pub fn spawn(
     store: &crate::store::handle::StoreHandle,
     snapshots: &Arc<SnapshotStore>,
     components: &StatesReceiver,
+    maintenance: &MaintenanceReceiver,
     tasks: &mut tokio::task::JoinSet<()>,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<Option<axum::Router>> {
@@ -810,7 +813,7 @@ pub fn spawn(
         ),
         Sources {
             snapshots: snapshots.clone(),
-            maintenance: config.maintenance.clone(),
+            maintenance: maintenance.clone(),
             components: components.clone(),
         },
         selects,

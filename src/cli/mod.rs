@@ -1,6 +1,8 @@
 //! `fedimeter incident …` and `fedimeter maintenance …`: people write incidents and
 //! maintenance windows into the configured store, which a running `serve` reads (its page
-//! and API pick them up within seconds). The clap types live here; `main.rs` only routes.
+//! and API show an incident within seconds; a maintenance window applies — page, SLI
+//! minutes, alert mute — within `sli::maintenance_watch::REFRESH_EVERY`, 15 s). The clap
+//! types live here; `main.rs` only routes.
 
 use std::fmt::Write as _;
 use std::time::SystemTime;

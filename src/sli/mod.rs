@@ -5,6 +5,9 @@
 //! - [`eval`] (pure): probe attempts → per-probe health with consecutive thresholds;
 //!   signals → a component's [`ComponentStatus`] (worst wins).
 //! - [`maintenance`] (pure): whether a component is under maintenance at a time.
+//! - [`maintenance_watch`]: the maintenance windows now — the config's plus the store's
+//!   (`fedimeter maintenance add`), re-read every 15 s and shared over a `watch` channel
+//!   with the SLI task, the alert evaluator and the page.
 //! - [`math`] (pure): per-minute states → availability, error budget, burn rates; window
 //!   splitting over the minute/hour/day buckets.
 //! - [`store`]: the tables (raw probe results, per-minute buckets with hour and day
@@ -20,6 +23,7 @@ pub mod components;
 pub mod eval;
 pub mod history;
 pub mod maintenance;
+pub mod maintenance_watch;
 pub mod math;
 pub mod preset;
 pub mod recorder;

@@ -20,6 +20,7 @@ use super::components::Component;
 use super::eval::{ComponentEvaluator, ProbeResult};
 use super::history::SliHistory;
 use super::maintenance;
+use super::maintenance_watch::MaintenanceReceiver;
 use super::math::{self, MinuteCounts, Window};
 use super::store::{BufferLimits, ComponentTransition, SliBatch};
 use super::{
@@ -52,6 +53,9 @@ pub const COMPUTED_WINDOWS: [Window; 10] = [
 pub struct SliRecorder {
     evaluator: ComponentEvaluator,
     maintenance: Vec<MaintenanceWindow>,
+    /// Where the windows come from while serving (config + stored, see
+    /// [`super::maintenance_watch`]); `None`: the fixed `maintenance` above.
+    maintenance_feed: Option<MaintenanceReceiver>,
     ids: Vec<Arc<str>>,
     /// The latest evaluated state of each component (maintenance applied).
     current: Vec<Option<ComponentStatus>>,
@@ -70,6 +74,7 @@ impl SliRecorder {
         SliRecorder {
             evaluator: ComponentEvaluator::new(components),
             maintenance,
+            maintenance_feed: None,
             ids,
             current: vec![None; n],
             recorded: vec![None; n],
@@ -77,6 +82,19 @@ impl SliRecorder {
             minute_worst: vec![None; n],
             batch: SliBatch::default(),
         }
+    }
+
+    /// Takes the maintenance windows from `feed` from now on (each evaluation uses the
+    /// latest list sent), instead of the fixed ones given to [`SliRecorder::new`].
+    pub fn follow_maintenance(mut self, mut feed: MaintenanceReceiver) -> Self {
+        self.maintenance = feed.borrow_and_update().applied.clone();
+        self.maintenance_feed = Some(feed);
+        self
+    }
+
+    /// The maintenance windows the next evaluation applies.
+    pub fn maintenance(&self) -> &[MaintenanceWindow] {
+        &self.maintenance
     }
 
     pub fn components(&self) -> &[Component] {
@@ -113,6 +131,11 @@ impl SliRecorder {
     /// the current minute (moving a finished minute into the batch) and records state
     /// changes.
     pub fn evaluate(&mut self, snapshots: &[(TargetId, Option<Arc<Snapshot>>)], now: SystemTime) {
+        if let Some(feed) = &mut self.maintenance_feed
+            && feed.has_changed().unwrap_or(false)
+        {
+            self.maintenance = feed.borrow_and_update().applied.clone();
+        }
         let states = self.evaluator.evaluate(snapshots, now);
         let minute = unix_ms(now).div_euclid(60_000);
         if self.minute.is_some_and(|m| m != minute) {
@@ -284,9 +307,11 @@ pub fn states_channel() -> (StatesSender, StatesReceiver) {
 }
 
 /// Runs the SLI task until `shutdown` with the wall clock. Call once from the app:
-/// `tokio::spawn(sli::run(store, snapshots, components, config.maintenance.clone(), config.sli.clone(), states_tx, shutdown))`
-/// where `components = sli::components::of_config(&config)` and `states_tx` comes from
-/// [`states_channel`] (its receiver goes to the web state).
+/// `tokio::spawn(sli::run(store, snapshots, components, maintenance_rx, config.sli.clone(), states_tx, shutdown))`
+/// where `components = sli::components::of_config(&config)`, `maintenance_rx` is a
+/// receiver of [`super::maintenance_watch::channel`] (the config's and the store's
+/// windows) and `states_tx` comes from [`states_channel`] (its receiver goes to the web
+/// state).
 ///
 /// The store may be down at any time: evaluation, the component states and
 /// `fedimeter_component_status` go on, the pending batch is kept (bounded by
@@ -296,7 +321,7 @@ pub async fn run(
     store: StoreHandle,
     snapshots: Arc<SnapshotStore>,
     components: Vec<Component>,
-    maintenance: Vec<MaintenanceWindow>,
+    maintenance: MaintenanceReceiver,
     options: SliOptions,
     states: StatesSender,
     shutdown: CancellationToken,
@@ -304,7 +329,7 @@ pub async fn run(
     run_with_clock(
         store,
         snapshots,
-        SliRecorder::new(components, maintenance),
+        SliRecorder::new(components, Vec::new()).follow_maintenance(maintenance),
         options,
         states,
         Arc::new(SystemTime::now),
@@ -545,5 +570,95 @@ fedimeter_sli_ratio{sli=\"website\",window=\"90d\"} 0.9999922839506172
         assert_eq!(states.get("media"), Some(Operational), "same probe");
         assert_eq!(states.get("nope"), None);
         assert_eq!(states.states.len(), 2);
+    }
+
+    /// Ten minutes from 00:00 with probe `web` failing in every check (15 s apart), so both
+    /// components are a major outage from the 3rd failure (00:00:30). A stored window for
+    /// `website` over [00:02, 00:08) arrives through the channel at 00:02 and is cancelled
+    /// at 00:05. By hand: website minutes 0, 1, 5–9 bad (7), 2–4 maintenance (3), no good
+    /// minute; media, outside the window, 10 bad minutes.
+    #[test]
+    fn stored_windows_from_the_channel_apply_until_cancelled() {
+        use crate::sli::maintenance_watch::{channel, merge};
+        use crate::store::incidents::Maintenance;
+        let t0 = humantime::parse_rfc3339("2026-11-22T00:00:00Z").expect("t0");
+        let min = |m: u64| t0 + std::time::Duration::from_secs(60 * m);
+        let window = |cancelled_at| Maintenance {
+            id: 1,
+            title: "Upgrade".into(),
+            body: String::new(),
+            starts_at: min(2),
+            ends_at: min(8),
+            created_at: min(2),
+            cancelled_at,
+            components: vec!["website".into()],
+        };
+        let known = ["website", "media"];
+        let (tx, rx) = channel(Vec::new());
+        let mut recorder =
+            SliRecorder::new(components(&["website", "media"]), Vec::new()).follow_maintenance(rx);
+        let web = TargetId::new(crate::model::Kind::Probe, "web");
+        for tick in 0..40u64 {
+            let now = t0 + std::time::Duration::from_secs(15 * tick);
+            if now == min(2) {
+                tx.send_replace(Arc::new(merge(&[], vec![window(None)], &known, now).0));
+            }
+            if now == min(5) {
+                let cancelled = merge(&[], vec![window(Some(min(5)))], &known, now).0;
+                tx.send_replace(Arc::new(cancelled));
+            }
+            recorder.observe(&Snapshot {
+                target: web.clone(),
+                finished_at: now,
+                duration: std::time::Duration::from_millis(30),
+                outcome: crate::model::Outcome::Success,
+                health: Some(crate::model::Health::Down {
+                    reason: crate::model::Reason::Refused,
+                }),
+                families: Vec::new(),
+            });
+            recorder.evaluate(&[], now);
+        }
+        recorder.finish_minute();
+        let t0_minute = unix_ms(t0).div_euclid(60_000);
+        let minutes = |id: &str| -> Vec<(i64, ComponentStatus)> {
+            recorder
+                .batch()
+                .minutes
+                .iter()
+                .filter(|(c, _, _)| &**c == id)
+                .map(|(_, m, s)| (m - t0_minute, *s))
+                .collect()
+        };
+        let expected_website: Vec<(i64, ComponentStatus)> = (0..10)
+            .map(|m| {
+                (
+                    m,
+                    if (2..5).contains(&m) {
+                        UnderMaintenance
+                    } else {
+                        MajorOutage
+                    },
+                )
+            })
+            .collect();
+        assert_eq!(minutes("website"), expected_website);
+        let expected_media: Vec<(i64, ComponentStatus)> =
+            (0..10).map(|m| (m, MajorOutage)).collect();
+        assert_eq!(minutes("media"), expected_media);
+        let counts = |id: &str| {
+            let states = minutes(id);
+            let n = |f: &dyn Fn(ComponentStatus) -> bool| {
+                i64::try_from(states.iter().filter(|(_, s)| f(*s)).count()).expect("count")
+            };
+            MinuteCounts::new(
+                n(&|s| s.is_good()),
+                n(&|s| !s.is_good() && s != UnderMaintenance),
+                n(&|s| s == UnderMaintenance),
+            )
+        };
+        assert_eq!(counts("website"), MinuteCounts::new(0, 7, 3));
+        assert_eq!(counts("website").availability(), Some(0.0));
+        assert_eq!(counts("media"), MinuteCounts::new(0, 10, 0));
     }
 }

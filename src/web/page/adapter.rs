@@ -1,7 +1,9 @@
 //! The one adapter from fedimeter's state to a [`PageModel`]: published snapshots (current
-//! component states, queue latency, instance figures, last check time) and the store (day
-//! rollups, window counts, probe results, incidents, maintenance). When the store cannot be
-//! read the model says so (`history_available = false`) and still shows current states.
+//! component states, queue latency, instance figures, last check time), the maintenance
+//! windows the SLI task and the alerts apply (`sli::maintenance_watch`: the config's and the
+//! store's) and the store (day rollups, window counts, probe results, incidents). When the
+//! store cannot be read the model says so (`history_available = false`) and still shows
+//! current states and the last known maintenance windows.
 
 use std::time::{Duration, SystemTime};
 
@@ -10,6 +12,7 @@ use super::model::{
 };
 use crate::config::{MaintenanceSchedule, MaintenanceWindow, SignalConfig};
 use crate::model::{Kind, SnapshotStore};
+use crate::sli::maintenance_watch::MaintenanceReceiver;
 use crate::sli::math::{self, MinuteCounts};
 use crate::sli::{Component, maintenance};
 use crate::store::Store;
@@ -29,8 +32,9 @@ pub struct PageSources {
     pub logo_url: Option<String>,
     pub about_url: Option<String>,
     pub components: Vec<Component>,
-    /// `[[maintenance]]` from the config.
-    pub maintenance: Vec<MaintenanceWindow>,
+    /// The maintenance windows now (`[[maintenance]]` and stored), as the SLI task and
+    /// the alert evaluator see them (`sli::maintenance_watch::channel`).
+    pub maintenance: MaintenanceReceiver,
     /// The components' states from the SLI task (`sli::recorder::states_channel`).
     pub states: crate::sli::recorder::StatesReceiver,
 }
@@ -166,7 +170,6 @@ pub async fn build(
     }
 
     let mut incidents = Vec::new();
-    let mut maintenances = config_maintenances(&sources.maintenance, now);
     if let Some(store) = store {
         match store.public_incidents(INCIDENT_LIMIT).await {
             Ok(list) => incidents = list,
@@ -175,23 +178,22 @@ pub async fn build(
                 tracing::warn!("page: reading incidents: {}", redact(&e));
             }
         }
-        match store.maintenances(now, false).await {
-            Ok(list) => maintenances.extend(list.into_iter().map(|m| MaintenanceView {
-                id: format!("m{}", m.id),
-                status: MaintenanceStatus::at(m.starts_at, m.ends_at, now),
-                title: m.title,
-                body: m.body,
-                starts_at: m.starts_at,
-                ends_at: m.ends_at,
-                components: m.components,
-                created_at: m.created_at,
-            })),
-            Err(e) => {
-                history_available = false;
-                tracing::warn!("page: reading maintenance: {}", redact(&e));
-            }
-        }
     }
+    // The same windows the SLI task and the alerts apply (kept while the store is away).
+    let windows = std::sync::Arc::clone(&sources.maintenance.borrow());
+    let mut maintenances = config_maintenances(&windows.config, now);
+    maintenances.extend(windows.stored.iter().filter(|m| m.ends_at > now).map(|m| {
+        MaintenanceView {
+            id: format!("m{}", m.id),
+            status: MaintenanceStatus::at(m.starts_at, m.ends_at, now),
+            title: m.title.clone(),
+            body: m.body.clone(),
+            starts_at: m.starts_at,
+            ends_at: m.ends_at,
+            components: m.components.clone(),
+            created_at: m.created_at,
+        }
+    }));
     maintenances.sort_by(|a, b| (a.starts_at, &a.id).cmp(&(b.starts_at, &b.id)));
 
     let monitoring_degraded = monitoring_degraded(snapshots, checked_at, history_available, now);

@@ -146,20 +146,22 @@ pub fn render_all(
     docs
 }
 
-/// What the snapshots say, cheaply: component states and the newest check.
-fn fingerprint(
-    sources: &PageSources,
-    snapshots: &SnapshotStore,
-) -> (
+/// What the page shows that changes without the store, cheaply: component states, the
+/// newest check and the maintenance windows.
+type Fingerprint = (
     Vec<(String, Option<crate::sli::ComponentStatus>)>,
     Option<SystemTime>,
-) {
+    Arc<crate::sli::maintenance_watch::MaintenanceNow>,
+);
+
+fn fingerprint(sources: &PageSources, snapshots: &SnapshotStore) -> Fingerprint {
     let newest = snapshots
         .latest()
         .iter()
         .filter_map(|(_, s)| s.as_ref().map(|s| s.finished_at))
         .max();
-    (adapter::component_states(sources), newest)
+    let maintenance = Arc::clone(&sources.maintenance.borrow());
+    (adapter::component_states(sources), newest, maintenance)
 }
 
 /// Builds the model from the store connected now, within the store's read timeout: a store
@@ -182,8 +184,8 @@ pub async fn build_with_deadline(
     adapter::build(sources, snapshots, None, now).await
 }
 
-/// Rebuilds the model when the snapshots change (looked at every [`WATCH_EVERY`]) and at
-/// least every [`REFRESH_EVERY`], until `shutdown`.
+/// Rebuilds the model when the snapshots or the maintenance windows change (looked at every
+/// [`WATCH_EVERY`]) and at least every [`REFRESH_EVERY`], until `shutdown`.
 pub async fn run(
     published: Arc<Published>,
     sources: Arc<PageSources>,
