@@ -451,7 +451,12 @@ async fn alertmanager_webhooks_go_through_the_same_routes_and_outbox() {
     let work = Workdir::new(&text);
     let server = work.serve(&[("AM_TOKEN", "am-token-0123456789")]);
     let url = server.url("/api/alertmanager");
-    let http = reqwest::Client::new();
+    // A fresh connection per request: after the 413 the server closes the connection whose
+    // body it did not read, and a pooled client may race that close (IncompleteMessage).
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("client");
     let post = |body: String, token: Option<&str>| {
         let mut req = http
             .post(&url)
