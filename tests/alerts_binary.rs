@@ -1,7 +1,9 @@
 //! Alerts through the real binary, to the fake Discord: fedimeter killed with SIGKILL while
 //! Discord is down, restarted, Discord back → every notification delivered, in order, none
 //! twice; and a probe going down and back → one firing message, edited in place on resolve,
-//! plus a resolved notice.
+//! plus a resolved notice. Across a SIGKILL nothing alerting knows is forgotten: fedimeter's
+//! own MonitoringDegraded and the alerts it holds, and a route whose webhook was deleted
+//! (until the config names a new webhook).
 
 mod binary;
 #[path = "support/discord.rs"]
@@ -894,4 +896,257 @@ async fn discord_answering_429_then_200_gets_the_message_once_after_retry_after(
         assert!(started.elapsed() < Duration::from_secs(15), "{body}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// Polls `/metrics` until every line of `expected` is there.
+async fn wait_for_metrics(server: &binary::Server, expected: &[&str]) {
+    let started = Instant::now();
+    loop {
+        let (_, _, body, _) = binary::get(&server.url("/metrics"), None).await;
+        let missing: Vec<&str> = expected
+            .iter()
+            .copied()
+            .filter(|l| !body.lines().any(|b| b == *l))
+            .collect();
+        if missing.is_empty() {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "missing {missing:?} in\n{body}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn alert_list(work: &Workdir) -> String {
+    let out = work.run(&["alert", "list"], &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blind_across_a_sigkill_is_one_monitoring_degraded_resolved_in_place_and_held_alerts_follow()
+ {
+    let fake = FakeDiscord::start().await;
+    let webhook = fake.webhook("1", "tok", "ops");
+    let web = TestServer::http().await;
+    for p in ["web", "api", "streaming"] {
+        web.set(&format!("/{p}"), Reply::status(502, "bad gateway"));
+    }
+    let work = Workdir::new(&config(&web, &webhook, &["web", "api", "streaming"]));
+    let mut first = work.serve(&[]);
+    wait_until("the degraded message", Duration::from_secs(20), || {
+        !fake.accepted().is_empty()
+    })
+    .await;
+    // Marked sent (its message id stored) before the kill: no message is in flight.
+    wait_for_metrics(
+        &first,
+        &["fedimeter_notifications_total{route=\"ops\",result=\"sent\"} 1"],
+    )
+    .await;
+    first.child.kill().expect("SIGKILL");
+    first.child.wait().expect("reaped");
+    assert_eq!(titles(&fake), ["🔴 FIRING: MonitoringDegraded"]);
+    let id = fake.accepted()[0].created_id.clone().expect("message id");
+
+    // The store says what fedimeter knew: degraded, and three alerts held.
+    let list = alert_list(&work);
+    let states: Vec<(&str, &str)> = list
+        .lines()
+        .filter_map(|l| {
+            let cols: Vec<&str> = l.split('\t').collect();
+            (cols.len() == 3 && cols[0] != "STATE").then(|| (cols[0], cols[2]))
+        })
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("firing", "MonitoringDegraded{}"),
+            (
+                "firing (held)",
+                "ProbeFailing{module=\"http\",target=\"api\"}"
+            ),
+            (
+                "firing (held)",
+                "ProbeFailing{module=\"http\",target=\"streaming\"}"
+            ),
+            (
+                "firing (held)",
+                "ProbeFailing{module=\"http\",target=\"web\"}"
+            ),
+        ],
+        "{list}"
+    );
+
+    // Restarted, still blind: no second MonitoringDegraded, nothing else either.
+    let second = work.serve(&[]);
+    wait_until("the restored states", Duration::from_secs(20), || {
+        second.log().contains("restored alert states")
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(fake.requests().len(), 1, "{}", second.log());
+
+    // api back, web and streaming still failing: fedimeter sees again. The original message
+    // is edited, the notice posted, and the held alerts that still fire announced, once.
+    web.set("/api", Reply::ok("ok"));
+    wait_until(
+        "the edit, the notice and the alerts",
+        Duration::from_secs(20),
+        || fake.accepted().len() >= 5,
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let reqs = fake.accepted();
+    assert_eq!(reqs.len(), 5, "{}", second.log());
+    assert_eq!(reqs[1].method, "PATCH");
+    assert_eq!(reqs[1].message_id.as_deref(), Some(id.as_str()));
+    let edited = fake.message(&id).expect("message");
+    assert_eq!(
+        edited["embeds"][0]["title"],
+        "✅ RESOLVED: MonitoringDegraded"
+    );
+    assert_eq!(reqs[2].method, "POST");
+    assert_eq!(
+        reqs[2].body["embeds"][0]["title"],
+        "✅ Resolved: MonitoringDegraded"
+    );
+    let announced: Vec<(&str, &str, &str)> = reqs[3..]
+        .iter()
+        .map(|r| {
+            (
+                r.method.as_str(),
+                r.body["embeds"][0]["title"].as_str().unwrap_or(""),
+                r.body["embeds"][0]["description"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        announced,
+        [
+            ("POST", "🟠 FIRING: ProbeFailing", "probe streaming fails"),
+            ("POST", "🟠 FIRING: ProbeFailing", "probe web fails"),
+        ]
+    );
+    assert_eq!(fake.rate_limit_violations(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_webhook_stays_unused_across_a_restart_until_the_config_has_a_new_one() {
+    let fake = FakeDiscord::start().await;
+    let deleted = fake.webhook("1", "tok-a", "alerts");
+    let ops = fake.webhook("2", "tok-b", "ops");
+    fake.delete_webhook("1");
+    let web = TestServer::http().await;
+    web.set("/p1", Reply::status(500, "down"));
+    web.set("/p2", Reply::ok("ok"));
+    web.set("/ok", Reply::ok("ok"));
+    let text = |alerts_url: &str| {
+        let mut text = config(&web, alerts_url, &["p1", "p2", "ok"]).replacen(
+            "name = \"ops\"\nwebhook_url",
+            "name = \"alerts\"\nwebhook_url",
+            1,
+        );
+        text.push_str(&format!(
+            "[[discord]]\nname = \"ops\"\nwebhook_url = \"{ops}\"\n"
+        ));
+        text
+    };
+    let calls_to = |id: &str| {
+        fake.requests()
+            .iter()
+            .filter(|r| r.webhook_id == id)
+            .count()
+    };
+    let work = Workdir::new(&text(&deleted));
+    let mut first = work.serve(&[]);
+    wait_for_metrics(
+        &first,
+        &["fedimeter_discord_route_disabled{route=\"alerts\"} 1"],
+    )
+    .await;
+    wait_until(
+        "the report and the alert on ops",
+        Duration::from_secs(20),
+        || calls_to("2") >= 2,
+    )
+    .await;
+    first.child.kill().expect("SIGKILL");
+    first.child.wait().expect("reaped");
+    assert_eq!(calls_to("1"), 1, "one 404");
+    let list = alert_list(&work);
+    let disabled: Vec<&str> = list.lines().filter(|l| l.starts_with("route ")).collect();
+    assert_eq!(disabled.len(), 1, "{list}");
+    assert!(
+        disabled[0].starts_with("route alerts: disabled since "),
+        "{list}"
+    );
+    assert!(
+        disabled[0].ends_with(
+            ": the webhook was deleted in Discord (404, code 10015); put a new webhook_url in the config"
+        ),
+        "{list}"
+    );
+    assert!(!list.contains("tok-a"));
+
+    // Restarted with the same config, and a new alert for both routes: the deleted webhook
+    // is not called again; ops gets the alert.
+    web.set("/p2", Reply::status(500, "down"));
+    let mut second = work.serve(&[]);
+    wait_until("the p2 alert on ops", Duration::from_secs(20), || {
+        fake.accepted()
+            .iter()
+            .any(|r| r.webhook_id == "2" && r.body["embeds"][0]["description"] == "probe p2 fails")
+    })
+    .await;
+    wait_for_metrics(
+        &second,
+        &["fedimeter_discord_route_disabled{route=\"alerts\"} 1"],
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(calls_to("1"), 1, "{}", second.log());
+    assert!(!second.log().contains("tok-a"));
+    second.sigterm_and_wait(Duration::from_secs(10));
+
+    // A new webhook URL in the config: the route is used again (the resolve of p2, which it
+    // never saw, is posted there), and that is logged once.
+    let renewed = fake.webhook("3", "tok-c", "alerts");
+    std::fs::write(work.path("fedimeter.toml"), text(&renewed)).expect("config");
+    assert!(
+        alert_list(&work)
+            .contains("the config has a new webhook_url: used again at the next start")
+    );
+    web.set("/p2", Reply::ok("ok"));
+    let third = work.serve(&[]);
+    wait_until(
+        "a message on the new webhook",
+        Duration::from_secs(20),
+        || fake.accepted().iter().any(|r| r.webhook_id == "3"),
+    )
+    .await;
+    wait_for_metrics(
+        &third,
+        &["fedimeter_discord_route_disabled{route=\"alerts\"} 0"],
+    )
+    .await;
+    let on_new: Vec<String> = fake
+        .accepted()
+        .iter()
+        .filter(|r| r.webhook_id == "3")
+        .filter_map(|r| r.body["embeds"][0]["title"].as_str().map(String::from))
+        .collect();
+    assert_eq!(on_new[0], "✅ RESOLVED: ProbeFailing", "{on_new:?}");
+    assert_eq!(calls_to("1"), 1);
+    let log = third.log();
+    assert_eq!(log.matches("using the route again").count(), 1, "{log}");
+    assert!(!log.contains("tok-c"));
+    assert!(alert_list(&work).lines().all(|l| !l.starts_with("route ")));
 }

@@ -3,6 +3,8 @@
 //! in-flight row, two instances sharing PostgreSQL never send a row twice, resolves edit the
 //! original message, a deleted webhook disables its route and is reported on another, and a
 //! message Discord refuses (other 4xx) is logged, counted and dropped, never retried.
+//! What alerting must not forget across a restart (held alerts, MonitoringDegraded, disabled
+//! routes) round-trips through both backends.
 
 #[path = "support/discord.rs"]
 mod discord;
@@ -16,7 +18,8 @@ use fedimeter::config::SecretUrl;
 use fedimeter::notify::discord::client::{ClientOptions, DiscordClient, Route};
 use fedimeter::notify::discord::{Embed, Message};
 use fedimeter::notify::dispatch::Dispatcher;
-use fedimeter::notify::outbox::{NewRow, Outbox, RowKind};
+use fedimeter::notify::dispatch::webhook_fingerprint;
+use fedimeter::notify::outbox::{DisabledRoute, NewRow, Outbox, RowKind, StoredAlert};
 use fedimeter::store::Store;
 
 fn client() -> Arc<DiscordClient> {
@@ -472,4 +475,150 @@ async fn a_message_discord_refuses_is_logged_counted_and_dropped_and_the_rest_go
     assert!(!log.contains(token), "the webhook token leaked:\n{log}");
     assert!(!log.contains(&webhook), "the webhook URL leaked:\n{log}");
     store.close().await;
+}
+fn stored(key: &str, alertname: &str, rule_index: i64, held: bool, labels: &str) -> StoredAlert {
+    StoredAlert {
+        key: key.to_string(),
+        alertname: alertname.to_string(),
+        rule_index,
+        state: "firing".to_string(),
+        active_since: 1_800_000_000_000,
+        firing_since: Some(1_800_000_015_000),
+        last_true_at: 1_800_000_030_000,
+        last_sent_at: Some(1_800_000_015_000),
+        announced: !held,
+        held,
+        target: "web".to_string(),
+        labels: labels.to_string(),
+        value: Some(0.0),
+    }
+}
+
+/// Held alerts, MonitoringDegraded (rule_index -1) and disabled routes come back from the
+/// store as they were written; a disabled route stays disabled for a dispatcher with the
+/// same webhook URL and is enabled again (and forgotten) for one with a new URL.
+async fn restart_state_round_trip(url: String) {
+    let store = Store::open(&SecretUrl::new(url)).await.expect("store");
+    let outbox = Outbox::new(store.clone(), "host-1", Duration::from_secs(600));
+    let states = vec![
+        stored(
+            "MonitoringDegraded{}",
+            "MonitoringDegraded",
+            -1,
+            false,
+            r#"{"reason":"every probe fails at once (web, api)"}"#,
+        ),
+        stored(
+            "ProbeDown{module=\"http\",target=\"web\"}",
+            "ProbeDown",
+            0,
+            true,
+            r#"{"module":"http","target":"web"}"#,
+        ),
+    ];
+    outbox
+        .commit(&[row("a", "firing")], Some(&states), SystemTime::now())
+        .await
+        .expect("commit");
+    assert_eq!(outbox.load_states().await.expect("load"), states);
+    // The next evaluation's set replaces it whole: the held alert was announced.
+    let mut announced = states[1].clone();
+    (announced.held, announced.announced) = (false, true);
+    outbox
+        .commit(
+            &[],
+            Some(std::slice::from_ref(&announced)),
+            SystemTime::now(),
+        )
+        .await
+        .expect("commit");
+    assert_eq!(outbox.load_states().await.expect("load"), vec![announced]);
+
+    let fake = FakeDiscord::start().await;
+    let deleted = fake.webhook("1", "tok-old", "a");
+    let fresh = fake.webhook("2", "tok-new", "a");
+    let gone = DisabledRoute {
+        route: "a".to_string(),
+        since: 1_800_000_000_000,
+        code: Some(10015),
+        fingerprint: webhook_fingerprint(&deleted),
+    };
+    // Disabling drops the route's unsent rows (the one written above) in the same transaction.
+    assert_eq!(
+        outbox
+            .disable_route(&gone, SystemTime::now())
+            .await
+            .expect("disable"),
+        1
+    );
+    assert!(outbox.pending().await.expect("pending").is_empty());
+    // Disabled again later: one entry, the newer one.
+    let again = DisabledRoute {
+        since: 1_800_000_060_000,
+        code: None,
+        ..gone.clone()
+    };
+    outbox
+        .disable_route(&again, SystemTime::now())
+        .await
+        .expect("disable");
+    assert_eq!(
+        outbox.disabled_routes().await.expect("read"),
+        vec![again.clone()]
+    );
+    let stored_text = format!("{:?}", outbox.disabled_routes().await.expect("read"));
+    assert!(!stored_text.contains("tok-old"), "{stored_text}");
+
+    // "Restarted" with the same URL: stays disabled, the row written for it is dropped, and
+    // the deleted webhook is not called.
+    let same = Dispatcher::new(outbox.clone(), client(), vec![route("a", deleted.clone())]);
+    outbox
+        .enqueue(&[row("a", "while disabled")], SystemTime::now())
+        .await
+        .expect("enqueue");
+    assert_eq!(same.drain_route(&same.routes()[0]).await.expect("drain"), 0);
+    assert!(same.is_disabled("a"));
+    assert!(fake.requests().is_empty());
+    assert!(outbox.pending().await.expect("pending").is_empty());
+    assert_eq!(
+        outbox.disabled_routes().await.expect("read"),
+        vec![again.clone()]
+    );
+
+    // "Restarted" with a new URL: enabled again, forgotten in the store, and used.
+    let renewed = Dispatcher::new(outbox.clone(), client(), vec![route("a", fresh)]);
+    outbox
+        .enqueue(&[row("a", "after the new url")], SystemTime::now())
+        .await
+        .expect("enqueue");
+    assert_eq!(
+        renewed
+            .drain_route(&renewed.routes()[0])
+            .await
+            .expect("drain"),
+        1
+    );
+    assert!(!renewed.is_disabled("a"));
+    assert!(outbox.disabled_routes().await.expect("read").is_empty());
+    assert_eq!(titles(&fake, "2"), ["after the new url"]);
+    assert!(titles(&fake, "1").is_empty());
+    assert!(!outbox.enable_route("a").await.expect("enable"));
+    store.close().await;
+}
+
+#[tokio::test]
+async fn sqlite_keeps_held_alerts_degraded_and_disabled_routes() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    restart_state_round_trip(format!(
+        "sqlite://{}",
+        dir.path().join("fedimeter.db").display()
+    ))
+    .await;
+}
+
+#[tokio::test]
+async fn postgres_keeps_held_alerts_degraded_and_disabled_routes() {
+    let pg = support::PgServer::start();
+    pg.create_database("fedimeter_restart");
+    restart_state_round_trip(pg.url("fedimeter_restart")).await;
 }

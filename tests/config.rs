@@ -1080,6 +1080,30 @@ fn target_health_rules_load() {
     assert_eq!(c.alerting.rules[1].for_, Duration::from_secs(600));
 }
 
+/// `[[alert]] component` and `[[discord]] components` name the effective components: the
+/// Mastodon preset's ones count, and without any component every name is unknown.
+#[test]
+fn alert_and_route_components_are_configured_components() {
+    let rule = "[[alert]]\nname = \"T\"\nseverity = \"info\"\nmetric = \"x\"\nop = \">\"\nvalue = 1\ncomponent = \"timelines\"\n\
+                [[discord]]\nname = \"ops\"\nwebhook_url = \"https://discord.com/api/webhooks/1/abcdefgh\"\ncomponents = [\"email\"]";
+    let preset = format!("[mastodon]\ndomain = \"example.social\"\n{rule}");
+    let c = ok(load_text(&preset, None, &HashMap::new()));
+    let t = c.alerting.rules.iter().find(|r| r.name == "T").unwrap();
+    assert_eq!(t.component.as_deref(), Some("timelines"));
+    assert_eq!(c.discord[0].components, ["email"]);
+    assert_eq!(
+        err(load_text(rule, None, &HashMap::new())),
+        "test.toml:7:13: alert[0].component: unknown component \"timelines\": no component is configured ([[component]], or the Mastodon preset's)\n\
+         test.toml:11:15: discord[0].components[0]: unknown component \"email\": no component is configured ([[component]], or the Mastodon preset's)"
+    );
+    // A written component that failed validation may be the one named: only its own error.
+    let broken = format!("[[component]]\nname = \"Timelines\"\nprobes = [\"nope\"]\n{rule}");
+    assert_eq!(
+        err(load_text(&broken, None, &HashMap::new())),
+        "test.toml:3:11: component[0].probes[0]: unknown probe \"nope\": no [[probe]] has this name"
+    );
+}
+
 #[test]
 fn sli_value_checks() {
     let probe = "[[probe]]\nname = \"web\"\nurl = \"https://e.x\"\n";

@@ -386,7 +386,8 @@ async fn a_deleted_webhook_is_gone_and_a_bad_message_is_rejected_once() {
             .post(&r, &simple("x"), false)
             .await
             .expect("answered"),
-        Outcome::Gone
+        // The fake answers a deleted webhook as Discord does: 404 with code 10015.
+        Outcome::Gone { code: Some(10015) }
     );
     assert_eq!(fake.requests().len(), 2);
     // A PATCH of an unknown message is a rejection, not a dead webhook.

@@ -2,7 +2,8 @@
 //! intervals follow transitions, and intervals a crashed process left open are closed at
 //! their last-seen time so the downtime of fedimeter itself is a gap, not up or down. The
 //! `StoreHandle` retries a store that cannot be opened yet (tests/store_outage.rs has the
-//! PostgreSQL outages).
+//! PostgreSQL outages). A store migrated by an older fedimeter (up to 0005) is upgraded with
+//! its alert states kept.
 
 mod support;
 
@@ -215,6 +216,72 @@ async fn postgres_store_records_state_intervals() {
     let pg = support::PgServer::start();
     pg.create_database("fedimeter_store");
     check_backend(pg.url("fedimeter_store")).await;
+}
+
+/// A store an older fedimeter migrated up to 0005, with an alert firing: opening it applies
+/// 0006 (held alerts, disabled routes) and the alert comes back, not held.
+async fn check_upgrade_to_0006(url: String, migrations: &str) {
+    use fedimeter::notify::outbox::{Outbox, StoredAlert};
+    let old = sqlx::migrate::Migrator::new(std::path::Path::new(migrations))
+        .await
+        .expect("migrations");
+    let insert = "INSERT INTO alert_state (alert_key, alertname, rule_index, state, active_since, \
+                  firing_since, last_true_at, last_sent_at, announced, target, labels, value) \
+                  VALUES ('PostgresDown{target=\"main\"}', 'PostgresDown', 3, 'firing', 1000, \
+                  2000, 3000, 2000, 1, 'main', '{\"target\":\"main\"}', 0)";
+    if url.starts_with("sqlite:") {
+        use std::str::FromStr;
+        let opts = sqlx::sqlite::SqliteConnectOptions::from_str(&url)
+            .expect("url")
+            .create_if_missing(true);
+        let pool = sqlx::SqlitePool::connect_with(opts).await.expect("pool");
+        old.run_to(5, &pool).await.expect("migrate to 0005");
+        sqlx::query(insert).execute(&pool).await.expect("insert");
+        pool.close().await;
+    } else {
+        let pool = sqlx::PgPool::connect(&url).await.expect("pool");
+        old.run_to(5, &pool).await.expect("migrate to 0005");
+        sqlx::query(insert).execute(&pool).await.expect("insert");
+        pool.close().await;
+    }
+    let store = Store::open(&SecretUrl::new(url))
+        .await
+        .expect("open and upgrade");
+    let outbox = Outbox::new(store.clone(), "host-1", Duration::from_secs(600));
+    assert_eq!(
+        outbox.load_states().await.expect("states"),
+        vec![StoredAlert {
+            key: "PostgresDown{target=\"main\"}".to_string(),
+            alertname: "PostgresDown".to_string(),
+            rule_index: 3,
+            state: "firing".to_string(),
+            active_since: 1000,
+            firing_since: Some(2000),
+            last_true_at: 3000,
+            last_sent_at: Some(2000),
+            announced: true,
+            held: false,
+            target: "main".to_string(),
+            labels: "{\"target\":\"main\"}".to_string(),
+            value: Some(0.0),
+        }]
+    );
+    assert!(outbox.disabled_routes().await.expect("table").is_empty());
+    store.close().await;
+}
+
+#[tokio::test]
+async fn sqlite_store_upgrades_to_0006_keeping_alert_states() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("fedimeter.db").display());
+    check_upgrade_to_0006(url, "migrations/sqlite").await;
+}
+
+#[tokio::test]
+async fn postgres_store_upgrades_to_0006_keeping_alert_states() {
+    let pg = support::PgServer::start();
+    pg.create_database("fedimeter_upgrade");
+    check_upgrade_to_0006(pg.url("fedimeter_upgrade"), "migrations/postgres").await;
 }
 
 #[tokio::test]

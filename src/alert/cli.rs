@@ -8,7 +8,8 @@ use crate::config::Config;
 use crate::notify::discord::client::{ClientOptions, DiscordClient, Outcome, Route};
 use crate::notify::discord::message::{COLOR_INFO, enforce_limits, escape_line};
 use crate::notify::discord::{Embed, Footer, Message, SUPPRESS_NOTIFICATIONS};
-use crate::notify::outbox::{DEFAULT_LEASE, Outbox, default_instance};
+use crate::notify::dispatch::webhook_fingerprint;
+use crate::notify::outbox::{DEFAULT_LEASE, DisabledRoute, Outbox, default_instance};
 use crate::store::Store;
 
 /// Sends a test message to each route (or the one named) and prints Discord's answer.
@@ -60,7 +61,7 @@ pub async fn test(config: &Config, route: Option<&str>) -> anyhow::Result<ExitCo
                 d.name,
                 message_id.as_deref().unwrap_or("?")
             ),
-            Ok(Outcome::Gone) => {
+            Ok(Outcome::Gone { .. }) => {
                 all_ok = false;
                 println!(
                     "{}: the webhook does not exist (404 Unknown Webhook): create a new one",
@@ -134,6 +135,29 @@ fn describe(c: &Condition) -> String {
     }
 }
 
+/// One line per configured route remembered as disabled (its webhook was deleted).
+fn disabled_lines(config: &Config, disabled: &[DisabledRoute]) -> Vec<String> {
+    let mut lines = Vec::new();
+    for d in disabled {
+        let Some(route) = config.discord.iter().find(|r| r.name == d.route) else {
+            continue;
+        };
+        let since = humantime::format_rfc3339_seconds(crate::store::from_unix_ms(d.since));
+        let code = d.code.map_or(String::new(), |c| format!(", code {c}"));
+        let mut line = format!(
+            "route {}: disabled since {since}: the webhook was deleted in Discord (404{code})",
+            d.route
+        );
+        if webhook_fingerprint(route.webhook_url.expose()) == d.fingerprint {
+            line.push_str("; put a new webhook_url in the config");
+        } else {
+            line.push_str("; the config has a new webhook_url: used again at the next start");
+        }
+        lines.push(line);
+    }
+    lines
+}
+
 /// Prints the rules and the stored states of their alerts: state, since when the condition
 /// holds, the value (as of the last state change; `-` for rules without one), the target,
 /// and the alert's key.
@@ -159,8 +183,9 @@ pub async fn list(config: &Config) -> anyhow::Result<ExitCode> {
         for s in states {
             let since = crate::store::from_unix_ms(s.active_since);
             println!(
-                "{}\t{}\t{}\t{}\t{}",
+                "{}{}\t{}\t{}\t{}\t{}",
                 s.state,
+                if s.held { " (held)" } else { "" },
                 humantime::format_rfc3339_seconds(since),
                 s.value
                     .map_or_else(|| "-".to_string(), super::eval::format_value),
@@ -172,6 +197,9 @@ pub async fn list(config: &Config) -> anyhow::Result<ExitCode> {
     let pending = outbox.pending().await?;
     for (route, n) in pending {
         println!("outbox: {n} notification(s) pending for route {route}");
+    }
+    for line in disabled_lines(config, &outbox.disabled_routes().await?) {
+        println!("{line}");
     }
     store.close().await;
     Ok(ExitCode::SUCCESS)

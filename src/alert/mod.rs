@@ -77,12 +77,35 @@ struct Instance {
 /// The alertname of fedimeter's own blind-spot alert.
 pub const MONITORING_DEGRADED: &str = "MonitoringDegraded";
 
+/// The `rule_index` MonitoringDegraded is stored under in `alert_state` (no configured rule).
+const DEGRADED_RULE_INDEX: i64 = -1;
+
+/// The label that carries MonitoringDegraded's reason in `alert_state`.
+const DEGRADED_REASON: &str = "reason";
+
+/// The alert key of MonitoringDegraded (its message is remembered under it).
+fn degraded_key() -> String {
+    format!("{MONITORING_DEGRADED}{{}}")
+}
+
 /// How old the newest snapshot may be before collection counts as stopped.
 pub const COLLECTION_STOPPED_AFTER: Duration = Duration::from_secs(600);
 
+/// What fedimeter can tell about its own sight from one evaluation's inputs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sight {
+    /// It cannot trust what it sees, and why.
+    Blind(String),
+    /// It sees.
+    Sees,
+    /// It cannot tell yet: no snapshot at all, or every probe that has run fails while
+    /// others have not run yet (just after a start). Whatever was known before holds.
+    Unknown,
+}
+
 /// Why fedimeter cannot trust what it sees, if it cannot: every probe failing at once (two
 /// or more probes), or no snapshot newer than [`COLLECTION_STOPPED_AFTER`].
-pub fn blind_spot(inputs: &AlertInputs) -> Option<String> {
+pub fn sight(inputs: &AlertInputs) -> Sight {
     let probes: Vec<&Arc<crate::model::Snapshot>> = inputs
         .snapshots
         .iter()
@@ -91,22 +114,40 @@ pub fn blind_spot(inputs: &AlertInputs) -> Option<String> {
     let failing = |s: &&Arc<crate::model::Snapshot>| {
         matches!(s.health, Some(crate::model::Health::Down { .. }))
     };
-    if probes.len() >= 2 && inputs.probes_awaiting_first_run == 0 && probes.iter().all(failing) {
+    let awaiting = inputs.probes_awaiting_first_run;
+    let all_failing = probes.len() + awaiting >= 2 && probes.iter().all(failing);
+    if all_failing && awaiting == 0 {
         let names: Vec<&str> = probes.iter().map(|s| &*s.target.name).collect();
-        return Some(format!(
+        return Sight::Blind(format!(
             "every probe fails at once ({}): fedimeter has probably lost its own network, \
              or the whole site is unreachable",
             names.join(", ")
         ));
     }
-    let newest = inputs.snapshots.iter().map(|s| s.finished_at).max()?;
+    let Some(newest) = inputs.snapshots.iter().map(|s| s.finished_at).max() else {
+        return Sight::Unknown;
+    };
     let age = inputs.now.duration_since(newest).unwrap_or(Duration::ZERO);
-    (age > COLLECTION_STOPPED_AFTER).then(|| {
-        format!(
+    if age > COLLECTION_STOPPED_AFTER {
+        return Sight::Blind(format!(
             "collection stopped: no target has been collected for {}",
             message::human_duration(age.as_secs())
-        )
-    })
+        ));
+    }
+    if all_failing {
+        // The probes that have not run yet may fail too.
+        Sight::Unknown
+    } else {
+        Sight::Sees
+    }
+}
+
+/// The reason of [`Sight::Blind`], if fedimeter is blind by these inputs alone.
+pub fn blind_spot(inputs: &AlertInputs) -> Option<String> {
+    match sight(inputs) {
+        Sight::Blind(reason) => Some(reason),
+        Sight::Sees | Sight::Unknown => None,
+    }
 }
 
 /// The alert states of every rule instance; [`Evaluator::step`] is pure given its inputs.
@@ -152,7 +193,8 @@ impl Evaluator {
         self.dirty
     }
 
-    /// Every pending and firing instance, for `alert_state`; clears the dirty mark.
+    /// Every pending and firing instance, for `alert_state`, and the MonitoringDegraded
+    /// alert while it fires (see [`Evaluator::restore`]); clears the dirty mark.
     pub fn take_stored(&mut self) -> Vec<StoredAlert> {
         self.dirty = false;
         let ms = crate::store::unix_ms;
@@ -186,21 +228,51 @@ impl Evaluator {
                     last_true_at: last_true,
                     last_sent_at: last_sent,
                     announced: i.announced,
+                    held: i.held,
                     target: i.last.target.clone(),
                     labels: serde_json::to_string(&i.last.labels).unwrap_or_else(|_| "{}".into()),
                     value: i.last.value,
                 })
             })
             .collect();
+        if let Some((since, reason)) = &self.blind {
+            let since = ms(*since);
+            let labels = serde_json::to_string(&HashMap::from([(DEGRADED_REASON, reason)]))
+                .unwrap_or_else(|_| "{}".into());
+            out.push(StoredAlert {
+                key: degraded_key(),
+                alertname: MONITORING_DEGRADED.to_string(),
+                rule_index: DEGRADED_RULE_INDEX,
+                state: "firing".to_string(),
+                active_since: since,
+                firing_since: Some(since),
+                last_true_at: since,
+                last_sent_at: Some(since),
+                announced: true,
+                held: false,
+                target: String::new(),
+                labels,
+                value: None,
+            });
+        }
         out.sort_by(|a, b| a.key.cmp(&b.key));
         out
     }
 
     /// Takes back stored states (after a restart). States of rules that no longer exist at
-    /// that position are dropped.
+    /// that position are dropped. Held alerts stay held; a firing MonitoringDegraded keeps
+    /// its start and reason, so that it is neither announced again nor forgotten: its
+    /// resolve edits the message its firing posted.
     pub fn restore(&mut self, stored: Vec<StoredAlert>) {
         let t = crate::store::from_unix_ms;
         for st in stored {
+            if st.rule_index == DEGRADED_RULE_INDEX && st.alertname == MONITORING_DEGRADED {
+                let labels: HashMap<String, String> =
+                    serde_json::from_str(&st.labels).unwrap_or_default();
+                let reason = labels.get(DEGRADED_REASON).cloned().unwrap_or_default();
+                self.blind = Some((t(st.active_since), reason));
+                continue;
+            }
             let Ok(rule) = usize::try_from(st.rule_index) else {
                 continue;
             };
@@ -233,7 +305,7 @@ impl Evaluator {
                         value: st.value,
                     },
                     announced: st.announced,
-                    held: false,
+                    held: st.held,
                 },
             );
         }
@@ -296,7 +368,20 @@ impl Evaluator {
         let active = eval::evaluate(&self.rules, inputs);
         let mut seen = HashSet::with_capacity(active.len());
         let mut changes = Vec::new();
-        let blind = blind_spot(inputs);
+        // Unknown (just after a start): what was known before holds, so a MonitoringDegraded
+        // restored from the store is neither resolved nor announced again.
+        let sight = sight(inputs);
+        let probes_ran = inputs
+            .snapshots
+            .iter()
+            .any(|s| s.target.kind == crate::model::Kind::Probe);
+        // Some probes ran, all fail, others are still to run.
+        let unsure = sight == Sight::Unknown && probes_ran;
+        let blind = match sight {
+            Sight::Blind(reason) => Some(reason),
+            Sight::Sees => None,
+            Sight::Unknown => self.blind.as_ref().map(|(_, reason)| reason.clone()),
+        };
         let probe_targets: HashSet<&str> = inputs
             .snapshots
             .iter()
@@ -313,8 +398,10 @@ impl Evaluator {
                 .as_ref()
                 .is_some_and(|c| inputs.muted_components.contains(c));
             // While blind, the probe alerts that blindness explains are held.
-            // Component states derive from the probes: blindness explains them too.
-            let hold = blind.is_some()
+            // Component states derive from the probes: blindness explains them too. While
+            // fedimeter cannot tell yet (probes still to run, all others failing), they are
+            // held too: they follow once it sees, or MonitoringDegraded explains them.
+            let hold = (blind.is_some() || unsure)
                 && (probe_targets.contains(a.target.as_str())
                     || matches!(rule.condition, rule::Condition::ComponentState { .. }));
             let inst = self.instances.entry(a.key.clone()).or_insert(Instance {
@@ -333,6 +420,7 @@ impl Evaluator {
             inst.phase = phase;
             inst.last = a;
             let mut event = event;
+            let (was_held, was_announced) = (inst.held, inst.announced);
             let announce = match event {
                 Some(Event::Fired) if hold && !muted => {
                     inst.held = true;
@@ -353,6 +441,9 @@ impl Evaluator {
                 }
                 _ => false,
             };
+            if (inst.held, inst.announced) != (was_held, was_announced) {
+                self.dirty = true;
+            }
             if hold {
                 held += 1;
             }
@@ -425,6 +516,7 @@ impl Evaluator {
                     self.degraded(Transition::Firing, now, now, &reason, held),
                 );
                 self.blind = Some((now, reason));
+                self.dirty = true;
             }
             (Some((since, reason)), None) => {
                 let lasted = now
@@ -445,6 +537,7 @@ impl Evaluator {
                     ),
                 );
                 self.blind = None;
+                self.dirty = true;
             }
             _ => {}
         }
@@ -471,7 +564,7 @@ impl Evaluator {
             ),
         };
         Change {
-            key: format!("{MONITORING_DEGRADED}{{}}"),
+            key: degraded_key(),
             rule: usize::MAX,
             notice: Notice {
                 alertname: MONITORING_DEGRADED.to_string(),
@@ -691,7 +784,11 @@ pub async fn run(
         maintenance,
         components,
     } = sources;
-    match dispatcher.outbox().load_states().await {
+    match dispatcher
+        .outbox()
+        .load_states_when_up(crate::notify::outbox::STATES_WAIT)
+        .await
+    {
         Ok(stored) => {
             if !stored.is_empty() {
                 tracing::info!(alerts = stored.len(), "restored alert states");
@@ -1012,6 +1109,157 @@ mod tests {
             blind_spot(&stale).as_deref(),
             Some("collection stopped: no target has been collected for 10m 1s")
         );
+    }
+
+    /// Blind, then a restart (the states go through `take_stored`/`restore`, as through the
+    /// store), then seeing again: the same messages as without the restart (the test above).
+    #[test]
+    fn held_alerts_and_monitoring_degraded_survive_a_restart() {
+        let probe_down = Rule {
+            condition: Condition::Threshold {
+                family: "probe_success".into(),
+                matchers: vec![],
+                derive: Derive::Value,
+                cmp: Cmp::Eq,
+                value: 0.0,
+            },
+            ..rule("ProbeDown", 0, None)
+        };
+        let mut ev = Evaluator::new(vec![probe_down.clone()], DEFAULT_REPEAT_INTERVAL);
+        let all_down = [("web", 0.0), ("api", 0.0), ("streaming", 0.0)];
+        let fired = ev.step(&probes(&all_down, 0));
+        assert_eq!(
+            transitions(&fired),
+            [("MonitoringDegraded{}".to_string(), Transition::Firing)]
+        );
+        assert!(ev.is_dirty());
+        let stored = ev.take_stored();
+        let shape: Vec<(&str, &str, bool, bool)> = stored
+            .iter()
+            .map(|s| (s.key.as_str(), s.state.as_str(), s.announced, s.held))
+            .collect();
+        assert_eq!(
+            shape,
+            [
+                ("MonitoringDegraded{}", "firing", true, false),
+                (
+                    "ProbeDown{module=\"http\",target=\"api\"}",
+                    "firing",
+                    false,
+                    true
+                ),
+                (
+                    "ProbeDown{module=\"http\",target=\"streaming\"}",
+                    "firing",
+                    false,
+                    true
+                ),
+                (
+                    "ProbeDown{module=\"http\",target=\"web\"}",
+                    "firing",
+                    false,
+                    true
+                ),
+            ]
+        );
+        assert_eq!(stored[0].rule_index, -1);
+        assert_eq!(stored[0].active_since, 1_800_000_000_000);
+        // Still blind: nothing changed, nothing to store.
+        assert!(ev.step(&probes(&all_down, 15)).is_empty());
+        assert!(!ev.is_dirty());
+
+        let mut again = Evaluator::new(vec![probe_down], DEFAULT_REPEAT_INTERVAL);
+        again.restore(stored);
+        // Just after the start: no snapshot yet, then one probe run (failing) with two
+        // probes still to run: fedimeter cannot tell; it stays blind, nothing is sent.
+        assert!(again.step(&probes(&[], 16)).is_empty());
+        let mut first = probes(&[("web", 0.0)], 17);
+        first.probes_awaiting_first_run = 2;
+        assert!(again.step(&first).is_empty());
+        // Every probe ran and fails: still the same MonitoringDegraded, not a new one.
+        assert!(again.step(&probes(&all_down, 20)).is_empty());
+        assert_eq!(again.states().len(), 3);
+        // Two probes back: MonitoringDegraded resolves (it lasted from 0 s), the held web
+        // alert is announced.
+        let seen = again.step(&probes(
+            &[("web", 0.0), ("api", 1.0), ("streaming", 1.0)],
+            30,
+        ));
+        assert_eq!(
+            transitions(&seen),
+            [
+                (
+                    "MonitoringDegraded{}".to_string(),
+                    Transition::Resolved { lasted_secs: 30 }
+                ),
+                (
+                    "ProbeDown{module=\"http\",target=\"web\"}".to_string(),
+                    Transition::Firing
+                ),
+            ]
+        );
+        assert_eq!(seen[0].notice.since_unix, 1_800_000_000);
+        assert!(
+            seen[0]
+                .notice
+                .description
+                .starts_with("fedimeter sees again"),
+            "{}",
+            seen[0].notice.description
+        );
+        // The announcement is stored: a second restart does not announce it again.
+        assert!(again.is_dirty());
+        let stored = again.take_stored();
+        assert_eq!(stored.len(), 1);
+        assert!(stored[0].announced && !stored[0].held);
+        // A stored MonitoringDegraded whose probes are back at the first look resolves at once.
+        let mut blind = Evaluator::new(vec![], DEFAULT_REPEAT_INTERVAL);
+        blind.restore(ev.take_stored());
+        let up = [("web", 1.0), ("api", 1.0), ("streaming", 1.0)];
+        let changes = blind.step(&probes(&up, 60));
+        assert_eq!(
+            transitions(&changes),
+            [(
+                "MonitoringDegraded{}".to_string(),
+                Transition::Resolved { lasted_secs: 60 }
+            )]
+        );
+    }
+
+    /// At a start, while probes are still to run and every probe that ran fails, fedimeter
+    /// cannot tell whether it is blind: the probe alerts wait, then follow once it sees.
+    #[test]
+    fn probe_alerts_wait_while_fedimeter_cannot_tell_yet() {
+        let probe_down = Rule {
+            condition: Condition::Threshold {
+                family: "probe_success".into(),
+                matchers: vec![],
+                derive: Derive::Value,
+                cmp: Cmp::Eq,
+                value: 0.0,
+            },
+            ..rule("ProbeDown", 0, None)
+        };
+        let mut ev = Evaluator::new(vec![probe_down], DEFAULT_REPEAT_INTERVAL);
+        let mut first = probes(&[("web", 0.0)], 0);
+        first.probes_awaiting_first_run = 2;
+        assert_eq!(sight(&first), Sight::Unknown);
+        assert!(ev.step(&first).is_empty());
+        assert_eq!(ev.states()[0].state, "firing");
+        let all_ran = probes(&[("web", 0.0), ("api", 1.0), ("streaming", 1.0)], 1);
+        assert_eq!(sight(&all_ran), Sight::Sees);
+        assert_eq!(
+            transitions(&ev.step(&all_ran)),
+            [(
+                "ProbeDown{module=\"http\",target=\"web\"}".to_string(),
+                Transition::Firing
+            )]
+        );
+        // One probe that ran is up: not everything can fail, fedimeter sees.
+        let mut some_up = probes(&[("web", 0.0), ("api", 1.0)], 0);
+        some_up.probes_awaiting_first_run = 1;
+        assert_eq!(sight(&some_up), Sight::Sees);
+        assert_eq!(sight(&probes(&[], 0)), Sight::Unknown);
     }
 
     fn with_states(

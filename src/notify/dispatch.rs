@@ -8,6 +8,12 @@
 //! - webhook gone (404 / 10015) → the route is disabled, its rows abandoned, and a report is
 //!   queued on the first other route that still works.
 //!
+//! A disabled route is remembered in the store (`alert_disabled_routes`) with a fingerprint
+//! of its webhook URL, never the URL: after a restart the route stays disabled while the
+//! config still names the deleted webhook, and is used again once the config has a new URL.
+//! The remembered routes are read before the first row is claimed (the store may come up
+//! after the sender starts); rows written for a disabled route are dropped as `gone`.
+//!
 //! It also keeps the counters behind `fedimeter_notifications_total{route,result}` and knows
 //! which routes are disabled.
 
@@ -20,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::discord::client::{DiscordClient, Outcome, Route, backoff};
 use super::discord::{Embed, Message};
-use super::outbox::{Claimed, Done, NewRow, Outbox, RowKind};
+use super::outbox::{Claimed, DisabledRoute, Done, NewRow, Outbox, RowKind};
 
 /// The `result` label values of `fedimeter_notifications_total`.
 pub const RESULTS: [&str; 4] = ["sent", "rejected", "retried", "gone"];
@@ -28,12 +34,31 @@ pub const RESULTS: [&str; 4] = ["sent", "rejected", "retried", "gone"];
 /// How often each route looks at the outbox when nobody wakes it.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
 
+/// A fingerprint of a webhook URL, stored instead of the URL (a secret) to tell whether the
+/// configured URL is the one whose webhook was deleted: the first 16 hex digits (64 bits) of
+/// its SHA-256. The token in the URL has far more entropy than 64 bits, so the fingerprint
+/// cannot be turned back into it.
+pub fn webhook_fingerprint(url: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(url.as_bytes());
+    digest
+        .iter()
+        .take(8)
+        .fold(String::with_capacity(16), |mut s, b| {
+            use std::fmt::Write;
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
+
 /// Sends the outbox's rows.
 pub struct Dispatcher {
     outbox: Outbox,
     client: Arc<DiscordClient>,
     routes: Vec<Route>,
     disabled: Mutex<HashSet<String>>,
+    /// Whether the disabled routes remembered in the store were read.
+    restored: tokio::sync::Mutex<bool>,
     counters: Mutex<BTreeMap<(String, &'static str), u64>>,
     wake: Notify,
 }
@@ -45,6 +70,7 @@ impl Dispatcher {
             client,
             routes,
             disabled: Mutex::new(HashSet::new()),
+            restored: tokio::sync::Mutex::new(false),
             counters: Mutex::new(BTreeMap::new()),
             wake: Notify::new(),
         })
@@ -91,9 +117,56 @@ impl Dispatcher {
             .or_default() += 1;
     }
 
+    /// Reads the disabled routes remembered in the store, once: a configured route whose
+    /// webhook URL is still the deleted one stays disabled; one with a new URL is enabled
+    /// again (and forgotten in the store).
+    pub async fn restore_disabled(&self) -> anyhow::Result<()> {
+        let mut restored = self.restored.lock().await;
+        if *restored {
+            return Ok(());
+        }
+        let stored = self.outbox.disabled_routes().await?;
+        for d in stored {
+            let Some(route) = self.routes.iter().find(|r| r.name == d.route) else {
+                continue;
+            };
+            let since = humantime::format_rfc3339_seconds(crate::store::from_unix_ms(d.since));
+            if webhook_fingerprint(route.url.expose()) == d.fingerprint {
+                tracing::warn!(
+                    route = %route.name,
+                    %since,
+                    "this route stays disabled: its discord webhook was deleted; put a new webhook_url in the config"
+                );
+                self.disabled
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(route.name.clone());
+            } else if self.outbox.enable_route(&route.name).await? {
+                tracing::info!(
+                    route = %route.name,
+                    disabled_since = %since,
+                    "the route's webhook_url changed since its webhook was deleted; using the route again"
+                );
+            }
+        }
+        *restored = true;
+        Ok(())
+    }
+
     /// Sends every row of `route` that can go now; returns how many rows were finished.
-    /// Stops at the first row that has to wait.
+    /// Stops at the first row that has to wait. A disabled route's rows are dropped.
     pub async fn drain_route(&self, route: &Route) -> anyhow::Result<usize> {
+        self.restore_disabled().await?;
+        if self.is_disabled(&route.name) {
+            let dropped = self
+                .outbox
+                .abandon_route(&route.name, SystemTime::now())
+                .await?;
+            if dropped > 0 {
+                tracing::debug!(route = %route.name, dropped, "dropped notifications for a disabled route");
+            }
+            return Ok(0);
+        }
         let mut finished = 0;
         while !self.is_disabled(&route.name) {
             let Some(row) = self.outbox.claim(&route.name, SystemTime::now()).await? else {
@@ -147,10 +220,10 @@ impl Dispatcher {
                 self.count(&route.name, "rejected");
                 Ok(true)
             }
-            Ok(Outcome::Gone) => {
+            Ok(Outcome::Gone { code }) => {
                 self.outbox.complete(row, Done::Gone, None, now).await?;
                 self.count(&route.name, "gone");
-                self.route_gone(route, now).await?;
+                self.route_gone(route, code, now).await?;
                 Ok(true)
             }
             Err(e) => {
@@ -174,14 +247,26 @@ impl Dispatcher {
         }
     }
 
-    async fn route_gone(&self, route: &Route, now: SystemTime) -> anyhow::Result<()> {
+    async fn route_gone(
+        &self,
+        route: &Route,
+        code: Option<u64>,
+        now: SystemTime,
+    ) -> anyhow::Result<()> {
         self.disabled
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(route.name.clone());
-        let abandoned = self.outbox.abandon_route(&route.name, now).await?;
+        let disabled = DisabledRoute {
+            route: route.name.clone(),
+            since: crate::store::unix_ms(now),
+            code: code.and_then(|c| i64::try_from(c).ok()),
+            fingerprint: webhook_fingerprint(route.url.expose()),
+        };
+        let abandoned = self.outbox.disable_route(&disabled, now).await?;
         tracing::error!(
             route = %route.name,
+            code = code.unwrap_or(0),
             abandoned,
             "the discord webhook of this route was deleted (404 Unknown Webhook); no longer using it"
         );
@@ -249,5 +334,24 @@ impl Dispatcher {
             });
         }
         while tasks.join_next().await.is_some() {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::webhook_fingerprint;
+
+    #[test]
+    fn the_fingerprint_is_the_start_of_the_sha256_and_never_the_url() {
+        // FIPS 180-2's test vector: SHA-256("abc") = ba7816bf8f01cfea414140de5dae2223….
+        assert_eq!(webhook_fingerprint("abc"), "ba7816bf8f01cfea");
+        let url = "https://discord.com/api/webhooks/1/secret-token";
+        let fp = webhook_fingerprint(url);
+        assert_eq!(fp.len(), 16);
+        assert!(!fp.contains("secret"));
+        assert_ne!(
+            fp,
+            webhook_fingerprint("https://discord.com/api/webhooks/1/other-token")
+        );
     }
 }

@@ -36,7 +36,7 @@ pub static RATE_LIMITED: MetricDesc = MetricDesc::counter(
 );
 pub static ROUTE_DISABLED: MetricDesc = MetricDesc::gauge(
     "fedimeter_discord_route_disabled",
-    "1 when the route's webhook was deleted in Discord (404 Unknown Webhook) and is no longer used",
+    "1 when the route's webhook was deleted in Discord (404 Unknown Webhook) and is no longer used; remembered across restarts until its webhook_url changes",
     &["route"],
 );
 

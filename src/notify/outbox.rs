@@ -1,4 +1,7 @@
-//! The durable outbox in the store (`alert_outbox`, `alert_messages`; migration 0003).
+//! The durable outbox in the store (`alert_outbox`, `alert_messages`; migration 0003), the
+//! alert states (`alert_state`, migrations 0003 and 0006: held alerts and fedimeter's own
+//! MonitoringDegraded) and the routes whose webhook was deleted (`alert_disabled_routes`,
+//! migration 0006).
 //!
 //! Guarantees (documented in `docs/alerts.md`):
 //! - A notification is written before it is sent ([`Outbox::enqueue`]) and marked done only
@@ -96,10 +99,24 @@ pub struct StoredAlert {
     pub last_true_at: i64,
     pub last_sent_at: Option<i64>,
     pub announced: bool,
+    /// Firing and not announced because fedimeter was blind: announced once it sees again.
+    pub held: bool,
     pub target: String,
     /// JSON object.
     pub labels: String,
     pub value: Option<f64>,
+}
+
+/// A route whose webhook Discord reported deleted, as stored in `alert_disabled_routes`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DisabledRoute {
+    pub route: String,
+    /// Unix milliseconds.
+    pub since: i64,
+    /// Discord's error code (10015 "Unknown Webhook"); `None` for a 404 without one.
+    pub code: Option<i64>,
+    /// [`super::dispatch::webhook_fingerprint`] of the deleted webhook's URL (never the URL).
+    pub fingerprint: String,
 }
 
 /// The outbox of one instance.
@@ -113,8 +130,11 @@ pub struct Outbox {
 }
 
 const STATE_INSERT: &str = "INSERT INTO alert_state (alert_key, alertname, rule_index, state, \
-    active_since, firing_since, last_true_at, last_sent_at, announced, target, labels, value) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
+    active_since, firing_since, last_true_at, last_sent_at, announced, target, labels, value, held) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
+
+/// How long the evaluator waits at start for the store to read its states back.
+pub const STATES_WAIT: Duration = Duration::from_secs(30);
 
 /// Longer than the delivery client can spend on one message (its timeouts, backoff and
 /// `retry_after` waits are capped below this).
@@ -164,10 +184,19 @@ impl Outbox {
         self.commit(rows, None, now).await
     }
 
+    /// [`Outbox::load_states`] once the store is up, waiting for it at most `wait`: at start
+    /// the store connects in the background, and an evaluator that started without its
+    /// states would announce again what is already firing (or held, or degraded).
+    pub async fn load_states_when_up(&self, wait: Duration) -> anyhow::Result<Vec<StoredAlert>> {
+        let never = tokio_util::sync::CancellationToken::new();
+        let _ = tokio::time::timeout(wait, self.store.wait_up(&never)).await;
+        self.load_states().await
+    }
+
     /// The stored alert states.
     pub async fn load_states(&self) -> anyhow::Result<Vec<StoredAlert>> {
         let sql = "SELECT alert_key, alertname, rule_index, state, active_since, firing_since, \
-                   last_true_at, last_sent_at, announced, target, labels, value \
+                   last_true_at, last_sent_at, announced, target, labels, value, held \
                    FROM alert_state ORDER BY alert_key";
         let states = on_pool!(&self.store()?, |pool| {
             let rows = sqlx::query(sql)
@@ -189,6 +218,7 @@ impl Outbox {
                     target: r.try_get(9)?,
                     labels: r.try_get(10)?,
                     value: r.try_get(11)?,
+                    held: r.try_get::<i32, _>(12)? != 0,
                 });
             }
             out
@@ -243,6 +273,7 @@ impl Outbox {
                         .bind(&st.target)
                         .bind(&st.labels)
                         .bind(st.value)
+                        .bind(i32::from(st.held))
                         .execute(&mut *tx)
                         .await
                         .context("writing an alert state")?;
@@ -425,5 +456,71 @@ impl Outbox {
             .map(|r| r.rows_affected()))
         .context("abandoning a route's notifications")?;
         Ok(n)
+    }
+
+    /// Disables a route whose webhook was deleted: remembers it (replacing an older entry)
+    /// and marks its unsent rows gone, in one transaction; returns how many were dropped.
+    pub async fn disable_route(&self, d: &DisabledRoute, now: SystemTime) -> anyhow::Result<u64> {
+        let remember = "INSERT INTO alert_disabled_routes (route, since, code, fingerprint) \
+                        VALUES ($1, $2, $3, $4) \
+                        ON CONFLICT (route) DO UPDATE SET since = excluded.since, \
+                        code = excluded.code, fingerprint = excluded.fingerprint";
+        let abandon = "UPDATE alert_outbox SET done_at = $1, result = 'gone', claimed_until = NULL \
+                       WHERE route = $2 AND done_at IS NULL";
+        let n = on_pool!(&self.store()?, |pool| {
+            let mut tx = pool.begin().await.context("starting to disable a route")?;
+            sqlx::query(remember)
+                .bind(&d.route)
+                .bind(d.since)
+                .bind(d.code)
+                .bind(&d.fingerprint)
+                .execute(&mut *tx)
+                .await
+                .context("remembering a disabled route")?;
+            let n = sqlx::query(abandon)
+                .bind(unix_ms(now))
+                .bind(&d.route)
+                .execute(&mut *tx)
+                .await
+                .context("abandoning a route's notifications")?
+                .rows_affected();
+            tx.commit().await.context("committing a disabled route")?;
+            n
+        });
+        Ok(n)
+    }
+
+    /// The routes remembered as disabled, by name.
+    pub async fn disabled_routes(&self) -> anyhow::Result<Vec<DisabledRoute>> {
+        let sql =
+            "SELECT route, since, code, fingerprint FROM alert_disabled_routes ORDER BY route";
+        let rows = on_pool!(&self.store()?, |pool| sqlx::query_as::<
+            _,
+            (String, i64, Option<i64>, String),
+        >(sql)
+        .fetch_all(pool)
+        .await
+        .context("reading disabled routes"))?;
+        Ok(rows
+            .into_iter()
+            .map(|(route, since, code, fingerprint)| DisabledRoute {
+                route,
+                since,
+                code,
+                fingerprint,
+            })
+            .collect())
+    }
+
+    /// Forgets that `route` was disabled (its webhook URL changed); whether it was.
+    pub async fn enable_route(&self, route: &str) -> anyhow::Result<bool> {
+        let sql = "DELETE FROM alert_disabled_routes WHERE route = $1";
+        let n = on_pool!(&self.store()?, |pool| sqlx::query(sql)
+            .bind(route)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))
+        .context("enabling a route")?;
+        Ok(n > 0)
     }
 }

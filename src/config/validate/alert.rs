@@ -1,11 +1,14 @@
 //! Validation of `[alerting]`, `[[alert]]` and the alert options of `[[discord]]`
-//! (see `docs/alerts.md`). Every error names file:line:col and the key.
+//! (see `docs/alerts.md`). Every error names file:line:col and the key. A component that a
+//! rule or a route names must be one of the effective components (written, or the Mastodon
+//! preset's), so validation runs after `sli::components`.
 
 use std::time::Duration;
 
 use toml::Spanned;
 
 use super::Ctx;
+use crate::config::ComponentConfig;
 use crate::config::alert::rule::{self, Cmp, Condition, Derive, Rule};
 use crate::config::alert::{AlertingConfig, RawAlert, RawAlerting};
 use crate::model::Kind;
@@ -45,10 +48,48 @@ fn https_url(ctx: &mut Ctx<'_>, v: &Spanned<String>, key: &str) -> Option<String
     }
 }
 
+/// The component ids a rule or a route may name.
+pub(super) struct KnownComponents {
+    ids: Vec<String>,
+    /// False when a written `[[component]]` failed validation: it may be the one named, and
+    /// its own error says what is wrong.
+    check: bool,
+}
+
+impl KnownComponents {
+    pub(super) fn new(raw: &crate::config::raw::RawConfig, components: &[ComponentConfig]) -> Self {
+        KnownComponents {
+            ids: components.iter().map(|c| c.id.clone()).collect(),
+            check: raw.component.is_empty() || components.len() == raw.component.len(),
+        }
+    }
+
+    /// `id` (the value at `v`) if it names a known component; an error listing them if not.
+    fn known(
+        &self,
+        ctx: &mut Ctx<'_>,
+        v: &Spanned<String>,
+        key: &str,
+        id: String,
+    ) -> Option<String> {
+        if !self.check || self.ids.contains(&id) {
+            return Some(id);
+        }
+        let known = if self.ids.is_empty() {
+            "no component is configured ([[component]], or the Mastodon preset's)".to_string()
+        } else {
+            format!("expected one of {}", self.ids.join(", "))
+        };
+        ctx.error(v.span(), key, format!("unknown component {id:?}: {known}"));
+        None
+    }
+}
+
 pub(super) fn alerting(
     ctx: &mut Ctx<'_>,
     raw: Option<&Spanned<RawAlerting>>,
     alerts: &[Spanned<RawAlert>],
+    components: &KnownComponents,
 ) -> AlertingConfig {
     let mut config = AlertingConfig::default();
     let mut builtin_on = crate::config::alert::DEFAULT_BUILTIN;
@@ -173,10 +214,10 @@ pub(super) fn alerting(
             .runbook
             .as_ref()
             .and_then(|v| https_url(ctx, v, &key("runbook")));
-        let component = raw
-            .component
-            .as_ref()
-            .and_then(|v| ctx.label(v, &key("component"), "component"));
+        let component = raw.component.as_ref().and_then(|v| {
+            let id = ctx.label(v, &key("component"), "component")?;
+            components.known(ctx, v, &key("component"), id)
+        });
         let apply = |r: &mut Rule| {
             if let Some(c) = &condition {
                 r.condition = c.clone();
@@ -502,6 +543,7 @@ pub(super) fn route_options(
     ctx: &mut Ctx<'_>,
     raw: &crate::config::raw::RawDiscord,
     i: usize,
+    known: &KnownComponents,
 ) -> RouteOptions {
     let key = |k: &str| format!("discord[{i}].{k}");
     let min_severity = raw
@@ -529,8 +571,12 @@ pub(super) fn route_options(
     let mut components = Vec::new();
     if let Some(list) = &raw.components {
         for (j, c) in list.get_ref().iter().enumerate() {
-            if let Some(c) = ctx.label(c, &format!("discord[{i}].components[{j}]"), "component") {
-                components.push(c);
+            let c_key = format!("discord[{i}].components[{j}]");
+            if let Some(id) = ctx
+                .label(c, &c_key, "component")
+                .and_then(|id| known.known(ctx, c, &c_key, id))
+            {
+                components.push(id);
             }
         }
     }

@@ -147,13 +147,15 @@ fn validate(raw: &RawConfig, ctx: &mut Ctx<'_>) -> Config {
     let mut probes = probe_targets(ctx, raw);
     let presets = preset::preset_probes(&mastodon, &probes);
     probes.extend(presets);
-    let discord = discord_channels(ctx, raw);
     let otlp = raw.otlp.as_ref().and_then(|o| otlp(ctx, o));
     let sli = sli::sli_options(ctx, &raw.sli);
     // The effective components: as written, else the preset; both may name preset probes.
     let components = sli::components(ctx, raw, &probes, &mastodon);
     let maintenance = sli::maintenance_windows(ctx, raw, &components);
-    let alerting = alert::alerting(ctx, raw.alerting.as_ref(), &raw.alert);
+    // Rules and routes may name only those components (errors are sorted by position).
+    let known = alert::KnownComponents::new(raw, &components);
+    let discord = discord_channels(ctx, raw, &known);
+    let alerting = alert::alerting(ctx, raw.alerting.as_ref(), &raw.alert, &known);
 
     Config {
         source: ctx.input.path.map(Path::to_path_buf),

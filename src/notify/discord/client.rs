@@ -41,8 +41,9 @@ pub struct Route {
 pub enum Outcome {
     /// Accepted; `message_id` when it was posted with `?wait=true` or edited.
     Sent { message_id: Option<String> },
-    /// The webhook no longer exists (404 / 10015): stop using this route.
-    Gone,
+    /// The webhook no longer exists (404 / 10015): stop using this route. `code` is
+    /// Discord's error code (10015), `None` for a 404 without one.
+    Gone { code: Option<u64> },
     /// Discord refused the message for good (another 4xx): dropped.
     Rejected {
         status: u16,
@@ -394,8 +395,12 @@ impl DiscordClient {
                             }
                             continue;
                         }
-                        404 if err.code.is_none_or(|c| c == 10015) => return Ok(Outcome::Gone),
-                        _ if err.code == Some(10015) => return Ok(Outcome::Gone),
+                        404 if err.code.is_none_or(|c| c == 10015) => {
+                            return Ok(Outcome::Gone { code: err.code });
+                        }
+                        _ if err.code == Some(10015) => {
+                            return Ok(Outcome::Gone { code: err.code });
+                        }
                         400..=499 => {
                             return Ok(Outcome::Rejected {
                                 status,
