@@ -962,7 +962,7 @@ async fn blind_across_a_sigkill_is_one_monitoring_degraded_resolved_in_place_and
         .lines()
         .filter_map(|l| {
             let cols: Vec<&str> = l.split('\t').collect();
-            (cols.len() == 3 && cols[0] != "STATE").then(|| (cols[0], cols[2]))
+            (cols.len() == 5 && cols[0] != "STATE").then(|| (cols[0], cols[4]))
         })
         .collect();
     assert_eq!(
