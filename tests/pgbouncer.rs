@@ -1,9 +1,12 @@
 //! The PgBouncer collector against a real PgBouncer in front of a real PostgreSQL (test kit):
 //! pool exhaustion seen within one interval, and the faults (stopped, frozen, wrong password,
-//! restart) turning into `pgbouncer_up 0` and back without restarting anything.
+//! restart) turning into `pgbouncer_up 0` and back without restarting anything; and the
+//! names, types and label names served, current and `legacy_names`, against pgbouncer_exporter's
+//! (`tests/fixtures/exporters/pgbouncer_exporter-*-from-source.txt`, derived from its source).
 
 mod support;
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -11,7 +14,7 @@ use fedimeter::collect::pgbouncer::{self, PgbouncerOptions};
 use fedimeter::collect::runner;
 use fedimeter::config::{PgbouncerTarget, SecretUrl, TargetCommon};
 use fedimeter::export::exposition::{Format, render_families};
-use fedimeter::model::{Health, Kind, Reason, Snapshot, SnapshotStore, TargetId};
+use fedimeter::model::{Health, Kind, MetricType, Reason, Snapshot, SnapshotStore, TargetId};
 use support::pgbouncer::{PgBouncer, PgBouncerOptions};
 use support::postgres::PgServer;
 use tokio_util::sync::CancellationToken;
@@ -399,7 +402,7 @@ async fn id_and_kind_are_those_of_the_target() {
     );
 }
 
-/// `legacy_names = true` against a real PgBouncer: the six pre-0.11 names are present for
+/// `legacy_names = true` against a real PgBouncer: the seven pre-0.11 names are present for
 /// every database, with exactly the values of their `stats_totals_` forms in the same run.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn legacy_names_mirror_the_stats_totals_of_a_real_pgbouncer() {
@@ -423,6 +426,7 @@ async fn legacy_names_mirror_the_stats_totals_of_a_real_pgbouncer() {
         "queries_duration_seconds",
         "received_bytes",
         "sent_bytes",
+        "client_wait_seconds",
         "server_in_transaction_seconds",
         "sql_transactions_pooled",
     ] {
@@ -443,5 +447,294 @@ async fn legacy_names_mirror_the_stats_totals_of_a_real_pgbouncer() {
         }
     }
     // The admin console's own database at least.
-    assert!(compared >= 6, "{text}");
+    assert!(compared >= 7, "{text}");
+}
+
+/// Family name → (type, label names) of one of pgbouncer_exporter's fixtures in
+/// `tests/fixtures/exporters/` (derived from its source: the exporter cannot be run here):
+/// `# TYPE` lines give the type, the sample line under each gives the label names.
+fn exporter_families(fixture: &str) -> BTreeMap<String, (String, BTreeSet<String>)> {
+    let path = format!(
+        "{}/tests/fixtures/exporters/{fixture}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let families = exposition_families(&text);
+    assert!(
+        families.len() >= 40,
+        "{path}: only {} families",
+        families.len()
+    );
+    families
+}
+
+/// Family name → (type, label names) of a Prometheus text exposition. Label values are
+/// skipped by their quoting rules (`\\` and `\"` escapes), so any value is fine; a sample
+/// without a `# TYPE` line, or a family whose samples disagree on label names, fails.
+fn exposition_families(text: &str) -> BTreeMap<String, (String, BTreeSet<String>)> {
+    let mut types = BTreeMap::new();
+    let mut labels: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, metric_type) = rest.split_once(' ').expect("# TYPE name type");
+            types.insert(name.to_owned(), metric_type.to_owned());
+            continue;
+        }
+        if line.starts_with('#') || line.is_empty() {
+            continue;
+        }
+        let name_end = line.find(['{', ' ']).unwrap_or(line.len());
+        let name = &line[..name_end];
+        let names = sample_label_names(&line[name_end..]);
+        if let Some(seen) = labels.get(name) {
+            assert_eq!(seen, &names, "{name}: samples with different label names");
+        }
+        labels.insert(name.to_owned(), names);
+    }
+    labels
+        .into_iter()
+        .map(|(name, names)| {
+            let metric_type = types
+                .get(&name)
+                .unwrap_or_else(|| panic!("{name}: sample without # TYPE"))
+                .clone();
+            (name, (metric_type, names))
+        })
+        .collect()
+}
+
+/// The label names of `{a="x",b="y"} 1` (or of ` 1`: none).
+fn sample_label_names(after_name: &str) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    let Some(body) = after_name.strip_prefix('{') else {
+        return names;
+    };
+    let mut chars = body.chars();
+    loop {
+        let name: String = chars.by_ref().take_while(|c| *c != '=').collect();
+        assert_eq!(chars.next(), Some('"'), "label {name}: value not quoted");
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => {
+                    chars.next();
+                }
+                '"' => break,
+                _ => {}
+            }
+        }
+        names.insert(name.trim_start_matches(',').to_owned());
+        match chars.next() {
+            Some(',') if chars.clone().next() != Some('}') => continue,
+            Some(',') | Some('}') => return names,
+            other => panic!("after a label value: {other:?}"),
+        }
+    }
+}
+
+/// What fedimeter serves on `/metrics` for one snapshot of target `main` (the encoder adds
+/// `target="main"`, fedimeter's one documented extra label), as family → (type, label
+/// names without `target`), `pgbouncer_*` families only. Every family must carry `target`.
+fn served_pgbouncer_families(snapshot: &Snapshot) -> BTreeMap<String, (String, BTreeSet<String>)> {
+    let text = render_families(
+        snapshot.families.iter().map(|f| (f, Some("main"))),
+        Format::Text,
+    );
+    exposition_families(&text)
+        .into_iter()
+        .filter(|(name, _)| name.starts_with("pgbouncer_"))
+        .map(|(name, (metric_type, mut labels))| {
+            assert!(labels.remove("target"), "{name} without target:\n{text}");
+            (name, (metric_type, labels))
+        })
+        .collect()
+}
+
+/// The column names of `show` on the real admin console (from its first row).
+async fn show_columns(admin: &tokio_postgres::Client, show: &str) -> BTreeSet<String> {
+    admin
+        .simple_query(show)
+        .await
+        .unwrap_or_else(|e| panic!("{show}: {e}"))
+        .iter()
+        .find_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) => Some(
+                r.columns()
+                    .iter()
+                    .map(|c| c.name().to_owned())
+                    .collect::<BTreeSet<_>>(),
+            ),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("{show}: no row"))
+}
+
+/// A collector for `options` against a real PgBouncer, after its second run.
+async fn second_run(bouncer: &PgBouncer, options: PgbouncerOptions) -> Arc<Snapshot> {
+    let job = RunningJob::start(&target(bouncer.admin_url(), options));
+    let snapshot = job
+        .wait_for("two runs", 2 * INTERVAL + TIMEOUT + SLACK, |s| {
+            s.value("fedimeter_collector_runs_total", &["pgbouncer", "main"]) >= Some(2.0)
+        })
+        .await;
+    assert_eq!(up(&snapshot), Some(1.0), "{}", render(&snapshot));
+    snapshot
+}
+
+/// The `pgbouncer_stats_*` families that are not `pgbouncer_stats_totals_*`: the pre-0.11 names.
+fn pre_0_11_stats<V>(families: &BTreeMap<String, V>) -> BTreeSet<&str> {
+    families
+        .keys()
+        .map(String::as_str)
+        .filter(|n| n.starts_with("pgbouncer_stats_") && !n.starts_with("pgbouncer_stats_totals_"))
+        .collect()
+}
+
+/// `legacy_names = true` against a real PgBouncer, compared with pgbouncer_exporter before
+/// 0.11 (`pgbouncer_exporter-0.10-from-source.txt`, derived from its collector.go before PR
+/// #194): every family that exporter has is served with its type and label names (plus
+/// `target`), and the pre-0.11 `pgbouncer_stats_*` names are exactly the exporter's, no more
+/// and no fewer. The exporter's `pgbouncer_stats_queries_total` needs SHOW STATS'
+/// `total_requests`, which this PgBouncer (as every one since 1.8) does not have.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn legacy_names_match_pgbouncer_exporter_before_0_11_from_source() {
+    let pg = PgServer::start();
+    let bouncer = PgBouncer::start(&pg, PgBouncerOptions::default());
+    let options = PgbouncerOptions {
+        legacy_names: true,
+        ..PgbouncerOptions::default()
+    };
+    let served = served_pgbouncer_families(&*second_run(&bouncer, options).await);
+    let exporter = exporter_families("pgbouncer_exporter-0.10-from-source.txt");
+
+    for (name, theirs) in &exporter {
+        let ours = served.get(name).unwrap_or_else(|| {
+            panic!(
+                "{name} (pgbouncer_exporter <0.11) not served: {:?}",
+                served.keys()
+            )
+        });
+        assert_eq!(
+            ours, theirs,
+            "{name}: (type, labels) served vs pgbouncer_exporter <0.11"
+        );
+    }
+    let legacy = pre_0_11_stats(&exporter);
+    assert_eq!(pre_0_11_stats(&served), legacy, "pre-0.11 stats families");
+    assert_eq!(legacy.len(), 7, "{legacy:?}");
+
+    // The exporter read these from SHOW STATS: the columns its map names are there, and
+    // `total_requests` (its pgbouncer_stats_queries_total) is not.
+    let columns = show_columns(&admin_client(&bouncer).await, "SHOW STATS").await;
+    for column in [
+        "database",
+        "total_query_count",
+        "total_query_time",
+        "total_received",
+        "total_sent",
+        "total_wait_time",
+        "total_xact_count",
+        "total_xact_time",
+    ] {
+        assert!(
+            columns.contains(column),
+            "SHOW STATS lacks {column}: {columns:?}"
+        );
+    }
+    assert!(!columns.contains("total_requests"), "{columns:?}");
+    assert!(!exporter.contains_key("pgbouncer_stats_queries_total"));
+}
+
+/// pgbouncer_exporter 0.11 families fedimeter does not serve, each documented in
+/// docs/pgbouncer.md ("Differences from pgbouncer_exporter").
+const NOT_SERVED_FROM_0_11: &[&str] = &["pgbouncer_config_authorization_type"];
+
+/// fedimeter's own PgBouncer families that pgbouncer_exporter 0.11 does not have (documented).
+const FEDIMETER_ONLY: &[&str] = &["pgbouncer_pools_saturation_ratio"];
+
+/// Families of the 0.11 exporter that need a `SHOW STATS_TOTALS` column of a later PgBouncer.
+const NEWER_STATS_TOTALS_COLUMNS: &[(&str, &str)] = &[
+    (
+        "pgbouncer_stats_totals_client_parses_total",
+        "client_parse_count",
+    ),
+    (
+        "pgbouncer_stats_totals_server_parses_total",
+        "server_parse_count",
+    ),
+    ("pgbouncer_stats_totals_binds_total", "bind_count"),
+    (
+        "pgbouncer_stats_totals_server_assignments_total",
+        "server_assignment_count",
+    ),
+];
+
+/// The current names (default options) against a real PgBouncer, compared with
+/// pgbouncer_exporter 0.11 (`pgbouncer_exporter-0.11-from-source.txt`, derived from its
+/// collector.go after PR #194): every exporter family is declared by fedimeter with its type
+/// and label names and served the same way (plus `target`), except a family whose column
+/// this PgBouncer lacks (checked on its SHOW STATS_TOTALS) and the documented
+/// `NOT_SERVED_FROM_0_11`; and fedimeter serves no `pgbouncer_*` family the exporter lacks
+/// beyond the documented `FEDIMETER_ONLY`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn current_names_match_pgbouncer_exporter_0_11_from_source() {
+    let pg = PgServer::start();
+    let bouncer = PgBouncer::start(&pg, PgBouncerOptions::default());
+    let served =
+        served_pgbouncer_families(&*second_run(&bouncer, PgbouncerOptions::default()).await);
+    let exporter = exporter_families("pgbouncer_exporter-0.11-from-source.txt");
+    let columns = show_columns(&admin_client(&bouncer).await, "SHOW STATS_TOTALS").await;
+
+    let mut compared_live = 0;
+    for (name, theirs) in &exporter {
+        if NOT_SERVED_FROM_0_11.contains(&name.as_str()) {
+            assert!(
+                !served.contains_key(name),
+                "{name} is served: update the list and docs"
+            );
+            assert!(fedimeter::metrics::descriptor(name).is_none(), "{name}");
+            continue;
+        }
+        let desc = fedimeter::metrics::descriptor(name)
+            .unwrap_or_else(|| panic!("{name} (pgbouncer_exporter 0.11) not declared"));
+        let declared_type = match desc.metric_type {
+            MetricType::Gauge => "gauge",
+            MetricType::Counter => "counter",
+        };
+        let declared_labels: BTreeSet<String> =
+            desc.labels.iter().map(|l| (*l).to_owned()).collect();
+        assert_eq!(
+            &(declared_type.to_owned(), declared_labels),
+            theirs,
+            "{name}: (type, labels) declared vs pgbouncer_exporter 0.11"
+        );
+        match served.get(name) {
+            Some(ours) => {
+                assert_eq!(
+                    ours, theirs,
+                    "{name}: (type, labels) served vs pgbouncer_exporter 0.11"
+                );
+                compared_live += 1;
+            }
+            None => {
+                let (_, column) = NEWER_STATS_TOTALS_COLUMNS
+                    .iter()
+                    .find(|(family, _)| family == name)
+                    .unwrap_or_else(|| panic!("{name} not served: {:?}", served.keys()));
+                assert!(
+                    !columns.contains(*column),
+                    "{name} not served though SHOW STATS_TOTALS has {column}"
+                );
+            }
+        }
+    }
+    assert!(
+        compared_live >= 40,
+        "only {compared_live} families compared live"
+    );
+    for name in served.keys() {
+        assert!(
+            exporter.contains_key(name) || FEDIMETER_ONLY.contains(&name.as_str()),
+            "{name} is served but pgbouncer_exporter 0.11 has no such family"
+        );
+    }
 }

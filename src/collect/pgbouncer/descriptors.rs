@@ -169,6 +169,11 @@ pub static LEGACY_STATS_SENT_BYTES: MetricDesc = MetricDesc::counter(
     "Legacy (pgbouncer_exporter <0.11) name of pgbouncer_stats_totals_sent_bytes_total (SHOW STATS_TOTALS bytes_sent)",
     STATS_LABELS,
 );
+pub static LEGACY_STATS_CLIENT_WAIT: MetricDesc = MetricDesc::counter(
+    "pgbouncer_stats_client_wait_seconds_total",
+    "Legacy (pgbouncer_exporter <0.11) name of pgbouncer_stats_totals_client_wait_seconds_total (SHOW STATS_TOTALS wait_time)",
+    STATS_LABELS,
+);
 pub static LEGACY_STATS_SERVER_IN_TRANSACTION: MetricDesc = MetricDesc::counter(
     "pgbouncer_stats_server_in_transaction_seconds_total",
     "Legacy (pgbouncer_exporter <0.11) name of pgbouncer_stats_totals_server_in_transaction_seconds_total (SHOW STATS_TOTALS xact_time)",
@@ -331,6 +336,7 @@ pub static DESCRIPTORS: &[&MetricDesc] = &[
     &LEGACY_STATS_QUERIES_DURATION,
     &LEGACY_STATS_RECEIVED_BYTES,
     &LEGACY_STATS_SENT_BYTES,
+    &LEGACY_STATS_CLIENT_WAIT,
     &LEGACY_STATS_SERVER_IN_TRANSACTION,
     &LEGACY_STATS_TRANSACTIONS_POOLED,
 ];

@@ -77,6 +77,7 @@ static LEGACY_STATS_TOTALS_COLUMNS: &[ColumnMetric] = &[
     ColumnMetric::micros(&["query_time"], &LEGACY_STATS_QUERIES_DURATION),
     ColumnMetric::count(&["bytes_received"], &LEGACY_STATS_RECEIVED_BYTES),
     ColumnMetric::count(&["bytes_sent"], &LEGACY_STATS_SENT_BYTES),
+    ColumnMetric::micros(&["wait_time"], &LEGACY_STATS_CLIENT_WAIT),
     ColumnMetric::micros(&["xact_time"], &LEGACY_STATS_SERVER_IN_TRANSACTION),
     ColumnMetric::count(&["xact_count"], &LEGACY_STATS_TRANSACTIONS_POOLED),
 ];
@@ -768,12 +769,13 @@ pgbouncer_version_info{version="PgBouncer 1.18.0"} 1
         );
     }
 
-    /// `legacy_names`: the six pre-0.11 names carry the same values as their
-    /// `stats_totals_` forms (stats_totals.txt by hand: µs → s for the two times); off by
+    /// `legacy_names`: the seven pre-0.11 names carry the same values as their
+    /// `stats_totals_` forms (stats_totals.txt by hand: µs → s for the three times); off by
     /// default.
     #[test]
     fn legacy_names_repeat_the_stats_totals_under_pre_0_11_names() {
         let legacy = [
+            "pgbouncer_stats_client_",
             "pgbouncer_stats_queries_",
             "pgbouncer_stats_received_",
             "pgbouncer_stats_sent_",
@@ -791,6 +793,9 @@ pgbouncer_version_info{version="PgBouncer 1.18.0"} 1
             &options,
             &legacy,
             r#"
+pgbouncer_stats_client_wait_seconds_total{database="app"} 0.023401
+pgbouncer_stats_client_wait_seconds_total{database="other"} 0.002585
+pgbouncer_stats_client_wait_seconds_total{database="pgbouncer"} 0
 pgbouncer_stats_queries_duration_seconds_total{database="app"} 0
 pgbouncer_stats_queries_duration_seconds_total{database="other"} 0.000246
 pgbouncer_stats_queries_duration_seconds_total{database="pgbouncer"} 0
