@@ -8,6 +8,8 @@
 
 #[path = "support/discord.rs"]
 mod discord;
+#[path = "support/log_capture.rs"]
+mod log_capture;
 mod support;
 
 use std::sync::Arc;
@@ -21,6 +23,7 @@ use fedimeter::notify::dispatch::Dispatcher;
 use fedimeter::notify::dispatch::webhook_fingerprint;
 use fedimeter::notify::outbox::{DisabledRoute, NewRow, Outbox, RowKind, StoredAlert};
 use fedimeter::store::Store;
+use log_capture::CapturedLog;
 
 fn client() -> Arc<DiscordClient> {
     client_with(ClientOptions::default())
@@ -355,44 +358,13 @@ async fn two_instances_sharing_postgres_never_send_a_row_twice() {
     assert_eq!(by(&d1) + by(&d2), 60);
 }
 
-/// The log of the whole test binary (a process-wide subscriber: a thread-scoped one can
-/// lose lines when another test's thread caches "no interest" for a callsite first).
-#[derive(Clone, Default)]
-struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
 /// Discord refuses one message with a 400 and its error body (code 50006, as it answers an
 /// empty message): the dispatcher logs Discord's message without the webhook URL, counts
 /// `result="rejected"` once, marks the row done without retrying it (the fake sees it
 /// exactly once), and the rows behind it on the route still go out, in order.
 #[tokio::test]
 async fn a_message_discord_refuses_is_logged_counted_and_dropped_and_the_rest_go_out() {
-    let captured = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(captured.clone())
-        .with_ansi(false)
-        .with_max_level(tracing::Level::INFO)
-        .finish();
-    tracing::subscriber::set_global_default(subscriber).expect("the only global subscriber");
+    let captured = CapturedLog::install_global();
 
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("sqlite://{}", dir.path().join("fedimeter.db").display());
@@ -454,7 +426,7 @@ async fn a_message_discord_refuses_is_logged_counted_and_dropped_and_the_rest_go
     }
 
     // Logged with Discord's message and code, never with the webhook's URL or token.
-    let log = String::from_utf8(captured.0.lock().expect("lock").clone()).expect("utf-8");
+    let log = captured.text();
     let refused: Vec<&str> = log
         .lines()
         .filter(|l| l.contains("discord rejected a notification"))

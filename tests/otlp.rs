@@ -9,6 +9,9 @@
 //! through a scripted [`otlp::Transport`] at the end of this file: exact instants instead
 //! of wall-clock sleeps.
 
+#[path = "support/log_capture.rs"]
+mod log_capture;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -28,6 +31,8 @@ use opentelemetry_proto::tonic::metrics::v1::{
 use prost::Message;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+
+use log_capture::CapturedLog;
 
 use fedimeter::config::{OtlpConfig, OtlpProtocol, Secret};
 use fedimeter::export::otlp;
@@ -670,27 +675,6 @@ async fn unresponsive_endpoint_times_out_and_shutdown_does_not_wait() {
     accept.abort();
 }
 
-/// A `tracing` writer into a shared buffer.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("lock").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
 /// Failures are logged with the endpoint, but neither header values nor a password in the
 /// endpoint appear in the log. The subscriber is the process-wide default, not a
 /// thread-scoped one: with a scoped subscriber, another test hitting the same `warn!`
@@ -699,13 +683,7 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
 /// which may contain a secret either).
 #[tokio::test]
 async fn failure_logs_show_the_endpoint_but_no_secrets() {
-    let captured = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(captured.clone())
-        .with_ansi(false)
-        .with_max_level(tracing::Level::INFO)
-        .finish();
-    tracing::subscriber::set_global_default(subscriber).expect("the only global subscriber");
+    let captured = CapturedLog::install_global();
 
     let endpoint = closed_port_endpoint().await;
     let port = endpoint.rsplit(':').next().expect("port").to_string();
@@ -722,7 +700,7 @@ async fn failure_logs_show_the_endpoint_but_no_secrets() {
         wait_for_count(&store, "failure", 1.0).await;
         stop_exporter(&shutdown, task).await;
     }
-    let log = String::from_utf8(captured.0.lock().expect("lock").clone()).expect("utf-8");
+    let log = captured.text();
     assert!(log.contains("otlp export failed"), "{log}");
     assert!(log.contains(&format!("127.0.0.1:{port}")), "{log}");
     assert!(log.contains("otlp:***@"), "{log}");

@@ -3,10 +3,10 @@
 //! subscriber: tracing caches each call site's interest process-wide, and a test running
 //! concurrently in the same binary (with no subscriber) can make the line disappear.
 
+#[path = "support/log_capture.rs"]
+mod log_capture;
 mod support;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use fedimeter::collect::pgbouncer::{self, PgbouncerOptions};
@@ -15,6 +15,8 @@ use fedimeter::config::{PgbouncerTarget, SecretUrl, TargetCommon};
 use fedimeter::model::{Health, Reason, Snapshot};
 use support::pgbouncer::{PgBouncer, PgBouncerOptions, STATS_PASSWORD};
 use support::postgres::PgServer;
+
+use log_capture::CapturedLog;
 
 const INTERVAL: Duration = Duration::from_secs(1);
 const TIMEOUT: Duration = Duration::from_millis(500);
@@ -31,35 +33,6 @@ fn up(snapshot: &Snapshot) -> Option<f64> {
     snapshot.value("pgbouncer_up", &[])
 }
 
-#[derive(Clone, Default)]
-struct CapturedLog(Arc<Mutex<Vec<u8>>>);
-
-impl CapturedLog {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
-    }
-}
-
-impl Write for CapturedLog {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for CapturedLog {
-    type Writer = CapturedLog;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
 #[tokio::test(flavor = "current_thread")]
 async fn wrong_password_is_down_with_one_clear_log_line_without_the_password() {
     let pg = PgServer::start();
@@ -71,12 +44,7 @@ async fn wrong_password_is_down_with_one_clear_log_line_without_the_password() {
         bouncer.port()
     );
     let log = CapturedLog::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(log.clone())
-        .with_ansi(false)
-        .with_max_level(tracing::Level::INFO)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let _guard = tracing::subscriber::set_default(log.subscriber());
 
     let job = pgbouncer::job(&target(url, PgbouncerOptions::default()));
     let snapshot = runner::collect_once(&job.id, job.timeout, job.collector).await;
