@@ -387,7 +387,7 @@ fn the_page_of_a_running_fedimeter_renders_in_chromium_light_and_dark_at_1280_an
         .expect("clock")
         .as_secs()
         % 86_400;
-    if of_day > 86_400 - 120 {
+    if of_day > 86_400 - 180 {
         std::thread::sleep(Duration::from_secs(86_400 - of_day + 2));
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
