@@ -1,119 +1,210 @@
 //! The page in a real browser: headless Chromium (Debian's `chromium`) loads `/`,
-//! `/history` and an incident page from a fedimeter whose store holds 90 days of generated
-//! history with an outage, a maintenance and a resolved incident. Screenshots at 1280 px and
-//! 375 px, light and dark, go to `target/screenshots/`; the test asserts no console errors
-//! (CSP violations are console errors), no horizontal overflow at 375 px, every component's
-//! 90 bars, and a bar's accessible text. Driven over the DevTools protocol (tungstenite).
+//! `/history` and an incident page from a running `fedimeter serve` (the real binary) whose
+//! SQLite store holds 90 days of generated history with an outage, a maintenance and a
+//! resolved incident. The history is generated into the store file through the library's
+//! store API before `serve` starts (minute buckets with their hour and day rollups,
+//! component state intervals, and the last 24 h of probe results for the sparklines); the
+//! incident and one maintenance window are written with `fedimeter incident …` and
+//! `fedimeter maintenance add` while `serve` runs, another window comes from the config's
+//! `[[maintenance]]`. The probes hit local HTTP servers (`tests/support/http_server.rs`).
+//!
+//! Screenshots at 1280 px and 375 px, light and dark, go to `target/screenshots/`; the test
+//! asserts no console errors (CSP violations are console errors), no horizontal overflow at
+//! 375 px, every component's 90 bars, a bar's accessible text, the outage day's bar (its
+//! class and its minutes), the maintenance day, the response-time sparkline of each probe
+//! component, the scheduled maintenance, `/history` and the incident page. One Chromium is
+//! driven over the DevTools protocol (tungstenite) for every screenshot.
+
+mod binary;
+#[path = "support/http_server.rs"]
+mod http_server;
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use serde_json::{Value, json};
 use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{Message, WebSocket};
 
-use fedimeter::config::{ComponentConfig, SecretUrl, SignalConfig};
-use fedimeter::model::{Family, Sample, SnapshotStore};
-use fedimeter::sli::store::SliBatch;
-use fedimeter::sli::{COMPONENT_STATUS, ComponentOptions, ComponentStatus};
+use fedimeter::config::SecretUrl;
+use fedimeter::sli::ComponentStatus;
+use fedimeter::sli::eval::ProbeResult;
+use fedimeter::sli::store::{ComponentTransition, SliBatch};
 use fedimeter::store::Store;
-use fedimeter::store::incidents::{
-    AffectedComponent, IncidentSource, IncidentStatus, NewIncident, NewUpdate,
-};
-use fedimeter::web::page::adapter::{self, PageSources};
-use fedimeter::web::page::http_cache::csp_for;
-use fedimeter::web::page::published::Published;
-use fedimeter::web::{self, SiteInfo, Surface, WebState};
+use http_server::{Reply, TestServer};
 
 const DAY_MIN: i64 = 1440;
 
-fn sources() -> PageSources {
-    let component = |id: &str, name: &str| ComponentConfig {
-        id: id.into(),
-        name: name.into(),
-        description: "Posts, timelines and the apps".into(),
-        signals: vec![SignalConfig::Probe {
-            probe: "web".into(),
-        }],
-        options: ComponentOptions::default(),
-        origin: fedimeter::config::Origin::Written,
-    };
-    PageSources {
-        states: states(&[
-            ("website", ComponentStatus::Operational),
-            ("streaming", ComponentStatus::Operational),
-        ]),
-        title: "example.social status".into(),
-        logo_url: None,
-        about_url: Some("https://example.social/about".into()),
-        components: fedimeter::sli::components::from_configs(vec![
-            component("website", "Website & API"),
-            component(
-                "streaming",
-                "Streaming — a deliberately long component name",
-            ),
-        ]),
-        maintenance: fedimeter::sli::maintenance_watch::channel(Vec::new()).1,
+/// The first day with history, relative to today: days −89…−85 have no data.
+const FIRST_DAY: i64 = -84;
+/// The outage: day −10, 10:00–11:17 UTC, major outage of `website` only: 77 minutes.
+const OUTAGE_DAY: i64 = -10;
+const OUTAGE_MINUTES: std::ops::Range<i64> = 600..677;
+/// Day −20, 05:00–05:30: a partial outage of both components.
+const PARTIAL_DAY: i64 = -20;
+const PARTIAL_MINUTES: std::ops::Range<i64> = 300..330;
+/// The maintenance: day −5, 02:00–03:30 UTC, both components (the config's first
+/// `[[maintenance]]` names the same window): 90 minutes.
+const MAINTENANCE_DAY: i64 = -5;
+const MAINTENANCE_MINUTES: std::ops::Range<i64> = 120..210;
+
+/// The generated state of `component` in `minute_of_day` of `day` (relative to today).
+fn generated_state(component: &str, day: i64, minute_of_day: i64) -> ComponentStatus {
+    if day == OUTAGE_DAY && OUTAGE_MINUTES.contains(&minute_of_day) && component == "website" {
+        ComponentStatus::MajorOutage
+    } else if day == PARTIAL_DAY && PARTIAL_MINUTES.contains(&minute_of_day) {
+        ComponentStatus::PartialOutage
+    } else if day == MAINTENANCE_DAY && MAINTENANCE_MINUTES.contains(&minute_of_day) {
+        ComponentStatus::UnderMaintenance
+    } else {
+        ComponentStatus::Operational
     }
 }
 
-/// 90 days up to now: day −10 has an hour of major outage (10:00–11:00), day −20 half an
-/// hour of partial outage, day −5 an hour of maintenance, days −89…−85 no data.
-async fn seed(store: &Store, now: SystemTime) {
-    let now_minute = fedimeter::store::unix_ms(now).div_euclid(60_000);
+/// Writes the history of `website` (probe `web`) and `streaming` (probe `streaming`) into
+/// the store: every minute from day −84 up to `now`, the component intervals those minutes
+/// make, and a probe result every 5 minutes over the last 24 h (a daily wave, 40…120 ms).
+async fn generate_history(store: &Store, now: SystemTime) {
+    let now_ms = fedimeter::store::unix_ms(now);
+    let now_minute = now_ms.div_euclid(60_000);
     let today = now_minute.div_euclid(DAY_MIN);
-    for sli in ["website", "streaming"] {
-        let sli: Arc<str> = sli.into();
+    for (component, probe) in [("website", "web"), ("streaming", "streaming")] {
+        let sli: Arc<str> = component.into();
         let mut batch = SliBatch::default();
-        for minute in (today - 84) * DAY_MIN..now_minute {
+        let mut previous = None;
+        for minute in (today + FIRST_DAY) * DAY_MIN..now_minute {
             let day = minute.div_euclid(DAY_MIN) - today;
-            let of_day = minute.rem_euclid(DAY_MIN);
-            let state = match (day, of_day) {
-                (-10, 600..660) if &*sli == "website" => ComponentStatus::MajorOutage,
-                (-20, 300..330) => ComponentStatus::PartialOutage,
-                (-5, 0..60) => ComponentStatus::UnderMaintenance,
-                _ => ComponentStatus::Operational,
-            };
+            let state = generated_state(component, day, minute.rem_euclid(DAY_MIN));
             batch.minutes.push((sli.clone(), minute, state));
+            if previous != Some(state) {
+                batch.transitions.push(ComponentTransition {
+                    component: sli.clone(),
+                    state: Some(state),
+                    at: UNIX_EPOCH + Duration::from_secs(u64::try_from(minute * 60).expect("t")),
+                });
+                previous = Some(state);
+            }
         }
-        store.write_sli_batch(&batch).await.expect("history");
+        batch.seen.insert(sli.clone(), now);
+        let probe: Arc<str> = probe.into();
+        for k in 0..288_u32 {
+            let at =
+                now - Duration::from_secs(86_400) + Duration::from_secs(u64::from(k) * 300 + 30);
+            batch.probe_results.push(ProbeResult {
+                probe: probe.clone(),
+                at,
+                success: true,
+                degraded: false,
+                duration_seconds: 0.080
+                    + 0.040 * (std::f64::consts::TAU * f64::from(k) / 288.0).sin(),
+            });
+        }
+        store
+            .write_sli_batch(&batch)
+            .await
+            .expect("writing history");
     }
-    let opened = now - Duration::from_secs(10 * 86_400 - 36_000);
-    let id = store
-        .open_incident(&NewIncident {
-            title: "Website unreachable".into(),
-            status: IncidentStatus::Investigating,
-            impact: None,
-            components: vec![AffectedComponent {
-                component: "website".into(),
-                state: ComponentStatus::MajorOutage,
-            }],
-            body: "The database disk is full. Details: https://example.social/@admin/1".into(),
-            source: IncidentSource::Human,
-            draft: false,
-            alert_key: None,
-            at: opened,
-        })
-        .await
-        .expect("incident");
-    store
-        .update_incident(
-            id,
-            &NewUpdate {
-                status: IncidentStatus::Resolved,
-                body: "Space freed, WAL archiving fixed.".into(),
-                components: None,
-                impact: None,
-                at: opened + Duration::from_secs(3600),
-            },
+}
+
+/// `20 Nov 2026` for the UTC day `day` days from `now`'s (written out here, not by the page
+/// code).
+fn date_of_day(now: SystemTime, day: i64) -> String {
+    let iso = rfc3339(at_minute(now, day, 0));
+    let months = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let month: usize = iso[5..7].parse().expect("month");
+    let day_of_month: u32 = iso[8..10].parse().expect("day");
+    format!("{day_of_month} {} {}", months[month - 1], &iso[..4])
+}
+
+fn rfc3339(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+/// The day `day` (relative to `now`'s UTC day) at `minute_of_day`.
+fn at_minute(now: SystemTime, day: i64, minute_of_day: i64) -> SystemTime {
+    let today = fedimeter::store::unix_ms(now).div_euclid(86_400_000);
+    UNIX_EPOCH
+        + Duration::from_secs(
+            u64::try_from((today + day) * 86_400 + minute_of_day * 60).expect("t"),
         )
-        .await
-        .expect("resolve");
+}
+
+fn config(db: &std::path::Path, web: &TestServer, now: SystemTime) -> String {
+    let upcoming = now + Duration::from_secs(3 * 86_400);
+    format!(
+        r#"listen = "127.0.0.1:0"
+
+[site]
+title = "example.social status"
+about = "https://example.social/about"
+
+[store]
+url = "sqlite://{db}"
+
+[sli]
+# Components are evaluated every second, so the page shows their states at once.
+evaluate_every = "1s"
+
+[[probe]]
+name = "web"
+url = "{health}"
+interval = "1s"
+timeout = "800ms"
+
+[[probe]]
+name = "streaming"
+url = "{streaming}"
+interval = "1s"
+timeout = "800ms"
+
+[[component]]
+id = "website"
+name = "Website & API"
+description = "Posts, timelines and the apps"
+probes = ["web"]
+
+[[component]]
+id = "streaming"
+name = "Streaming — a deliberately long component name"
+description = "Live updates in the apps"
+probes = ["streaming"]
+
+[[maintenance]]
+title = "PostgreSQL upgrade"
+start = "{m_start}"
+end = "{m_end}"
+
+[[maintenance]]
+title = "Object storage migration"
+components = ["website"]
+start = "{u_start}"
+end = "{u_end}"
+"#,
+        db = db.display(),
+        health = web.url("/health"),
+        streaming = web.url("/api/v1/streaming/health"),
+        m_start = rfc3339(at_minute(now, MAINTENANCE_DAY, MAINTENANCE_MINUTES.start)),
+        m_end = rfc3339(at_minute(now, MAINTENANCE_DAY, MAINTENANCE_MINUTES.end)),
+        u_start = rfc3339(upcoming),
+        u_end = rfc3339(upcoming + Duration::from_secs(3600)),
+    )
+}
+
+fn stdout(out: &std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 struct Browser {
@@ -271,52 +362,139 @@ impl Drop for Browser {
     }
 }
 
+/// Polls `url` until `done(body)`, for at most `limit`; returns the last body.
+async fn wait_for(url: &str, limit: Duration, done: impl Fn(&str) -> bool) -> String {
+    let started = Instant::now();
+    loop {
+        let (status, _, body, _) = binary::get(url, None).await;
+        if status == 200 && done(&body) {
+            return body;
+        }
+        assert!(
+            started.elapsed() < limit,
+            "{url} not as expected within {limit:?}:\n{body}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 #[test]
-fn the_page_renders_in_chromium_light_and_dark_at_1280_and_375_px() {
+fn the_page_of_a_running_fedimeter_renders_in_chromium_light_and_dark_at_1280_and_375_px() {
+    let started = Instant::now();
+    // The bars are UTC days: keep generation and the page on the same day.
+    let of_day = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+        % 86_400;
+    if of_day > 86_400 - 180 {
+        std::thread::sleep(Duration::from_secs(86_400 - of_day + 2));
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
         .expect("runtime");
-    let dir = tempfile::tempdir().expect("temp dir");
     let now = SystemTime::now();
-    let base = runtime.block_on(async {
-        let url = format!("sqlite://{}", dir.path().join("fedimeter.db").display());
-        let store = Store::open(&SecretUrl::new(url)).await.expect("store");
-        seed(&store, now).await;
-        let snapshots = Arc::new(SnapshotStore::new([]));
-        let mut family = Family::new(&COMPONENT_STATUS);
-        for (component, status) in [("website", "operational"), ("streaming", "operational")] {
-            family.samples.push(Sample {
-                labels: Box::new([component.into(), status.into()]),
-                value: 1.0,
-            });
-        }
-        snapshots.publish_internal("sli", vec![family]);
-        let model = adapter::build(&sources(), &snapshots, Some(&store), now).await;
-        assert!(model.history_available);
-        let published = Published::new("");
-        published.update(model, now);
-        let state = WebState {
-            snapshots,
-            site: Arc::new(SiteInfo {
-                title: "example.social status".into(),
-                components: Vec::new(),
-            }),
-            components: fedimeter::sli::recorder::states_channel().1,
-            history: Default::default(),
-        };
-        let csp = axum::http::HeaderValue::from_str(&csp_for(None)).expect("csp");
-        let router = web::router_with(state, Surface::Public, Some((published, csp)));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        tokio::spawn(async move { axum::serve(listener, router).await });
-        format!("http://{addr}")
+    let web = runtime.block_on(async {
+        let web = TestServer::http().await;
+        web.set("/health", Reply::ok("OK"));
+        web.set("/api/v1/streaming/health", Reply::ok("OK"));
+        web
     });
-    let _ = UNIX_EPOCH;
+    let work = binary::Workdir::new("");
+    let db = work.path("fedimeter.db");
+    std::fs::write(work.path("fedimeter.toml"), config(&db, &web, now)).expect("config");
+    runtime.block_on(async {
+        let url = SecretUrl::new(format!("sqlite://{}", db.display()));
+        let store = Store::open(&url).await.expect("store");
+        generate_history(&store, now).await;
+        store.close().await;
+    });
+    let generated = started.elapsed();
 
+    let server = work.serve(&[]);
+    let base = server.base.clone();
+    // People write the incident and a maintenance window while serve runs.
+    assert_eq!(
+        stdout(&work.run(
+            &[
+                "incident",
+                "open",
+                "--title",
+                "Website unreachable",
+                "--component",
+                "website=major_outage",
+                "-m",
+                "The website does not answer. Details: https://example.social/@admin/1",
+            ],
+            &[],
+        )),
+        "opened incident 1\n"
+    );
+    for (status, message) in [
+        ("identified", "The database disk is full."),
+        ("monitoring", "Space freed; watching the disk."),
+    ] {
+        assert_eq!(
+            stdout(&work.run(
+                &["incident", "update", "1", "--status", status, "-m", message],
+                &[],
+            )),
+            format!("updated incident 1: {status}\n")
+        );
+    }
+    assert_eq!(
+        stdout(&work.run(
+            &[
+                "incident",
+                "resolve",
+                "1",
+                "-m",
+                "Space freed, WAL archiving fixed."
+            ],
+            &[]
+        )),
+        "resolved incident 1\n"
+    );
+    let cli_start = now + Duration::from_secs(86_400);
+    assert_eq!(
+        stdout(&work.run(
+            &[
+                "maintenance",
+                "add",
+                "--title",
+                "Media proxy restart",
+                "--start",
+                &rfc3339(cli_start),
+                "--end",
+                &rfc3339(cli_start + Duration::from_secs(1800)),
+                "--component",
+                "streaming",
+            ],
+            &[],
+        )),
+        "scheduled maintenance 1\n"
+    );
+    runtime.block_on(async {
+        let limit = Duration::from_secs(30);
+        wait_for(&format!("{base}/api/v2/components.json"), limit, |b| {
+            b.matches("\"status\":\"operational\"").count() == 2
+        })
+        .await;
+        wait_for(&format!("{base}/"), limit, |b| {
+            b.contains("Media proxy restart") && b.contains("Website unreachable")
+        })
+        .await;
+        wait_for(&format!("{base}/incidents/1"), limit, |b| {
+            b.contains("Space freed, WAL archiving fixed.")
+        })
+        .await;
+    });
+    let served = started.elapsed();
+
+    let outage_text = format!("{}: ", date_of_day(now, OUTAGE_DAY));
+    let maintenance_text = format!("{}: ", date_of_day(now, MAINTENANCE_DAY));
     let mut browser = Browser::start();
     for (width, scheme) in [
         (1280, "light"),
@@ -331,10 +509,26 @@ fn the_page_renders_in_chromium_light_and_dark_at_1280_and_375_px() {
             &format!("status-{width}-{scheme}.png"),
         );
         assert!(errors.is_empty(), "{width}px {scheme}: {errors:?}");
-        let bars = browser.eval("document.querySelectorAll('.bar').length");
-        assert_eq!(bars, json!(180), "90 bars for each of 2 components");
         let components = browser.eval("document.querySelectorAll('li.component').length");
         assert_eq!(components, json!(2));
+        for id in ["website", "streaming"] {
+            let bars = browser.eval(&format!(
+                "document.querySelectorAll('#component-{id} .bar').length"
+            ));
+            assert_eq!(bars, json!(90), "{id}: 90 daily bars");
+            // The sparkline: an SVG path with at least one line segment (the 48 half-hour
+            // slots of the last 24 h all hold generated results).
+            let path = browser.eval(&format!(
+                "document.querySelector('#component-{id} svg path')?.getAttribute('d') || ''"
+            ));
+            let path = path.as_str().unwrap_or("");
+            assert!(
+                path.starts_with('M') && path.contains('L'),
+                "{id}: sparkline path {path:?}"
+            );
+        }
+        let bars = browser.eval("document.querySelectorAll('.bar').length");
+        assert_eq!(bars, json!(180), "90 bars for each of 2 components");
         let overflow = browser
             .eval("document.documentElement.scrollWidth - document.documentElement.clientWidth");
         assert_eq!(
@@ -342,17 +536,68 @@ fn the_page_renders_in_chromium_light_and_dark_at_1280_and_375_px() {
             json!(0),
             "{width}px {scheme}: horizontal overflow"
         );
-        let outage = browser.eval(
-            "[...document.querySelectorAll('#component-website .bar .tip')].map(t => t.textContent).find(t => t.includes('major outage')) || ''",
+        // The outage day of `website`: 77 bad minutes of 1440 recorded, all good otherwise:
+        // 1363 / 1440 = 0.946527… → floored to 94.65 %.
+        let outage = browser.eval(&format!(
+            "(() => {{ const bar = [...document.querySelectorAll('#component-website .bar')]
+                 .find(b => b.querySelector('.tip').textContent.startsWith({outage_text:?}));
+               return bar ? [bar.className, bar.querySelector('.tip').textContent] : null; }})()"
+        ));
+        let class = outage[0].as_str().unwrap_or("");
+        let text = outage[1].as_str().unwrap_or("");
+        assert!(
+            class.split(' ').any(|c| c == "critical"),
+            "the outage day's bar has the major-outage class: {outage}"
         );
         assert!(
-            outage
-                .as_str()
-                .is_some_and(|t| t.ends_with("60 min major outage")),
-            "a bar's accessible text: {outage}"
+            text.contains("94.65 %") && text.contains("77 min major outage"),
+            "a bar's accessible text names the outage minutes: {outage}"
+        );
+        // The maintenance day: 90 maintenance minutes left out, the other 1350 good.
+        for id in ["website", "streaming"] {
+            let text = browser.eval(&format!(
+                "[...document.querySelectorAll('#component-{id} .bar .tip')].map(t => t.textContent)
+                 .find(t => t.startsWith({maintenance_text:?})) || ''"
+            ));
+            let text = text.as_str().unwrap_or("");
+            assert!(
+                text.contains("100.00 %") && text.contains("90 min maintenance"),
+                "{id}: the maintenance day says maintenance: {text:?}"
+            );
+        }
+        // Availability over 30 and 90 days of `website`: 77 + 30 bad minutes, 90
+        // maintenance minutes left out. 30 d: 1 − 107 / 43,110 = 0.997517… → 99.75 %;
+        // 90 d: the history starts 84 days ago, 1 − 107 / (120,870 … 122,310) = 0.99911…
+        // → 99.91 % whatever the time of day.
+        let windows = browser.eval(
+            "[...document.querySelectorAll('#component-website dl.windows > div')]
+               .map(d => d.querySelector('dt').textContent + ': ' + d.querySelector('dd').textContent)",
+        );
+        let windows: Vec<&str> = windows
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        assert!(
+            windows.contains(&"30 d: 99.75 % (90 min maintenance)")
+                && windows.contains(&"90 d: 99.91 % (90 min maintenance)"),
+            "{windows:?}"
         );
         let no_data = browser.eval("document.querySelectorAll('.bar.nodata').length");
         assert_eq!(no_data, json!(10), "5 days without data × 2 components");
+        let scheduled = browser.eval(
+            "[...document.querySelectorAll('ul.maintenances li')].map(l => l.textContent).join('\\n')",
+        );
+        let scheduled = scheduled.as_str().unwrap_or("");
+        assert!(
+            scheduled.contains("Object storage migration")
+                && scheduled.contains("Media proxy restart")
+                && !scheduled.contains("PostgreSQL upgrade"),
+            "upcoming maintenance from the config and from the command, not the past one: {scheduled}"
+        );
+        let past = browser.eval(
+            "[...document.querySelectorAll('ul.past li a')].map(a => a.textContent).join('\\n')",
+        );
+        assert_eq!(past, json!("Website unreachable"), "the resolved incident");
         let dark_bg = browser.eval("getComputedStyle(document.body).backgroundColor");
         let expected = if scheme == "dark" {
             "rgb(13, 17, 23)"
@@ -378,20 +623,27 @@ fn the_page_renders_in_chromium_light_and_dark_at_1280_and_375_px() {
         let overflow = browser
             .eval("document.documentElement.scrollWidth - document.documentElement.clientWidth");
         assert_eq!(overflow, json!(0), "{path}: horizontal overflow");
+        // Open, two updates, resolve: four entries in the timeline, newest first.
+        let timeline = browser.eval(
+            "[...document.querySelectorAll('ol.timeline li .update-head strong')].map(s => s.textContent)",
+        );
+        assert_eq!(
+            timeline,
+            json!(["Resolved", "Monitoring", "Identified", "Investigating"]),
+            "{path}"
+        );
     }
+    let link = browser.eval("document.querySelector('ol.timeline a')?.getAttribute('href') || ''");
+    assert_eq!(
+        link,
+        json!("https://example.social/@admin/1"),
+        "links are clickable"
+    );
     drop(browser);
+    drop(server);
+    eprintln!(
+        "timings: history generated in {generated:?}, serve ready at {served:?}, all done at {:?}",
+        started.elapsed()
+    );
     runtime.shutdown_timeout(Duration::from_secs(1));
-}
-
-/// A states channel holding these component states, as the SLI task would publish them.
-fn states(pairs: &[(&str, ComponentStatus)]) -> fedimeter::sli::recorder::StatesReceiver {
-    let (tx, rx) = fedimeter::sli::recorder::states_channel();
-    tx.send_replace(Arc::new(fedimeter::sli::recorder::ComponentStates {
-        evaluated_at: Some(SystemTime::now()),
-        states: pairs
-            .iter()
-            .map(|(id, s)| (Arc::from(*id), Some(*s)))
-            .collect(),
-    }));
-    rx
 }
