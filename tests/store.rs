@@ -365,3 +365,42 @@ async fn the_handle_retries_until_the_store_can_be_opened() {
     task.await.expect("task ends");
     store.close().await;
 }
+
+/// Two processes opening a new SQLite file at once (`serve` starting while the CLI writes an
+/// incident) both migrate it; neither may fail with "table … already exists". Each round
+/// races four opens of a fresh file; every open must succeed and leave one complete schema.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_opens_of_a_new_sqlite_file_all_migrate_it() {
+    for round in 0..10 {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}", dir.path().join("fedimeter.db").display());
+        let opens: Vec<_> = (0..4)
+            .map(|_| {
+                let url = SecretUrl::new(url.clone());
+                tokio::spawn(async move { Store::open(&url).await })
+            })
+            .collect();
+        for open in opens {
+            let store = open
+                .await
+                .expect("task")
+                .unwrap_or_else(|e| panic!("round {round}: {e:#}"));
+            store.close().await;
+        }
+        let store = Store::open(&SecretUrl::new(url)).await.expect("reopen");
+        let Store::Sqlite(pool) = &store else {
+            panic!("sqlite")
+        };
+        let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations")
+            .fetch_one(pool)
+            .await
+            .expect("migrations table");
+        let files = std::fs::read_dir("migrations/sqlite").expect("dir").count();
+        assert_eq!(
+            applied,
+            i64::try_from(files).expect("count"),
+            "round {round}"
+        );
+        store.close().await;
+    }
+}

@@ -41,6 +41,26 @@ macro_rules! on_pool {
     };
 }
 
+/// Applies the SQLite migrations. SQLite has no advisory lock, so two processes opening a
+/// new file at once (`serve` starting while `fedimeter incident open` runs) can both see a
+/// migration as missing; the one that loses fails with "already exists". The migrator reads
+/// what is applied on every run, so a failed run is retried a few times before it counts.
+async fn migrate_sqlite(pool: &sqlx::SqlitePool) -> Result<(), sqlx::migrate::MigrateError> {
+    const ATTEMPTS: u32 = 5;
+    let mut attempt = 1;
+    loop {
+        match sqlx::migrate!("./migrations/sqlite").run(pool).await {
+            Ok(()) => return Ok(()),
+            Err(e) if attempt < ATTEMPTS => {
+                tracing::debug!(attempt, "migrating the SQLite store failed, retrying: {e}");
+                tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 impl Store {
     /// Opens (creating a SQLite file if missing) and migrates the store at `url`.
     pub async fn open(url: &SecretUrl) -> anyhow::Result<Store> {
@@ -66,8 +86,7 @@ impl Store {
                 .connect_with(opts)
                 .await
                 .with_context(|| format!("opening the store {shown}"))?;
-            sqlx::migrate!("./migrations/sqlite")
-                .run(&pool)
+            migrate_sqlite(&pool)
                 .await
                 .with_context(|| format!("migrating the store {shown}"))?;
             Store::Sqlite(pool)
