@@ -267,6 +267,7 @@ fn bench(c: &mut Criterion) {
             step += 1;
             let inputs = AlertInputs {
                 probes_awaiting_first_run: 0,
+                store_away_since: None,
                 snapshots: set.clone(),
                 muted_components: Default::default(),
                 internal: Vec::new(),

@@ -594,3 +594,82 @@ async fn postgres_keeps_held_alerts_degraded_and_disabled_routes() {
     pg.create_database("fedimeter_restart");
     restart_state_round_trip(pg.url("fedimeter_restart")).await;
 }
+
+/// MonitoringDegraded while the store is away is posted without the outbox
+/// (`Dispatcher::send_direct`): when the client gives up (5xx on each of its attempts), the
+/// message is retried in memory until Discord takes it, once; its id, handed to the store
+/// once it is back (`Outbox::remember_message`), makes the outbox's resolve an edit of it.
+#[tokio::test]
+async fn a_direct_post_is_retried_in_memory_and_its_resolve_edits_it_through_the_outbox() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("fedimeter.db").display());
+    let store = Store::open(&SecretUrl::new(url)).await.expect("store");
+    let fake = FakeDiscord::start().await;
+    let ops = route("ops", fake.webhook("1", "tok", "ops"));
+    let outbox = Outbox::new(store.clone(), "host-1", Duration::from_secs(600));
+    let dispatcher = Dispatcher::new(outbox.clone(), client(), vec![ops.clone()]);
+
+    // The client makes 2 attempts per try (`client()`): three 500s exhaust the first try
+    // and fail the first attempt of the second.
+    for _ in 0..3 {
+        fake.push_fault(Fault::ServerError);
+    }
+    let started = std::time::Instant::now();
+    let id = dispatcher
+        .send_direct("ops", &text("🔴 FIRING: MonitoringDegraded"))
+        .await
+        .expect("a message id");
+    // The in-memory retry waited backoff(0, 2 s) = between 1 s and 2 s.
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    let statuses: Vec<u16> = fake.requests().iter().map(|r| r.status).collect();
+    assert_eq!(statuses, [500, 500, 500, 200]);
+    assert_eq!(
+        titles(&fake, "1"),
+        ["🔴 FIRING: MonitoringDegraded".to_string()]
+    );
+    assert!(fake.accepted()[0].wait, "posted with ?wait=true");
+    let counters = dispatcher.counters();
+    assert_eq!(counters.get(&("ops".to_string(), "sent")), Some(&1));
+    assert_eq!(counters.get(&("ops".to_string(), "retried")), Some(&1));
+    // Nothing went through the outbox.
+    assert!(outbox.pending().await.expect("pending").is_empty());
+
+    // The store is back: the id is remembered, the resolve is an outbox edit of it.
+    outbox
+        .remember_message("ops", "MonitoringDegraded{}", &id, SystemTime::now())
+        .await
+        .expect("remember");
+    let resolve = NewRow {
+        route: "ops".to_string(),
+        kind: RowKind::Edit,
+        alert_key: Some("MonitoringDegraded{}".to_string()),
+        message: text("✅ RESOLVED: MonitoringDegraded"),
+    };
+    outbox
+        .enqueue(&[resolve], SystemTime::now())
+        .await
+        .expect("enqueue");
+    assert_eq!(dispatcher.drain_route(&ops).await.expect("drain"), 1);
+    let last = fake.accepted().last().cloned().expect("the edit");
+    assert_eq!(last.method, "PATCH");
+    assert_eq!(last.message_id.as_deref(), Some(id.as_str()));
+    assert_eq!(
+        fake.message(&id).expect("the message")["embeds"][0]["title"],
+        "✅ RESOLVED: MonitoringDegraded"
+    );
+    // The edit resolved it: the id is forgotten.
+    assert_eq!(
+        outbox
+            .message_id("ops", "MonitoringDegraded{}")
+            .await
+            .expect("read"),
+        None
+    );
+    // A route that is not configured is not posted to.
+    assert_eq!(dispatcher.send_direct("other", &text("x")).await, None);
+    store.close().await;
+}

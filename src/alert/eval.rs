@@ -17,6 +17,9 @@ use crate::sli::recorder::ComponentStates;
 pub struct AlertInputs {
     /// Probe targets that have not reported yet: "every probe fails" waits for them.
     pub probes_awaiting_first_run: usize,
+    /// Since when the store has been unreachable, if it is now (the evaluator task's view
+    /// of `StoreHandle::is_up`): past [`super::STORE_AWAY_AFTER`] fedimeter is blind.
+    pub store_away_since: Option<SystemTime>,
     /// The latest snapshot of every target that has one.
     pub snapshots: Vec<Arc<Snapshot>>,
     /// Components under maintenance now: their alerts are muted.
@@ -443,6 +446,7 @@ mod tests {
         let now_s = 1_800_000_000.0;
         let inputs = AlertInputs {
             probes_awaiting_first_run: 0,
+            store_away_since: None,
             snapshots: vec![
                 snap(
                     Kind::Redis,
@@ -542,6 +546,7 @@ mod tests {
         };
         let inputs = AlertInputs {
             probes_awaiting_first_run: 0,
+            store_away_since: None,
             snapshots: vec![
                 // Failed at 1000, last archived at 940: failing for 60 s.
                 pg("failing", Some(1000.0), Some(940.0)),
@@ -668,6 +673,7 @@ mod tests {
         };
         let inputs = AlertInputs {
             probes_awaiting_first_run: 0,
+            store_away_since: None,
             snapshots: Vec::new(),
             muted_components: HashSet::new(),
             internal: vec![Arc::new(vec![family])],
@@ -714,6 +720,7 @@ mod tests {
     fn health_inputs(snapshots: Vec<Arc<Snapshot>>, at: SystemTime) -> AlertInputs {
         AlertInputs {
             probes_awaiting_first_run: 0,
+            store_away_since: None,
             snapshots,
             muted_components: HashSet::new(),
             internal: Vec::new(),
@@ -896,6 +903,7 @@ mod tests {
         }];
         let inputs = AlertInputs {
             probes_awaiting_first_run: 0,
+            store_away_since: None,
             snapshots: vec![
                 snap(Kind::Postgres, "main", Outcome::TimedOut, vec![]),
                 snap(Kind::Postgres, "replica", Outcome::Success, vec![]),

@@ -83,6 +83,9 @@ const DEGRADED_RULE_INDEX: i64 = -1;
 /// The label that carries MonitoringDegraded's reason in `alert_state`.
 const DEGRADED_REASON: &str = "reason";
 
+/// The label that carries the part of the reason its targets explain (empty: none).
+const DEGRADED_TARGETS: &str = "targets";
+
 /// The alert key of MonitoringDegraded (its message is remembered under it).
 fn degraded_key() -> String {
     format!("{MONITORING_DEGRADED}{{}}")
@@ -103,9 +106,15 @@ pub enum Sight {
     Unknown,
 }
 
-/// Why fedimeter cannot trust what it sees, if it cannot: every probe failing at once (two
-/// or more probes), or no snapshot newer than [`COLLECTION_STOPPED_AFTER`].
-pub fn sight(inputs: &AlertInputs) -> Sight {
+/// How long the store may be unreachable before fedimeter counts itself blind because of
+/// it: a restart of the database or a failover takes less, and a single failed write never
+/// counts.
+pub const STORE_AWAY_AFTER: Duration = Duration::from_secs(60);
+
+/// What fedimeter can tell from its targets alone: every probe failing at once (two or more
+/// probes), or no snapshot newer than [`COLLECTION_STOPPED_AFTER`]. These reasons explain
+/// (and hold) the per-target alerts; the store's absence ([`store_away`]) does not.
+pub fn targets_sight(inputs: &AlertInputs) -> Sight {
     let probes: Vec<&Arc<crate::model::Snapshot>> = inputs
         .snapshots
         .iter()
@@ -142,6 +151,42 @@ pub fn sight(inputs: &AlertInputs) -> Sight {
     }
 }
 
+/// The store's reason, once it has been unreachable for longer than [`STORE_AWAY_AFTER`]:
+/// fedimeter still sees its targets, but records no history and cannot write notifications
+/// to the outbox.
+pub fn store_away(inputs: &AlertInputs) -> Option<String> {
+    let since = inputs.store_away_since?;
+    let away = inputs.now.duration_since(since).unwrap_or(Duration::ZERO);
+    (away > STORE_AWAY_AFTER).then(|| {
+        format!(
+            "the store is away since {}: history is not recorded and notifications are \
+             queued in memory",
+            humantime::format_rfc3339_seconds(since)
+        )
+    })
+}
+
+/// One reason naming every cause that holds.
+fn combine(targets: Option<&str>, store: Option<&str>) -> Option<String> {
+    match (targets, store) {
+        (Some(t), Some(s)) => Some(format!("{t}; and {s}")),
+        (Some(r), None) | (None, Some(r)) => Some(r.to_string()),
+        (None, None) => None,
+    }
+}
+
+/// Why fedimeter cannot trust what it sees, if it cannot: its targets' reasons
+/// ([`targets_sight`]) and the store's ([`store_away`]), both named in one reason when both
+/// hold.
+pub fn sight(inputs: &AlertInputs) -> Sight {
+    let store = store_away(inputs);
+    match (targets_sight(inputs), store) {
+        (Sight::Blind(t), s) => Sight::Blind(combine(Some(&t), s.as_deref()).unwrap_or(t)),
+        (_, Some(s)) => Sight::Blind(s),
+        (t, None) => t,
+    }
+}
+
 /// The reason of [`Sight::Blind`], if fedimeter is blind by these inputs alone.
 pub fn blind_spot(inputs: &AlertInputs) -> Option<String> {
     match sight(inputs) {
@@ -158,6 +203,9 @@ pub struct Evaluator {
     instances: HashMap<String, Instance>,
     /// Since when fedimeter has been blind, and why (the MonitoringDegraded alert).
     blind: Option<(SystemTime, String)>,
+    /// The part of the blindness its targets explain (every probe failing, collection
+    /// stopped), as last known: it holds the per-target alerts; the store's part does not.
+    blind_targets: Option<String>,
     /// Some phase changed since the states were last taken with [`Evaluator::stored`].
     dirty: bool,
 }
@@ -184,6 +232,7 @@ impl Evaluator {
             repeat_interval,
             instances: HashMap::new(),
             blind: None,
+            blind_targets: None,
             dirty: false,
         }
     }
@@ -237,8 +286,12 @@ impl Evaluator {
             .collect();
         if let Some((since, reason)) = &self.blind {
             let since = ms(*since);
-            let labels = serde_json::to_string(&HashMap::from([(DEGRADED_REASON, reason)]))
-                .unwrap_or_else(|_| "{}".into());
+            let targets = self.blind_targets.clone().unwrap_or_default();
+            let labels = serde_json::to_string(&HashMap::from([
+                (DEGRADED_REASON, reason),
+                (DEGRADED_TARGETS, &targets),
+            ]))
+            .unwrap_or_else(|_| "{}".into());
             out.push(StoredAlert {
                 key: degraded_key(),
                 alertname: MONITORING_DEGRADED.to_string(),
@@ -270,6 +323,12 @@ impl Evaluator {
                 let labels: HashMap<String, String> =
                     serde_json::from_str(&st.labels).unwrap_or_default();
                 let reason = labels.get(DEGRADED_REASON).cloned().unwrap_or_default();
+                // Stored before the store's reason existed: all of it was the targets'.
+                self.blind_targets = match labels.get(DEGRADED_TARGETS) {
+                    Some(t) if t.is_empty() => None,
+                    Some(t) => Some(t.clone()),
+                    None => Some(reason.clone()),
+                };
                 self.blind = Some((t(st.active_since), reason));
                 continue;
             }
@@ -370,18 +429,20 @@ impl Evaluator {
         let mut changes = Vec::new();
         // Unknown (just after a start): what was known before holds, so a MonitoringDegraded
         // restored from the store is neither resolved nor announced again.
-        let sight = sight(inputs);
+        let targets = targets_sight(inputs);
         let probes_ran = inputs
             .snapshots
             .iter()
             .any(|s| s.target.kind == crate::model::Kind::Probe);
         // Some probes ran, all fail, others are still to run.
-        let unsure = sight == Sight::Unknown && probes_ran;
-        let blind = match sight {
+        let unsure = targets == Sight::Unknown && probes_ran;
+        let targets_blind = match targets {
             Sight::Blind(reason) => Some(reason),
             Sight::Sees => None,
-            Sight::Unknown => self.blind.as_ref().map(|(_, reason)| reason.clone()),
+            Sight::Unknown => self.blind_targets.clone(),
         };
+        // The store's absence explains no per-target alert: it holds nothing.
+        let blind = combine(targets_blind.as_deref(), store_away(inputs).as_deref());
         let probe_targets: HashSet<&str> = inputs
             .snapshots
             .iter()
@@ -401,7 +462,7 @@ impl Evaluator {
             // Component states derive from the probes: blindness explains them too. While
             // fedimeter cannot tell yet (probes still to run, all others failing), they are
             // held too: they follow once it sees, or MonitoringDegraded explains them.
-            let hold = (blind.is_some() || unsure)
+            let hold = (targets_blind.is_some() || unsure)
                 && (probe_targets.contains(a.target.as_str())
                     || matches!(rule.condition, rule::Condition::ComponentState { .. }));
             let inst = self.instances.entry(a.key.clone()).or_insert(Instance {
@@ -509,11 +570,21 @@ impl Evaluator {
             }
         }
         changes.sort_by(|a, b| a.key.cmp(&b.key));
+        let targets_held = targets_blind.is_some();
+        if self.blind_targets != targets_blind {
+            self.blind_targets = targets_blind;
+            self.dirty |= self.blind.is_some();
+        }
         match (&self.blind, blind) {
             (None, Some(reason)) => {
                 changes.insert(
                     0,
-                    self.degraded(Transition::Firing, now, now, &reason, held),
+                    self.degraded(
+                        Transition::Firing,
+                        now,
+                        &reason,
+                        targets_held.then_some(held),
+                    ),
                 );
                 self.blind = Some((now, reason));
                 self.dirty = true;
@@ -531,9 +602,8 @@ impl Evaluator {
                             lasted_secs: lasted,
                         },
                         since,
-                        now,
                         &reason,
-                        0,
+                        None,
                     ),
                 );
                 self.blind = None;
@@ -544,23 +614,28 @@ impl Evaluator {
         changes
     }
 
-    /// The one "monitoring degraded" notice: what fedimeter can no longer see, and why.
+    /// The one "monitoring degraded" notice: what fedimeter can no longer see, and why;
+    /// `held` is how many per-target alerts the reason holds (`None`: it holds none, the
+    /// store alone is away).
     fn degraded(
         &self,
         transition: Transition,
         since: SystemTime,
-        _now: SystemTime,
         reason: &str,
-        held: usize,
+        held: Option<usize>,
     ) -> Change {
-        let description = match transition {
-            Transition::Resolved { .. } => {
+        let description = match (transition, held) {
+            (Transition::Resolved { .. }, _) => {
                 "fedimeter sees again; held alerts that still fire follow.".to_string()
             }
-            _ => format!(
+            (_, Some(held)) => format!(
                 "fedimeter cannot trust what it sees: {reason}. {held} per-target alert condition(s) \
                  that this explains are held instead of paging for each; they follow if they still \
                  fire once fedimeter sees again."
+            ),
+            (_, None) => format!(
+                "fedimeter cannot trust what it sees: {reason}. No alert is held because of it: \
+                 alerts that fire meanwhile follow once the store is back."
             ),
         };
         Change {
@@ -706,6 +781,7 @@ pub fn inputs_from(
     rules: &[Rule],
     maintenance: &[MaintenanceWindow],
     components: &StatesReceiver,
+    store_away_since: Option<SystemTime>,
     now: SystemTime,
 ) -> AlertInputs {
     let muted_components = rules
@@ -720,6 +796,7 @@ pub fn inputs_from(
             .iter()
             .filter(|(id, s)| id.kind == crate::model::Kind::Probe && s.is_none())
             .count(),
+        store_away_since,
         snapshots: latest.into_iter().filter_map(|(_, s)| s).collect(),
         muted_components,
         internal: snapshots.internal(),
@@ -769,8 +846,88 @@ pub struct Sources {
     pub components: StatesReceiver,
 }
 
+/// The MonitoringDegraded messages posted directly while the store was away, one task per
+/// route (the one exception to "every message goes through the outbox"). Their ids live
+/// only here, in memory, until the store is back and [`DirectSends::hand_over`] writes them
+/// to `alert_messages`.
+#[derive(Default)]
+struct DirectSends {
+    sends: Vec<(String, tokio::task::JoinHandle<Option<String>>)>,
+}
+
+impl DirectSends {
+    /// Posts the rows (one per route that wants MonitoringDegraded) without the outbox, each
+    /// in its own task: the evaluation never waits for Discord.
+    fn start(&mut self, rows: Vec<NewRow>, dispatcher: &Arc<Dispatcher>) {
+        for row in rows {
+            if dispatcher.is_disabled(&row.route) {
+                continue;
+            }
+            let dispatcher = dispatcher.clone();
+            let route = row.route.clone();
+            let task =
+                tokio::spawn(async move { dispatcher.send_direct(&row.route, &row.message).await });
+            self.sends.push((route, task));
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.sends.is_empty()
+    }
+
+    /// The store is back: remembers every posted message's id in `alert_messages`, so that
+    /// MonitoringDegraded's resolve (an outbox edit row) edits it. A send still in flight is
+    /// abandoned (its resolve is then posted as a new message). On a store error the ids are
+    /// kept for the next evaluation.
+    async fn hand_over(&mut self, dispatcher: &Dispatcher, now: SystemTime) -> anyhow::Result<()> {
+        let key = degraded_key();
+        let mut left = Vec::new();
+        let mut failed = None;
+        for (route, task) in self.sends.drain(..) {
+            if !task.is_finished() {
+                task.abort();
+                tracing::warn!(
+                    route = %route,
+                    "the store is back before the direct monitoring degraded message was delivered; abandoning it"
+                );
+                continue;
+            }
+            let id = match task.await {
+                Ok(Some(id)) => id,
+                Ok(None) | Err(_) => continue,
+            };
+            if failed.is_some() {
+                left.push((route, tokio::spawn(std::future::ready(Some(id)))));
+                continue;
+            }
+            if let Err(e) = dispatcher
+                .outbox()
+                .remember_message(&route, &key, &id, now)
+                .await
+            {
+                failed = Some(e);
+                left.push((route, tokio::spawn(std::future::ready(Some(id)))));
+            }
+        }
+        self.sends = left;
+        failed.map_or(Ok(()), Err)
+    }
+
+    fn abort(&mut self) {
+        for (_, task) in self.sends.drain(..) {
+            task.abort();
+        }
+    }
+}
+
 /// The evaluator task: every `every`, evaluate, write the rows, wake the sender. Rows that
 /// cannot be written (store away) are kept and written with the next evaluation.
+///
+/// While the store is away (since the first evaluation that found it down), the inputs say
+/// so; past [`STORE_AWAY_AFTER`] the evaluator is blind. A MonitoringDegraded that fires
+/// while the store is down is posted directly ([`DirectSends`]); once the store is back its
+/// ids are written to `alert_messages` and its resolve (edit + notice) is written to the
+/// outbox ahead of the rows kept during the outage.
 pub async fn run(
     mut evaluator: Evaluator,
     sources: Sources,
@@ -801,26 +958,60 @@ pub async fn run(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut unwritten: Vec<NewRow> = Vec::new();
     let mut clock = TickClock::new();
+    let mut store_away_since: Option<SystemTime> = None;
+    let mut direct = DirectSends::default();
     loop {
         let at = tokio::select! {
             _ = shutdown.cancelled() => break,
             at = tick.tick() => at,
         };
         let now = clock.at(at);
+        let store_up = dispatcher.outbox().store_is_up();
+        if store_up {
+            store_away_since = None;
+        } else {
+            store_away_since.get_or_insert(now);
+        }
         let inputs = inputs_from(
             &snapshots,
             evaluator.rules(),
             &maintenance.borrow().applied,
             &components,
+            store_away_since,
             now,
         );
-        let changes = evaluator.step(&inputs);
+        let mut changes = evaluator.step(&inputs);
         snapshots.publish_internal("alerts", vec![evaluator.metrics_family()]);
         for c in &changes {
             tracing::info!(alert = %c.key, transition = ?c.notice.transition, "alert changed");
         }
+        let degraded = changes.iter().position(|c| c.key == degraded_key());
+        let mut first = Vec::new();
+        if let Some(i) = degraded {
+            let transition = changes[i].notice.transition;
+            if transition == Transition::Firing && !store_up {
+                // Nothing can be written before it is sent: post it directly.
+                let change = changes.remove(i);
+                direct.start(rows_for(&[change], &routes), &dispatcher);
+            } else if matches!(transition, Transition::Resolved { .. }) && !direct.is_empty() {
+                // Its resolve goes ahead of what was kept during the outage.
+                first = rows_for(&[changes.remove(i)], &routes);
+            }
+        }
+        if store_up
+            && !direct.is_empty()
+            && let Err(e) = direct.hand_over(&dispatcher, now).await
+        {
+            tracing::warn!("could not remember the direct monitoring degraded message: {e:#}");
+        }
+        if !first.is_empty() {
+            first.append(&mut unwritten);
+            unwritten = first;
+        }
         unwritten.extend(rows_for(&changes, &routes));
-        if unwritten.is_empty() && !evaluator.is_dirty() {
+        // While a direct message's id is not remembered yet, its resolve must not reach the
+        // sender (it would post instead of editing): the rows wait for the hand-over.
+        if (unwritten.is_empty() && !evaluator.is_dirty()) || !direct.is_empty() {
             continue;
         }
         let states = evaluator.take_stored();
@@ -842,6 +1033,7 @@ pub async fn run(
             }
         }
     }
+    direct.abort();
 }
 
 /// Starts the sender and the evaluator for the configured `[[discord]]` routes (the wiring
@@ -954,6 +1146,7 @@ mod tests {
     fn inputs(targets: &[(&str, Option<f64>)], secs: u64, muted: &[&str]) -> AlertInputs {
         AlertInputs {
             probes_awaiting_first_run: 0,
+            store_away_since: None,
             snapshots: targets
                 .iter()
                 .map(|(name, up)| {
@@ -1005,6 +1198,7 @@ mod tests {
         let now = UNIX_EPOCH + Duration::from_secs(1_800_000_000 + secs);
         AlertInputs {
             probes_awaiting_first_run: 0,
+            store_away_since: None,
             snapshots: up
                 .iter()
                 .map(|(name, v)| {
@@ -1035,6 +1229,172 @@ mod tests {
             components: Arc::default(),
             now,
         }
+    }
+
+    /// `probes(up, secs)` with the store away since `away_secs` before `now`.
+    fn store_away_for(mut inputs: AlertInputs, away_secs: u64) -> AlertInputs {
+        inputs.store_away_since = Some(inputs.now - Duration::from_secs(away_secs));
+        inputs
+    }
+
+    fn probe_down_rule() -> Rule {
+        Rule {
+            condition: Condition::Threshold {
+                family: "probe_success".into(),
+                matchers: vec![],
+                derive: Derive::Value,
+                cmp: Cmp::Eq,
+                value: 0.0,
+            },
+            ..rule("ProbeDown", 0, None)
+        }
+    }
+
+    /// The store's reason: blind only once the store has been away for longer than
+    /// STORE_AWAY_AFTER (60 s); with every probe failing too, one reason names both.
+    #[test]
+    fn the_store_away_longer_than_its_threshold_is_blind_and_named_with_the_probes() {
+        // 1_800_000_000 s after the epoch is 2027-01-15T08:00:00Z; the store went away at
+        // `now` - away, and `now` is 100 s after that instant.
+        let store = |since: &str| {
+            format!(
+                "the store is away since {since}: history is not recorded and notifications \
+                 are queued in memory"
+            )
+        };
+        let probes_fail = "every probe fails at once (web, api): fedimeter has probably lost \
+                           its own network, or the whole site is unreachable";
+        let up = [("web", 1.0), ("api", 1.0)];
+        let down = [("web", 0.0), ("api", 0.0)];
+        let cases: Vec<(&str, AlertInputs, Sight)> = vec![
+            ("store up", probes(&up, 100), Sight::Sees),
+            ("away 1 s", store_away_for(probes(&up, 100), 1), Sight::Sees),
+            (
+                "away exactly the threshold",
+                store_away_for(probes(&up, 100), 60),
+                Sight::Sees,
+            ),
+            (
+                "away 61 s",
+                store_away_for(probes(&up, 100), 61),
+                Sight::Blind(store("2027-01-15T08:00:39Z")),
+            ),
+            (
+                "away 100 s, no snapshot yet",
+                store_away_for(probes(&[], 100), 100),
+                Sight::Blind(store("2027-01-15T08:00:00Z")),
+            ),
+            (
+                "probes fail, store away 30 s",
+                store_away_for(probes(&down, 100), 30),
+                Sight::Blind(probes_fail.to_string()),
+            ),
+            (
+                "probes fail, store away 100 s",
+                store_away_for(probes(&down, 100), 100),
+                Sight::Blind(format!(
+                    "{probes_fail}; and {}",
+                    store("2027-01-15T08:00:00Z")
+                )),
+            ),
+        ];
+        for (name, inputs, want) in cases {
+            assert_eq!(sight(&inputs), want, "{name}");
+            let spot = match &want {
+                Sight::Blind(r) => Some(r.clone()),
+                _ => None,
+            };
+            assert_eq!(blind_spot(&inputs), spot, "{name}");
+        }
+        // The store's part explains no target: the targets' own sight ignores it.
+        assert_eq!(
+            targets_sight(&store_away_for(probes(&up, 100), 100)),
+            Sight::Sees
+        );
+    }
+
+    /// The store away alone: one MonitoringDegraded that holds nothing (a probe alert fires
+    /// beside it), resolved when the store is back.
+    #[test]
+    fn the_store_away_is_one_monitoring_degraded_that_holds_no_alert() {
+        let mut ev = Evaluator::new(vec![probe_down_rule()], DEFAULT_REPEAT_INTERVAL);
+        let one_down = [("web", 0.0), ("api", 1.0)];
+        assert!(
+            ev.step(&probes(&[("web", 1.0), ("api", 1.0)], 0))
+                .is_empty()
+        );
+        // Away for 30 s: not blind yet; the probe alert fires (its row waits in memory).
+        let changes = ev.step(&store_away_for(probes(&one_down, 30), 30));
+        assert_eq!(
+            transitions(&changes),
+            [(
+                "ProbeDown{module=\"http\",target=\"web\"}".to_string(),
+                Transition::Firing
+            )]
+        );
+        // Away for 61 s: MonitoringDegraded, once, naming the store; nothing is held.
+        let changes = ev.step(&store_away_for(probes(&one_down, 61), 61));
+        assert_eq!(
+            transitions(&changes),
+            [("MonitoringDegraded{}".to_string(), Transition::Firing)]
+        );
+        let d = &changes[0].notice.description;
+        assert!(
+            d.contains("the store is away since 2027-01-15T08:00:00Z"),
+            "{d}"
+        );
+        assert!(d.contains("No alert is held because of it"), "{d}");
+        assert!(
+            ev.step(&store_away_for(probes(&one_down, 75), 75))
+                .is_empty()
+        );
+        let stored = ev.take_stored();
+        assert!(stored.iter().all(|s| !s.held), "{stored:?}");
+        // Back: resolved (it lasted from 61 s to 90 s), the probe alert stays as it was.
+        let changes = ev.step(&probes(&one_down, 90));
+        assert_eq!(
+            transitions(&changes),
+            [(
+                "MonitoringDegraded{}".to_string(),
+                Transition::Resolved { lasted_secs: 29 }
+            )]
+        );
+    }
+
+    /// Every probe failing and the store away: one message naming both; the probe alerts are
+    /// held because of the probes, and the store coming back alone does not resolve it.
+    #[test]
+    fn the_store_away_with_every_probe_failing_is_one_message_naming_both() {
+        let mut ev = Evaluator::new(vec![probe_down_rule()], DEFAULT_REPEAT_INTERVAL);
+        let all_down = [("web", 0.0), ("api", 0.0)];
+        let changes = ev.step(&store_away_for(probes(&all_down, 100), 100));
+        assert_eq!(
+            transitions(&changes),
+            [("MonitoringDegraded{}".to_string(), Transition::Firing)]
+        );
+        let d = &changes[0].notice.description;
+        assert!(d.contains("every probe fails at once (web, api)"), "{d}");
+        assert!(
+            d.contains("; and the store is away since 2027-01-15T08:00:00Z"),
+            "{d}"
+        );
+        assert!(d.contains("2 per-target alert condition(s)"), "{d}");
+        // The store is back, the probes still fail: the same MonitoringDegraded goes on.
+        assert!(ev.step(&probes(&all_down, 115)).is_empty());
+        // A restart now keeps the targets' part: still blind at the first look.
+        let mut again = Evaluator::new(vec![probe_down_rule()], DEFAULT_REPEAT_INTERVAL);
+        again.restore(ev.take_stored());
+        assert!(again.step(&probes(&[], 116)).is_empty());
+        assert_eq!(again.states().len(), 2);
+        // The probes back: resolved, no held alert follows (none fires any more).
+        let changes = again.step(&probes(&[("web", 1.0), ("api", 1.0)], 130));
+        assert_eq!(
+            transitions(&changes),
+            [(
+                "MonitoringDegraded{}".to_string(),
+                Transition::Resolved { lasted_secs: 30 }
+            )]
+        );
     }
 
     #[test]

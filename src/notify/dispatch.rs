@@ -14,6 +14,9 @@
 //! The remembered routes are read before the first row is claimed (the store may come up
 //! after the sender starts); rows written for a disabled route are dropped as `gone`.
 //!
+//! The one exception to "every message goes through the outbox" is [`Dispatcher::send_direct`]:
+//! MonitoringDegraded while the store is away (`docs/alerts.md`).
+//!
 //! It also keeps the counters behind `fedimeter_notifications_total{route,result}` and knows
 //! which routes are disabled.
 
@@ -303,6 +306,70 @@ impl Dispatcher {
             self.wake();
         }
         Ok(())
+    }
+
+    /// Posts `message` on `route` directly, without the outbox: only for MonitoringDegraded
+    /// while the store is away (nothing can be written before it is sent). Same client,
+    /// limiters and 429/5xx handling as the outbox; when the client gives up for now the
+    /// message is retried in memory with a growing backoff, until Discord answers for good.
+    /// Returns the posted message's id; `None` when Discord refused it, the webhook was
+    /// deleted, or the route is disabled. Callers spawn it: it may take long.
+    pub async fn send_direct(&self, route_name: &str, message: &Message) -> Option<String> {
+        let route = self.routes.iter().find(|r| r.name == route_name)?;
+        let mut attempts = 0u32;
+        loop {
+            if self.is_disabled(&route.name) {
+                return None;
+            }
+            match self.client.post(route, message, true).await {
+                Ok(Outcome::Sent { message_id }) => {
+                    self.count(&route.name, "sent");
+                    return message_id;
+                }
+                Ok(Outcome::Rejected {
+                    status,
+                    code,
+                    message,
+                }) => {
+                    tracing::error!(
+                        route = %route.name,
+                        status,
+                        code = code.unwrap_or(0),
+                        discord_message = %message,
+                        "discord rejected the direct monitoring degraded message; dropping it"
+                    );
+                    self.count(&route.name, "rejected");
+                    return None;
+                }
+                Ok(Outcome::Gone { .. }) => {
+                    // Disabling the route is remembered in the store, which is away: the
+                    // outbox rows that follow find the webhook gone again and disable it.
+                    tracing::error!(
+                        route = %route.name,
+                        "the direct monitoring degraded message found the route's discord webhook deleted"
+                    );
+                    self.count(&route.name, "gone");
+                    return None;
+                }
+                Err(e) => {
+                    let delay = backoff(
+                        attempts,
+                        Duration::from_secs(2),
+                        Duration::from_secs(300),
+                        &mut rand::rng(),
+                    );
+                    attempts = attempts.saturating_add(1);
+                    tracing::warn!(
+                        route = %route.name,
+                        attempts,
+                        retry_in_s = delay.as_secs(),
+                        "direct monitoring degraded message not delivered yet: {e}"
+                    );
+                    self.count(&route.name, "retried");
+                    tokio::time::sleep(delay).await;
+                }
+            }
+        }
     }
 
     /// Runs one loop per route until `shutdown`.

@@ -15,6 +15,9 @@
 //!   row locking a second, concurrent claimer re-checks the `claimed_until` condition on the
 //!   row the first one updated and claims nothing. (`SKIP LOCKED` would hand it the *next*
 //!   row and break the order, so it is deliberately not used.)
+//! - The one message that bypasses it: MonitoringDegraded while the store is away is posted
+//!   directly ([`super::dispatch::Dispatcher::send_direct`]); its id is handed to
+//!   `alert_messages` ([`Outbox::remember_message`]) once the store is back.
 //! - A crash can duplicate at most the one row in flight: a claim carries the instance name
 //!   and a lease; a restarted instance releases the claims of its own name
 //!   ([`Outbox::release_own_claims`]), another instance waits for the lease to expire.
@@ -417,6 +420,35 @@ impl Outbox {
             .await
             .map(|_| ()))
         .context("releasing an outbox row")
+    }
+
+    /// Whether the store is connected now (the evaluator's view of "the store is away").
+    pub fn store_is_up(&self) -> bool {
+        self.store.is_up()
+    }
+
+    /// Remembers a message posted outside the outbox (the MonitoringDegraded sent directly
+    /// while the store was away), so that its resolve, an outbox edit row, edits it.
+    pub async fn remember_message(
+        &self,
+        route: &str,
+        alert_key: &str,
+        message_id: &str,
+        now: SystemTime,
+    ) -> anyhow::Result<()> {
+        let sql = "INSERT INTO alert_messages (route, alert_key, message_id, posted_at) \
+                   VALUES ($1, $2, $3, $4) \
+                   ON CONFLICT (route, alert_key) \
+                   DO UPDATE SET message_id = excluded.message_id, posted_at = excluded.posted_at";
+        on_pool!(&self.store()?, |pool| sqlx::query(sql)
+            .bind(route)
+            .bind(alert_key)
+            .bind(message_id)
+            .bind(unix_ms(now))
+            .execute(pool)
+            .await
+            .map(|_| ()))
+        .context("remembering a message id")
     }
 
     /// The message posted for `alert_key` on `route`, if one is known.
