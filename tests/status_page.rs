@@ -804,3 +804,88 @@ fn states(pairs: &[(&str, ComponentStatus)]) -> fedimeter::sli::recorder::States
     }));
     rx
 }
+
+/// Issue 9: "past incidents never disappear when resolved". 60 resolved incidents: all of
+/// them on /history (25 a page: pages 1–3, the oldest on page 3), every incident page 200,
+/// while the JSON and the feeds keep their bound of 50.
+#[tokio::test]
+async fn history_lists_every_incident_and_every_incident_page_resolves() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("fedimeter.db").display());
+    let store = Store::open(&SecretUrl::new(url)).await.expect("store");
+    for n in 0..60u64 {
+        // Incident n opened n hours before the newest one: id 1 is the oldest.
+        let opened = now() - Duration::from_secs((60 - n) * 3600);
+        let id = store
+            .open_incident(&NewIncident {
+                title: format!("Incident number {}", n + 1),
+                status: IncidentStatus::Investigating,
+                impact: None,
+                components: Vec::new(),
+                body: "Looking.".into(),
+                source: IncidentSource::Human,
+                draft: false,
+                alert_key: None,
+                at: opened,
+            })
+            .await
+            .expect("incident");
+        store
+            .update_incident(
+                id,
+                &NewUpdate {
+                    status: IncidentStatus::Resolved,
+                    body: "Fixed.".into(),
+                    components: None,
+                    impact: None,
+                    at: opened + Duration::from_secs(600),
+                },
+            )
+            .await
+            .expect("resolve");
+    }
+    let model = adapter::build(&sources(), &snapshots(), Some(&store), now()).await;
+    store.close().await;
+    assert_eq!(model.incidents.len(), 60, "every published incident");
+    let router = router(model);
+
+    let (status, _, page1) = get(&router, "/history").await;
+    assert_eq!(status, StatusCode::OK);
+    // 60 incidents, 25 a page: ⌈60 / 25⌉ = 3 pages; page 1 = numbers 60…36.
+    assert!(page1.contains("Page 1 of 3 · 60 incidents"), "{page1}");
+    assert!(page1.contains(">Incident number 60<") && page1.contains(">Incident number 36<"));
+    assert!(!page1.contains(">Incident number 35<"));
+    assert!(
+        page1.contains("href=\"/history?page=2\" rel=\"next\""),
+        "{page1}"
+    );
+    let (_, _, same) = get(&router, "/history?page=1").await;
+    assert_eq!(same, page1, "page 1 is /history");
+    let (status, _, page3) = get(&router, "/history?page=3").await;
+    assert_eq!(status, StatusCode::OK);
+    // Page 3 = numbers 10…1, the oldest included; a link back, none further.
+    assert!(
+        page3.contains("href=\"/incidents/1\">Incident number 1<"),
+        "the oldest incident is listed: {page3}"
+    );
+    assert!(page3.contains("href=\"/history?page=2\" rel=\"prev\""));
+    assert!(!page3.contains("rel=\"next\""));
+    for uri in ["/history?page=4", "/history?page=0", "/history?page=x"] {
+        let (status, _, _) = get(&router, uri).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{uri}");
+    }
+    for id in [1, 10, 11, 60] {
+        let (status, _, page) = get(&router, &format!("/incidents/{id}")).await;
+        assert_eq!(status, StatusCode::OK, "/incidents/{id}");
+        assert!(page.contains(&format!("<h1>Incident number {id}</h1>")));
+    }
+    // The JSON and the feeds: the 50 newest (numbers 60…11), none unresolved besides.
+    let (_, _, json) = get(&router, "/api/v2/incidents.json").await;
+    let v: Value = serde_json::from_str(&json).expect("json");
+    let listed = v["incidents"].as_array().expect("incidents");
+    assert_eq!(listed.len(), 50);
+    assert_eq!(listed[49]["name"], "Incident number 11");
+    let (_, _, atom) = get(&router, "/history.atom").await;
+    let feed = feed_rs::parser::parse(atom.as_bytes()).expect("valid atom");
+    assert_eq!(feed.entries.len(), 50);
+}

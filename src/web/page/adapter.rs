@@ -15,8 +15,7 @@ use crate::sli::{Component, maintenance};
 use crate::store::Store;
 use crate::store::unix_ms;
 
-/// How many incidents the page, the API and the feeds carry (plus any unresolved).
-pub const INCIDENT_LIMIT: i64 = 50;
+pub use super::model::INCIDENT_LIMIT;
 /// Sparkline slots over the last 24 h (30 minutes each).
 pub const SPARKLINE_SLOTS: usize = 48;
 /// Older than this, fedimeter's newest check means its own monitoring has stalled.
@@ -168,7 +167,7 @@ pub async fn build(
     let mut incidents = Vec::new();
     let mut maintenances = config_maintenances(&sources.maintenance, now);
     if let Some(store) = store {
-        match store.public_incidents(INCIDENT_LIMIT).await {
+        match store.all_public_incidents().await {
             Ok(list) => incidents = list,
             Err(e) => {
                 history_available = false;

@@ -404,15 +404,40 @@ pub fn index(model: &PageModel) -> Markup {
     layout(model, &model.title, body)
 }
 
-/// `/history`
-pub fn history(model: &PageModel) -> Markup {
+/// The URL of `/history` page `page` (page 1 is `/history` itself).
+pub fn history_url(page: usize) -> String {
+    if page <= 1 {
+        "/history".into()
+    } else {
+        format!("/history?page={page}")
+    }
+}
+
+/// `/history` (page 1) and `/history?page=N`: every published incident, newest first,
+/// [`super::model::HISTORY_PAGE_SIZE`] a page, with plain links between the pages.
+pub fn history(model: &PageModel, page: usize) -> Markup {
+    let pages = model.history_pages();
+    let heading = if page > 1 {
+        format!("Incident history, page {page} of {pages} · {}", model.title)
+    } else {
+        format!("Incident history · {}", model.title)
+    };
     let body = html! {
         h1 { "Incident history" }
         @if !model.history_available { p.notice { "History temporarily unavailable." } }
         @if model.incidents.is_empty() { p.muted { "No incidents reported." } }
-        @for i in &model.incidents { (incident_card(model, i, 2)) }
+        @if pages > 1 { p.muted { "Page " (page) " of " (pages) " · " (model.incidents.len()) " incidents" } }
+        @for i in model.history_page(page) { (incident_card(model, i, 2)) }
+        @if pages > 1 {
+            nav.pages aria-label="History pages" {
+                ul {
+                    @if page > 1 { li { a href=(history_url(page - 1)) rel="prev" { "← Newer incidents" } } }
+                    @if page < pages { li { a href=(history_url(page + 1)) rel="next" { "Older incidents →" } } }
+                }
+            }
+        }
     };
-    layout(model, &format!("Incident history · {}", model.title), body)
+    layout(model, &heading, body)
 }
 
 /// `/incidents/<id>`

@@ -7,6 +7,12 @@ use crate::sli::math::{DailyFigure, MinuteCounts};
 use crate::sli::{ComponentStatus, Indicator};
 use crate::store::incidents::Incident;
 
+/// How many incidents the Statuspage JSON (`incidents.json`) and the feeds carry, newest
+/// first, plus every unresolved one; `/history` and the incident pages show them all.
+pub const INCIDENT_LIMIT: usize = 50;
+/// Incidents per `/history` page (`/history?page=N`, N ≥ 2).
+pub const HISTORY_PAGE_SIZE: usize = 25;
+
 /// The availability windows the page shows, with their labels.
 pub const WINDOWS: [(&str, &str); 4] = [
     ("1d", "24 h"),
@@ -24,7 +30,7 @@ pub struct PageModel {
     /// The newest collection or check fedimeter published.
     pub checked_at: Option<SystemTime>,
     pub components: Vec<ComponentView>,
-    /// Published incidents, newest first (unresolved ones always included).
+    /// Every published incident, newest first.
     pub incidents: Vec<Incident>,
     /// Upcoming and active maintenance, stored and configured, by start.
     pub maintenances: Vec<MaintenanceView>,
@@ -143,6 +149,30 @@ impl PageModel {
             .iter()
             .find(|c| c.id == id)
             .map_or(id, |c| c.name.as_str())
+    }
+
+    /// The bounded list of the JSON and the feeds: the [`INCIDENT_LIMIT`] newest
+    /// incidents plus every older unresolved one, newest first.
+    pub fn recent_incidents(&self) -> impl Iterator<Item = &Incident> {
+        self.incidents
+            .iter()
+            .enumerate()
+            .filter(|(n, i)| *n < INCIDENT_LIMIT || !i.is_resolved())
+            .map(|(_, i)| i)
+    }
+
+    /// How many `/history` pages there are (at least one, even without incidents).
+    pub fn history_pages(&self) -> usize {
+        self.incidents.len().div_ceil(HISTORY_PAGE_SIZE).max(1)
+    }
+
+    /// The incidents of `/history` page `page` (1-based).
+    pub fn history_page(&self, page: usize) -> &[Incident] {
+        let start = page.saturating_sub(1).saturating_mul(HISTORY_PAGE_SIZE);
+        let end = start
+            .saturating_add(HISTORY_PAGE_SIZE)
+            .min(self.incidents.len());
+        self.incidents.get(start..end).unwrap_or(&[])
     }
 
     pub fn unresolved(&self) -> impl Iterator<Item = &Incident> {

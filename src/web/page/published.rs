@@ -37,7 +37,8 @@ const CACHE_API: &str = "public, max-age=10";
 const CACHE_FEED: &str = "public, max-age=60";
 const CACHE_BADGE: &str = "public, max-age=60";
 
-/// Every document by its path (badges with `?type=uptime` under their own key).
+/// Every document by its path (badges with `?type=uptime` and `/history` pages after the
+/// first with `?page=N` under their own keys).
 #[derive(Debug, Default)]
 pub struct Documents {
     pub docs: HashMap<String, Doc>,
@@ -98,12 +99,14 @@ pub fn render_all(
         HTML,
         CACHE_PAGE,
     );
-    put(
-        "/history".into(),
-        html::history(model).into_string(),
-        HTML,
-        CACHE_PAGE,
-    );
+    for page in 1..=model.history_pages() {
+        put(
+            html::history_url(page),
+            html::history(model, page).into_string(),
+            HTML,
+            CACHE_PAGE,
+        );
+    }
     for i in &model.incidents {
         put(
             format!("/incidents/{}", i.id),
@@ -212,18 +215,25 @@ pub async fn run(
     }
 }
 
-/// The key of the document a request asks for.
+/// The key of the document a request asks for: the path, plus `?type=uptime` for badges
+/// and `?page=N` for `/history` pages after the first (`?page=1` is `/history`; a page
+/// that is not a number or past the last one has no document: 404).
 fn key(request: &Request) -> String {
     let path = request.uri().path();
-    let uptime = request
-        .uri()
-        .query()
-        .is_some_and(|q| q.split('&').any(|p| p == "type=uptime"));
-    if uptime && path.starts_with("/badge/") {
-        format!("{path}?type=uptime")
-    } else {
-        path.to_string()
+    let mut params = request.uri().query().unwrap_or("").split('&');
+    if path.starts_with("/badge/") {
+        if params.any(|p| p == "type=uptime") {
+            return format!("{path}?type=uptime");
+        }
+    } else if path == "/history" {
+        if let Some(page) = params.find_map(|p| p.strip_prefix("page=")) {
+            return match page.parse::<usize>() {
+                Ok(n) if n >= 1 => html::history_url(n),
+                _ => format!("/history?page={page}"),
+            };
+        }
     }
+    path.to_string()
 }
 
 async fn serve(State(published): State<Arc<Published>>, request: Request) -> Response {
