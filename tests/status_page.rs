@@ -728,7 +728,16 @@ async fn without_the_store_the_page_says_history_is_unavailable() {
     let router = router(model);
     let (_, _, html) = get(&router, "/").await;
     assert!(html.contains("History temporarily unavailable"), "{html}");
-    assert!(html.contains("Monitoring degraded"));
+    assert!(html.contains("Monitoring degraded: history temporarily unavailable"));
+    assert_eq!(
+        banner_count(&html),
+        1,
+        "the states are live: one state banner"
+    );
+    assert!(
+        html.contains("Minor Service Outage"),
+        "the live banner stays"
+    );
     assert!(!html.contains("class=\"bar "), "no bars drawn from nothing");
     assert!(
         html.contains("Degraded performance"),
@@ -754,42 +763,159 @@ async fn postgres_store_gives_the_same_model() {
 async fn monitoring_degraded_says_why_instead_of_painting_everything_red() {
     let web = TargetId::new(Kind::Probe, "web");
     let stream = TargetId::new(Kind::Probe, "stream");
-    let publish = |snapshots: &SnapshotStore, finished_at: SystemTime| {
+    let publish = |snapshots: &SnapshotStore, finished_at: SystemTime, up: bool| {
         for target in [&web, &stream] {
             snapshots.publish(Arc::new(Snapshot {
                 target: target.clone(),
                 finished_at,
                 duration: Duration::from_secs(5),
-                outcome: Outcome::TimedOut,
+                outcome: if up {
+                    Outcome::Success
+                } else {
+                    Outcome::TimedOut
+                },
                 // A probe whose attempt timed out: down (docs/metrics.md's health rule).
-                health: Some(fedimeter::model::Health::Down {
-                    reason: fedimeter::model::Reason::Timeout,
+                health: Some(if up {
+                    fedimeter::model::Health::Up
+                } else {
+                    fedimeter::model::Health::Down {
+                        reason: fedimeter::model::Reason::Timeout,
+                    }
                 }),
                 families: Vec::new(),
             }));
         }
     };
-    // Both probes fail at the same time: fedimeter's own network is the likely cause.
+    let published = Published::new("https://status.example.social");
+    let state = WebState {
+        snapshots: Arc::new(SnapshotStore::new([])),
+        site: Arc::new(SiteInfo {
+            title: "example.social status".into(),
+            components: Vec::new(),
+        }),
+        components: fedimeter::sli::recorder::states_channel().1,
+        history: Default::default(),
+    };
+    let csp = axum::http::HeaderValue::from_str(&csp_for(None)).expect("csp");
+    let router = web::router_with(state, Surface::Public, Some((published.clone(), csp)));
+
+    // Before: both probes answer; website operational, streaming degraded (sources()).
     let snapshots = SnapshotStore::new([web.clone(), stream.clone()]);
-    publish(&snapshots, now() - Duration::from_secs(10));
-    let model = adapter::build(&sources(), &snapshots, None, now()).await;
+    publish(&snapshots, now() - Duration::from_secs(70), true);
+    let trusted = adapter::build(&sources(), &snapshots, None, now()).await;
+    assert_eq!(trusted.blind, None);
+    assert!(published.update(trusted, now()));
+
+    // Then both probes fail at the same time: fedimeter's own network is the likely cause.
+    // The SLI task turns both components red; the page must not.
+    publish(&snapshots, now() - Duration::from_secs(10), false);
+    let mut blind_sources = sources();
+    blind_sources.states = states(&[
+        ("website", ComponentStatus::MajorOutage),
+        ("streaming", ComponentStatus::MajorOutage),
+    ]);
+    let model = adapter::build(&blind_sources, &snapshots, None, now()).await;
     assert_eq!(
         model.monitoring_degraded.as_deref(),
         Some("every check fails at once: the problem may be fedimeter's own network")
     );
-    // The newest check is 6 minutes old (over the 5-minute limit): the checks stopped.
+    assert!(
+        model
+            .components
+            .iter()
+            .all(|c| c.not_checked && c.status.is_none()),
+        "states computed from the failing probes are not known: {:?}",
+        model.components
+    );
+    assert!(published.update(model, now() + Duration::from_secs(1)));
+    let (_, _, html) = get(&router, "/").await;
+    // One banner, neutral: "Monitoring degraded: …", no outage banner, nothing red.
+    assert!(
+        html.contains(
+            "<div class=\"banner degraded\" role=\"status\">Monitoring degraded: every check \
+             fails at once: the problem may be fedimeter's own network</div>"
+        ),
+        "{html}"
+    );
+    assert_eq!(html.matches("class=\"banner ").count(), 1, "{html}");
+    for red in [
+        "banner critical",
+        "banner major",
+        "Major Service Outage",
+        "status major_outage",
+        "Major outage",
+    ] {
+        assert!(!html.contains(red), "{red} while blind: {html}");
+    }
+    // Each component: not checked, with the state it had before fedimeter went blind.
+    assert!(
+        html.contains(
+            "<span class=\"status not_checked\">Not checked right now<span class=\"last-known\"> \
+             · last known: Operational</span></span>"
+        ),
+        "{html}"
+    );
+    assert!(
+        html.contains("· last known: Degraded performance</span>"),
+        "{html}"
+    );
+    // The CSS paints it in the muted text colour, not an outage colour.
+    let css = std::fs::read_to_string(env!("CARGO_MANIFEST_DIR").to_string() + "/site/style.css")
+        .expect("css");
+    assert!(css.contains(".status.not_checked { color: var(--muted);"));
+    // The JSON keeps valid enums: the last known states, their indicator, and says why.
+    let (_, _, json) = get(&router, "/api/v2/summary.json").await;
+    let summary: Value = serde_json::from_str(&json).expect("json");
+    let components: Vec<(&str, &str)> = summary["components"]
+        .as_array()
+        .expect("components")
+        .iter()
+        .map(|c| (c["id"].as_str().unwrap(), c["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        components,
+        [
+            ("website", "operational"),
+            ("streaming", "degraded_performance")
+        ]
+    );
+    assert_eq!(summary["status"]["indicator"], "minor", "worst last known");
+    assert_eq!(summary["status"]["description"], "Monitoring Degraded");
+    let (_, _, badge) = get(&router, "/badge/website.json").await;
+    assert!(badge.contains("\"message\":\"not checked\""), "{badge}");
+
+    // Never trusted (fedimeter started blind): not checked, no last known, left out of
+    // the JSON like a component not evaluated yet.
+    let model = adapter::build(&blind_sources, &snapshots, None, now()).await;
+    let fresh = Published::new("");
+    fresh.update(model, now());
+    let summary: Value =
+        serde_json::from_slice(&fresh.get("/api/v2/summary.json").expect("doc").body)
+            .expect("json");
+    assert_eq!(summary["components"], serde_json::json!([]));
+    let index = String::from_utf8(fresh.get("/").expect("doc").body.to_vec()).expect("utf-8");
+    assert!(index.contains("<span class=\"status not_checked\">Not checked right now</span>"));
+
+    // The newest check is 6 minutes old (over the 5-minute limit): the checks stopped, the
+    // states shown are the last ones evaluated, "not checked since" that check.
     let snapshots = SnapshotStore::new([web.clone(), stream.clone()]);
-    publish(&snapshots, now() - Duration::from_secs(360));
+    publish(&snapshots, now() - Duration::from_secs(360), true);
     let model = adapter::build(&sources(), &snapshots, None, now()).await;
     assert_eq!(
         model.monitoring_degraded.as_deref(),
         Some("fedimeter's checks have stopped: the states shown may be out of date")
     );
     let html = fedimeter::web::page::html::index(&model).into_string();
+    assert!(html.contains("Monitoring degraded: fedimeter"), "{html}");
+    // 12:00 − 6 min = 11:54.
     assert!(
-        html.contains("Monitoring degraded: fedimeter's checks have stopped"),
+        html.contains(
+            "Not checked since <time datetime=\"2026-11-20T11:54:00Z\">20 Nov 2026 11:54 UTC</time>\
+             <span class=\"last-known\"> · last known: Operational</span>"
+        ),
         "{html}"
     );
+    assert!(!html.contains("All Systems Operational") && !html.contains("Minor Service Outage"));
 }
 
 /// A states channel holding these component states, as the SLI task would publish them.
@@ -888,4 +1014,9 @@ async fn history_lists_every_incident_and_every_incident_page_resolves() {
     let (_, _, atom) = get(&router, "/history.atom").await;
     let feed = feed_rs::parser::parse(atom.as_bytes()).expect("valid atom");
     assert_eq!(feed.entries.len(), 50);
+}
+
+/// How many state banners (`<div class="banner …">`) a page has.
+fn banner_count(html: &str) -> usize {
+    html.matches("<div class=\"banner ").count()
 }

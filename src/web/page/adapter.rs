@@ -3,15 +3,17 @@
 //! rollups, window counts, probe results, incidents, maintenance). When the store cannot be
 //! read the model says so (`history_available = false`) and still shows current states.
 
+use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
 use super::model::{
-    ComponentView, InstanceFigures, MaintenanceStatus, MaintenanceView, PageModel, WINDOWS,
+    Blindness, ComponentView, InstanceFigures, MaintenanceStatus, MaintenanceView, PageModel,
+    WINDOWS,
 };
 use crate::config::{MaintenanceSchedule, MaintenanceWindow, SignalConfig};
 use crate::model::{Kind, SnapshotStore};
 use crate::sli::math::{self, MinuteCounts};
-use crate::sli::{Component, maintenance};
+use crate::sli::{Component, ComponentStatus, maintenance};
 use crate::store::Store;
 use crate::store::unix_ms;
 
@@ -60,6 +62,7 @@ pub async fn build(
         .filter_map(|(_, s)| s.as_ref().map(|s| s.finished_at))
         .max();
     let published = component_states(sources);
+    let blind = blindness(snapshots, checked_at, now);
     let mut history_available = store.is_some();
     let now_minute = unix_ms(now).div_euclid(60_000);
 
@@ -86,10 +89,26 @@ pub async fn build(
     let mut components = Vec::with_capacity(sources.components.len());
     for c in &sources.components {
         let id = c.id().to_string();
-        let status = published
+        let mut status = published
             .iter()
             .find(|(p, _)| *p == id)
             .and_then(|(_, s)| *s);
+        let has_probe = c
+            .config
+            .signals
+            .iter()
+            .any(|s| matches!(s, SignalConfig::Probe { .. }));
+        // Blind: a stale state is the last known one; a state computed from probes that
+        // all fail at once is not known at all (the last trusted one is filled in by
+        // [`apply_last_known`]).
+        let not_checked = match blind {
+            Some(Blindness::ChecksStopped) => true,
+            Some(Blindness::EveryProbeFails) => has_probe,
+            None => false,
+        };
+        if not_checked && blind == Some(Blindness::EveryProbeFails) {
+            status = None;
+        }
         let mut days = Vec::new();
         let mut latency_ms = Vec::new();
         if let (Some(store), true) = (store, history_available) {
@@ -149,6 +168,7 @@ pub async fn build(
             days,
             latency_ms,
             queue_latency_seconds,
+            not_checked,
         });
     }
     if sources.components.is_empty() {
@@ -193,7 +213,15 @@ pub async fn build(
     }
     maintenances.sort_by(|a, b| (a.starts_at, &a.id).cmp(&(b.starts_at, &b.id)));
 
-    let monitoring_degraded = monitoring_degraded(snapshots, checked_at, history_available, now);
+    let monitoring_degraded = match blind {
+        Some(Blindness::ChecksStopped) => {
+            Some("fedimeter's checks have stopped: the states shown may be out of date".to_string())
+        }
+        Some(Blindness::EveryProbeFails) => Some(
+            "every check fails at once: the problem may be fedimeter's own network".to_string(),
+        ),
+        None => (!history_available).then(|| "history temporarily unavailable".to_string()),
+    };
     PageModel {
         title: sources.title.clone(),
         logo_url: sources.logo_url.clone(),
@@ -205,6 +233,7 @@ pub async fn build(
         instance: instance_figures(snapshots),
         history_available,
         monitoring_degraded,
+        blind,
     }
 }
 
@@ -245,6 +274,7 @@ fn target_views(
                 days: Vec::new(),
                 latency_ms: Vec::new(),
                 queue_latency_seconds: None,
+                not_checked: false,
             }
         })
         .collect()
@@ -326,18 +356,17 @@ fn instance_figures(snapshots: &SnapshotStore) -> InstanceFigures {
     figures
 }
 
-/// Why fedimeter's own view is unreliable: its checks stopped, its store is away, or every
-/// probe fails at once (most likely fedimeter's own network).
-fn monitoring_degraded(
+/// Whether fedimeter is blind at `now` (its store being away is not blindness: the
+/// current states are still live, only history is missing).
+pub fn blindness(
     snapshots: &SnapshotStore,
     checked_at: Option<SystemTime>,
-    history_available: bool,
     now: SystemTime,
-) -> Option<String> {
+) -> Option<Blindness> {
     if let Some(t) = checked_at
         && now.duration_since(t).unwrap_or_default() > STALE_AFTER
     {
-        return Some("fedimeter's checks have stopped: the states shown may be out of date".into());
+        return Some(Blindness::ChecksStopped);
     }
     let probes: Vec<bool> = snapshots
         .latest()
@@ -346,13 +375,20 @@ fn monitoring_degraded(
         .filter_map(|(_, s)| s.as_ref())
         .map(|s| !matches!(s.health, Some(crate::model::Health::Down { .. })))
         .collect();
-    if probes.len() >= 2 && probes.iter().all(|up| !up) {
-        return Some(
-            "every check fails at once: the problem may be fedimeter's own network".into(),
-        );
+    (probes.len() >= 2 && probes.iter().all(|up| !up)).then_some(Blindness::EveryProbeFails)
+}
+
+/// Keeps the last trusted state of each component in `last` while `model` is not blind,
+/// and gives each not-checked component without a state its last trusted one while it is
+/// (what the page shows as "last known" and the JSON keeps as `status`).
+pub fn apply_last_known(model: &mut PageModel, last: &mut HashMap<String, ComponentStatus>) {
+    for c in &mut model.components {
+        match (c.not_checked, c.status) {
+            (false, Some(status)) if model.blind.is_none() => {
+                last.insert(c.id.clone(), status);
+            }
+            (true, None) => c.status = last.get(&c.id).copied(),
+            _ => {}
+        }
     }
-    if !history_available {
-        return Some("history temporarily unavailable".into());
-    }
-    None
 }

@@ -186,6 +186,7 @@ fn affected_objects<'a>(
                     days: Vec::new(),
                     latency_ms: Vec::new(),
                     queue_latency_seconds: None,
+                    not_checked: false,
                 };
                 component_object(model, 0, &unknown, status)
             }

@@ -11,7 +11,7 @@ use maud::{DOCTYPE, Markup, html};
 
 use super::api_v2::time;
 use super::badges::percent;
-use super::model::{ComponentView, MaintenanceStatus, MaintenanceView, PageModel};
+use super::model::{Blindness, ComponentView, MaintenanceStatus, MaintenanceView, PageModel};
 use super::text::linkify;
 use crate::sli::ComponentStatus;
 use crate::sli::math::DailyFigure;
@@ -169,7 +169,9 @@ fn layout(model: &PageModel, heading: &str, body: Markup) -> Markup {
 }
 
 fn banner(model: &PageModel) -> Markup {
-    let class = if model.components.iter().all(|c| c.status.is_none()) {
+    let class = if model.blind.is_some() {
+        "degraded"
+    } else if model.components.iter().all(|c| c.status.is_none()) {
         "unknown"
     } else if model.description() == "Service Under Maintenance" {
         "maintenance"
@@ -177,10 +179,41 @@ fn banner(model: &PageModel) -> Markup {
         model.indicator().as_str()
     };
     html! {
-        @if let Some(reason) = &model.monitoring_degraded {
-            div.banner.degraded role="status" { "Monitoring degraded: " (reason) }
+        @match (&model.monitoring_degraded, model.blind.is_some()) {
+            // Blind: the one banner says so, in a neutral colour, instead of an outage.
+            (Some(reason), true) => {
+                div.banner.degraded role="status" { "Monitoring degraded: " (reason) }
+            }
+            (reason, _) => {
+                @if let Some(reason) = reason {
+                    p.notice.degraded role="status" { "Monitoring degraded: " (reason) }
+                }
+                div class={ "banner " (class) } role="status" { (model.description()) }
+            }
         }
-        div class={ "banner " (class) } role="status" { (model.description()) }
+    }
+}
+
+/// A component's state as shown: its current state, or while fedimeter is blind for it
+/// "Not checked right now" (or since the last check) with the last known state.
+fn component_state(model: &PageModel, c: &ComponentView) -> Markup {
+    if !c.not_checked {
+        return html! {
+            span class={ "status " (status_class(c.status)) } { (status_label(c.status)) }
+        };
+    }
+    let stale = model.blind == Some(Blindness::ChecksStopped);
+    html! {
+        span.status.not_checked {
+            @if let (true, Some(t)) = (stale, model.checked_at) {
+                "Not checked since " time datetime=(time(t)) { (human_time(t)) }
+            } @else {
+                "Not checked right now"
+            }
+            @if let Some(s) = c.status {
+                span.last-known { " · last known: " (status_label(Some(s))) }
+            }
+        }
     }
 }
 
@@ -321,7 +354,7 @@ fn component(model: &PageModel, c: &ComponentView) -> Markup {
         li.component id={ "component-" (c.id) } {
             div.component-head {
                 h3 { (c.name) }
-                span class={ "status " (status_class(c.status)) } { (status_label(c.status)) }
+                (component_state(model, c))
             }
             @if !c.description.is_empty() { p.muted { (c.description) } }
             @if let Some(q) = c.queue_latency_seconds {

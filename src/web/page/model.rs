@@ -37,8 +37,22 @@ pub struct PageModel {
     pub instance: InstanceFigures,
     /// False when the store could not be read: history is then not shown at all.
     pub history_available: bool,
-    /// Why fedimeter's own data cannot be trusted right now, when it cannot.
+    /// Why fedimeter's own data cannot be trusted right now, when it cannot (blind, or
+    /// only its history is unavailable).
     pub monitoring_degraded: Option<String>,
+    /// fedimeter cannot trust the current states (its checks stopped, or every probe
+    /// fails at once): the banner says monitoring is degraded, not an outage.
+    pub blind: Option<Blindness>,
+}
+
+/// Why fedimeter cannot trust the current states it would show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Blindness {
+    /// The newest check is older than [`super::adapter::STALE_AFTER`]: every state shown is the last known.
+    ChecksStopped,
+    /// Every probe (two or more) fails at once: most likely fedimeter's own network, so
+    /// the states computed from probes say nothing about the site.
+    EveryProbeFails,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -58,6 +72,9 @@ pub struct ComponentView {
     pub latency_ms: Vec<Option<f64>>,
     /// The current queue latency (seconds) for components with a Sidekiq queue signal.
     pub queue_latency_seconds: Option<f64>,
+    /// fedimeter is blind for this component: `status` is its last known state (`None`
+    /// if none is known), not a current one.
+    pub not_checked: bool,
 }
 
 impl ComponentView {
@@ -127,7 +144,9 @@ impl PageModel {
 
     /// The banner text, Statuspage's words.
     pub fn description(&self) -> &'static str {
-        if self.components.is_empty() {
+        if self.blind.is_some() {
+            "Monitoring Degraded"
+        } else if self.components.is_empty() {
             "No targets are configured yet"
         } else if self.components.iter().all(|c| c.status.is_none()) {
             "Waiting for the first checks"

@@ -50,6 +50,8 @@ pub struct Documents {
 pub struct Published {
     current: ArcSwap<Documents>,
     base_url: String,
+    /// Each component's last state seen while fedimeter was not blind.
+    last_known: std::sync::Mutex<HashMap<String, crate::sli::ComponentStatus>>,
 }
 
 impl Published {
@@ -58,6 +60,7 @@ impl Published {
         Arc::new(Published {
             current: ArcSwap::from_pointee(Documents::default()),
             base_url: base_url.trim_end_matches('/').to_string(),
+            last_known: std::sync::Mutex::default(),
         })
     }
 
@@ -66,7 +69,16 @@ impl Published {
     }
 
     /// Renders `model` unless it equals the current one; returns whether it rendered.
-    pub fn update(&self, model: PageModel, now: SystemTime) -> bool {
+    /// While fedimeter is blind, components that are not checked get their last known
+    /// state ([`adapter::apply_last_known`]).
+    pub fn update(&self, mut model: PageModel, now: SystemTime) -> bool {
+        {
+            let mut last = self
+                .last_known
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            adapter::apply_last_known(&mut model, &mut last);
+        }
         let previous = self.current.load_full();
         if previous.model.as_ref() == Some(&model) {
             return false;
