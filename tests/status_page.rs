@@ -518,6 +518,71 @@ async fn conditional_requests_get_304_and_every_public_response_is_hardened() {
     )
     .await;
     assert_eq!(status, StatusCode::OK, "modified after that");
+    // Every document, /api/status.json and the stylesheet included, has validators.
+    for path in [
+        "/history",
+        "/incidents/1",
+        "/api/v2/summary.json",
+        "/api/status.json",
+        "/history.atom",
+        "/badge/website.svg?type=uptime",
+        "/static/style.css",
+    ] {
+        let (status, headers, _) = get(&router, path).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        let etag = headers[header::ETAG].to_str().unwrap().to_string();
+        assert!(headers.contains_key(header::LAST_MODIFIED), "{path}");
+        let (status, again, body) =
+            request(&router, Method::GET, path, &[("if-none-match", &etag)]).await;
+        assert_eq!(status, StatusCode::NOT_MODIFIED, "{path}");
+        assert!(body.is_empty(), "{path}");
+        assert_eq!(again[header::ETAG].to_str().unwrap(), etag, "{path}");
+        let (status, _, _) = request(
+            &router,
+            Method::GET,
+            path,
+            &[(
+                "if-modified-since",
+                headers[header::LAST_MODIFIED].to_str().unwrap(),
+            )],
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_MODIFIED, "{path}");
+    }
+    // /api/status.json is kept: the same view gives the same bytes and validators.
+    let (_, first, json) = get(&router, "/api/status.json").await;
+    let (_, second, json_again) = get(&router, "/api/status.json").await;
+    assert_eq!(json, json_again);
+    assert_eq!(first[header::ETAG], second[header::ETAG]);
+    assert_eq!(first[header::CONTENT_TYPE], "application/json");
+    // The page links the stylesheet by version (its ETag): cached a year, immutable.
+    let (_, css_headers, _) = get(&router, "/static/style.css").await;
+    let version = css_headers[header::ETAG]
+        .to_str()
+        .unwrap()
+        .trim_matches('"')
+        .to_string();
+    assert_eq!(css_headers[header::CACHE_CONTROL], "public, max-age=3600");
+    let href = format!("/static/style.css?v={version}");
+    let (_, _, index) = get(&router, "/").await;
+    assert!(
+        index.contains(&format!("<link rel=\"stylesheet\" href=\"{href}\">")),
+        "{index}"
+    );
+    let (status, css_headers, css) = get(&router, &href).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        css_headers[header::CACHE_CONTROL],
+        "public, max-age=31536000, immutable"
+    );
+    assert_eq!(css_headers[header::CONTENT_TYPE], "text/css; charset=utf-8");
+    assert!(css.starts_with("/* fedimeter status page"));
+    let (_, css_headers, _) = get(&router, "/static/style.css?v=0000").await;
+    assert_eq!(
+        css_headers[header::CACHE_CONTROL],
+        "public, max-age=3600",
+        "an old version is not immutable"
+    );
     let (status, _, body) = request(&router, Method::HEAD, "/api/v2/status.json", &[]).await;
     assert_eq!(status, StatusCode::OK);
     assert!(body.is_empty(), "HEAD has no body");

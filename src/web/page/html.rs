@@ -134,7 +134,7 @@ fn layout(model: &PageModel, heading: &str, body: Markup) -> Markup {
                 // No favicon request (a 404 in every browser console).
                 link rel="icon" href="data:,";
                 title { (heading) }
-                link rel="stylesheet" href="/static/style.css";
+                link rel="stylesheet" href=(crate::web::assets::style_href());
                 link rel="alternate" type="application/atom+xml" title="Incident history (Atom)" href="/history.atom";
                 link rel="alternate" type="application/rss+xml" title="Incident history (RSS)" href="/history.rss";
             }
