@@ -111,16 +111,58 @@ pub fn bar_text(day: &DailyFigure) -> String {
     text
 }
 
-/// The bar's colour class: by the day's worst state, green only for a clean day.
-fn bar_class(day: &DailyFigure) -> &'static str {
-    match (day.availability, day.worst) {
-        (None, Some(ComponentStatus::UnderMaintenance)) => "maint",
-        (None, _) => "nodata",
-        (Some(_), Some(ComponentStatus::MajorOutage)) => "critical",
-        (Some(_), Some(ComponentStatus::PartialOutage)) => "major",
-        (Some(_), Some(ComponentStatus::DegradedPerformance)) => "minor",
-        (Some(_), _) => "ok",
-    }
+/// The bar's colour class, by the day's availability band *and* its worst state:
+///
+/// | availability      | band       | colour |
+/// |-------------------|------------|--------|
+/// | ≥ 99.9 %          | `ok`       | green  |
+/// | 99 % – < 99.9 %   | `minor`    | yellow |
+/// | 95 % – < 99 %     | `major`    | orange |
+/// | < 95 %            | `critical` | red    |
+///
+/// The worst state caps the band (a day of only degraded performance is at most `minor`,
+/// of at most partial outage at most `major`: slowness is not an outage) and lifts a
+/// green day to `minor` when it had any partial or major outage minute. Days without
+/// counted minutes are `maint` (maintenance only) or `nodata`.
+pub fn bar_class(day: &DailyFigure) -> &'static str {
+    const CLASSES: [&str; 4] = ["ok", "minor", "major", "critical"];
+    let Some(availability) = day.availability else {
+        return if day.counts.maintenance > 0
+            || day.worst == Some(ComponentStatus::UnderMaintenance)
+        {
+            "maint"
+        } else {
+            "nodata"
+        };
+    };
+    let band = if availability >= 0.999 {
+        0
+    } else if availability >= 0.99 {
+        1
+    } else if availability >= 0.95 {
+        2
+    } else {
+        3
+    };
+    let cap = match day.worst {
+        Some(ComponentStatus::DegradedPerformance) => 1,
+        Some(ComponentStatus::PartialOutage) => 2,
+        // A bad minute whose state was not kept counts as the worst.
+        Some(ComponentStatus::MajorOutage) | None => 3,
+        Some(ComponentStatus::Operational | ComponentStatus::UnderMaintenance) => {
+            if day.counts.bad > 0 {
+                3
+            } else {
+                0
+            }
+        }
+    };
+    let outage = matches!(
+        day.worst,
+        Some(ComponentStatus::PartialOutage | ComponentStatus::MajorOutage)
+    );
+    let class = band.min(cap).max(usize::from(outage));
+    CLASSES[class]
 }
 
 fn layout(model: &PageModel, heading: &str, body: Markup) -> Markup {
@@ -533,15 +575,46 @@ mod tests {
             bar_text(&day(0, 0, 1440, Some(ComponentStatus::UnderMaintenance))),
             "20 Nov 2026: maintenance only (1440 min)"
         );
-        assert_eq!(
-            bar_class(&day(1440, 0, 0, Some(ComponentStatus::Operational))),
-            "ok"
-        );
-        assert_eq!(
-            bar_class(&day(1439, 1, 0, Some(ComponentStatus::DegradedPerformance))),
-            "minor"
-        );
-        assert_eq!(bar_class(&day(0, 0, 0, None)), "nodata");
+    }
+
+    #[test]
+    fn bars_are_coloured_by_availability_band_and_worst_state() {
+        use ComponentStatus::{
+            DegradedPerformance as Degraded, MajorOutage as Major, Operational as Up,
+            PartialOutage as Partial, UnderMaintenance as Maint,
+        };
+        // (good, bad, maintenance, worst) → class; availability = good / (good + bad).
+        let table = [
+            // 1440 / 1440 = 100 %.
+            ((1440, 0, 0, Some(Up)), "ok"),
+            // 1439 / 1440 = 99.93 % ≥ 99.9: green for a slow minute…
+            ((1439, 1, 0, Some(Degraded)), "ok"),
+            // …but an outage minute is never green.
+            ((1439, 1, 0, Some(Partial)), "minor"),
+            ((1439, 1, 0, Some(Major)), "minor"),
+            // 1430 / 1440 = 99.31 %: 99–99.9 → minor whatever the outage.
+            ((1430, 10, 0, Some(Major)), "minor"),
+            // 1400 / 1440 = 97.22 %: 95–99 → major.
+            ((1400, 40, 0, Some(Partial)), "major"),
+            // 1380 / 1440 = 95.83 %: major.
+            ((1380, 60, 0, Some(Major)), "major"),
+            // 1000 / 1440 = 69.44 %: < 95 → critical with major outage minutes…
+            ((1000, 440, 0, Some(Major)), "critical"),
+            // …capped at major by a partial outage, at minor by degraded performance.
+            ((1000, 440, 0, Some(Partial)), "major"),
+            ((1000, 440, 0, Some(Degraded)), "minor"),
+            // Maintenance is left out: 1380 / 1380 = 100 % → ok.
+            ((1380, 0, 60, Some(Up)), "ok"),
+            ((0, 0, 1440, Some(Maint)), "maint"),
+            ((0, 0, 0, None), "nodata"),
+        ];
+        for ((good, bad, maintenance, worst), class) in table {
+            assert_eq!(
+                bar_class(&day(good, bad, maintenance, worst)),
+                class,
+                "{good} good, {bad} bad, {maintenance} maintenance, {worst:?}"
+            );
+        }
     }
 
     #[test]
