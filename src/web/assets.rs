@@ -180,7 +180,10 @@ mod tests {
     /// of `@media (prefers-color-scheme: dark)` over it.
     fn theme(rules: &[Rule], dark: bool) -> HashMap<String, String> {
         let mut vars = HashMap::new();
-        for r in rules.iter().filter(|r| r.selectors.iter().any(|s| s == ":root")) {
+        for r in rules
+            .iter()
+            .filter(|r| r.selectors.iter().any(|s| s == ":root"))
+        {
             let applies =
                 r.media.is_empty() || (dark && r.media.contains("prefers-color-scheme: dark"));
             if applies {
@@ -200,7 +203,10 @@ mod tests {
             .split_whitespace()
             .find(|w| w.starts_with("var(--") || w.starts_with('#'))
             .unwrap_or(value);
-        match colour.strip_prefix("var(").and_then(|v| v.strip_suffix(')')) {
+        match colour
+            .strip_prefix("var(")
+            .and_then(|v| v.strip_suffix(')'))
+        {
             Some(name) => vars
                 .get(name)
                 .map(String::as_str)

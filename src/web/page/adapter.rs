@@ -8,11 +8,11 @@ use std::time::{Duration, SystemTime};
 
 use super::model::{
     Blindness, ComponentView, InstanceFigures, MaintenanceStatus, MaintenanceView, PageModel,
-    WINDOWS,
+    WINDOWS, window_minutes,
 };
 use crate::config::{MaintenanceSchedule, MaintenanceWindow, SignalConfig};
 use crate::model::{Kind, SnapshotStore};
-use crate::sli::math::{self, MinuteCounts};
+use crate::sli::math::MinuteCounts;
 use crate::sli::{Component, ComponentStatus, maintenance};
 use crate::store::Store;
 use crate::store::unix_ms;
@@ -69,12 +69,7 @@ pub async fn build(
     let mut windows = Vec::new();
     if let Some(store) = store {
         for (label, _) in WINDOWS {
-            let minutes = match label {
-                "1d" => math::W1D.minutes,
-                "7d" => math::W7D.minutes,
-                "30d" => math::W30D.minutes,
-                _ => math::W90D.minutes,
-            };
+            let minutes = window_minutes(label);
             match store.sli_counts(now_minute - minutes, now_minute).await {
                 Ok(counts) => windows.push(counts),
                 Err(e) => {

@@ -11,7 +11,9 @@ use maud::{DOCTYPE, Markup, html};
 
 use super::api_v2::time;
 use super::badges::percent;
-use super::model::{Blindness, ComponentView, MaintenanceStatus, MaintenanceView, PageModel};
+use super::model::{
+    Blindness, ComponentView, MaintenanceStatus, MaintenanceView, PageModel, window_minutes,
+};
 use super::text::linkify;
 use crate::sli::ComponentStatus;
 use crate::sli::math::DailyFigure;
@@ -127,8 +129,7 @@ pub fn bar_text(day: &DailyFigure) -> String {
 pub fn bar_class(day: &DailyFigure) -> &'static str {
     const CLASSES: [&str; 4] = ["ok", "minor", "major", "critical"];
     let Some(availability) = day.availability else {
-        return if day.counts.maintenance > 0
-            || day.worst == Some(ComponentStatus::UnderMaintenance)
+        return if day.counts.maintenance > 0 || day.worst == Some(ComponentStatus::UnderMaintenance)
         {
             "maint"
         } else {
@@ -150,11 +151,7 @@ pub fn bar_class(day: &DailyFigure) -> &'static str {
         // A bad minute whose state was not kept counts as the worst.
         Some(ComponentStatus::MajorOutage) | None => 3,
         Some(ComponentStatus::Operational | ComponentStatus::UnderMaintenance) => {
-            if day.counts.bad > 0 {
-                3
-            } else {
-                0
-            }
+            if day.counts.bad > 0 { 3 } else { 0 }
         }
     };
     let outage = matches!(
@@ -373,7 +370,7 @@ pub fn sparkline(points: &[Option<f64>]) -> Option<Markup> {
 fn windows(c: &ComponentView) -> Markup {
     html! {
         dl.windows {
-            @for (_, shown, counts) in &c.windows {
+            @for (label, shown, counts) in &c.windows {
                 div {
                     dt { (shown) }
                     dd {
@@ -381,8 +378,15 @@ fn windows(c: &ComponentView) -> Markup {
                             Some(a) => { (percent(a)) " %" }
                             None => { "no data" }
                         }
-                        @if counts.maintenance > 0 {
-                            span.muted { " (" (minutes(counts.maintenance)) " maintenance)" }
+                        @let no_data = counts.no_data(window_minutes(label));
+                        @if counts.maintenance > 0 || no_data > 0 {
+                            span.muted {
+                                " ("
+                                @if counts.maintenance > 0 { (minutes(counts.maintenance)) " maintenance" }
+                                @if counts.maintenance > 0 && no_data > 0 { ", " }
+                                @if no_data > 0 { (minutes(no_data)) " no data" }
+                                ")"
+                            }
                         }
                     }
                 }

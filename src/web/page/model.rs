@@ -21,6 +21,16 @@ pub const WINDOWS: [(&str, &str); 4] = [
     ("90d", "90 d"),
 ];
 
+/// The length in minutes of the window labelled `label` (`1d`, `7d`, `30d`, `90d`).
+pub fn window_minutes(label: &str) -> i64 {
+    match label {
+        "1d" => crate::sli::math::W1D.minutes,
+        "7d" => crate::sli::math::W7D.minutes,
+        "30d" => crate::sli::math::W30D.minutes,
+        _ => crate::sli::math::W90D.minutes,
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct PageModel {
     pub title: String,
@@ -62,7 +72,8 @@ pub struct ComponentView {
     pub description: String,
     /// `None` before the first evaluation.
     pub status: Option<ComponentStatus>,
-    /// Per [`WINDOWS`] entry: the window's minute counts (no data when the store is away).
+    /// Per [`WINDOWS`] entry: the window's minute counts (no data when the store is away);
+    /// its no-data minutes are [`window_minutes`] − the recorded ones.
     pub windows: Vec<(&'static str, &'static str, MinuteCounts)>,
     /// 90 daily bars, oldest first; empty when the store is away.
     pub days: Vec<DailyFigure>,
