@@ -1098,3 +1098,68 @@ async fn history_lists_every_incident_and_every_incident_page_resolves() {
 fn banner_count(html: &str) -> usize {
     html.matches("<div class=\"banner ").count()
 }
+
+/// The text of component `id`'s list item on the page.
+fn component_html<'a>(html: &'a str, id: &str) -> &'a str {
+    let start = html
+        .find(&format!("<li class=\"component\" id=\"component-{id}\">"))
+        .unwrap_or_else(|| panic!("no component {id}: {html}"));
+    let rest = &html[start..];
+    let end = rest
+        .find("</li><li class=\"component\"")
+        .unwrap_or(rest.len());
+    &rest[..end]
+}
+
+/// Issue 9: a probe component with one successful result in 24 h gets a visible
+/// sparkline (a dot), with two in adjacent 30-minute slots a `<path>`.
+#[tokio::test]
+async fn a_probe_component_gets_a_sparkline_from_its_first_results() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("fedimeter.db").display());
+    let store = Store::open(&SecretUrl::new(url)).await.expect("store");
+    seed(&store).await;
+    let result = |at: SystemTime, ms: f64| ProbeResult {
+        probe: "stream".into(),
+        at,
+        success: true,
+        degraded: false,
+        duration_seconds: ms / 1000.0,
+    };
+    // Probe "stream" (component streaming) answered once, at 11:40: slot 47 (11:30–12:00).
+    let mut batch = SliBatch::default();
+    batch
+        .probe_results
+        .push(result(now() - Duration::from_secs(1200), 80.0));
+    store.write_sli_batch(&batch).await.expect("write");
+    let model = adapter::build(&sources(), &snapshots(), Some(&store), now()).await;
+    let html = fedimeter::web::page::html::index(&model).into_string();
+    let streaming = component_html(&html, "streaming");
+    // 48 slots over 240 px: slot 47 at x = 240; the only value is the max: y = 2.
+    assert!(
+        streaming.contains("<circle cx=\"240.0\" cy=\"2.0\" r=\"2\""),
+        "{streaming}"
+    );
+    assert!(
+        streaming.contains("mean 80 ms, highest 80 ms"),
+        "{streaming}"
+    );
+
+    // A second success at 11:20 (slot 46, x = 46 × 240 / 47 = 234.9), 40 ms: a line from
+    // (234.9, 2 + 28 × (1 − 40/80) = 16) to (240, 2).
+    let mut batch = SliBatch::default();
+    batch
+        .probe_results
+        .push(result(now() - Duration::from_secs(2400), 40.0));
+    store.write_sli_batch(&batch).await.expect("write");
+    let model = adapter::build(&sources(), &snapshots(), Some(&store), now()).await;
+    store.close().await;
+    let html = fedimeter::web::page::html::index(&model).into_string();
+    let streaming = component_html(&html, "streaming");
+    assert!(
+        streaming.contains("<path d=\"M234.9,16.0 L240.0,2.0\""),
+        "{streaming}"
+    );
+    let website = component_html(&html, "website");
+    assert!(website.contains("<path d=\"M0.0,"), "{website}");
+}

@@ -331,28 +331,38 @@ fn maintenance_item(model: &PageModel, m: &MaintenanceView) -> Markup {
     }
 }
 
-/// An inline SVG polyline of the latency slots (no script, no external request).
+/// An inline SVG of the latency slots (no script, no external request): a line through
+/// consecutive filled slots, broken at gaps, and a dot for a slot without a filled
+/// neighbour (a lone "M x,y" would draw nothing). `None` without any filled slot.
 pub fn sparkline(points: &[Option<f64>]) -> Option<Markup> {
-    let max = points.iter().flatten().copied().fold(0.0_f64, f64::max);
-    if max <= 0.0 || points.len() < 2 {
+    let values: Vec<f64> = points.iter().flatten().copied().collect();
+    if values.is_empty() {
         return None;
     }
+    let max = values.iter().copied().fold(0.0_f64, f64::max);
     let (w, h) = (240.0, 32.0);
-    let step = w / (points.len() - 1) as f64;
+    let step = w / (points.len().max(2) - 1) as f64;
+    // All-zero values (a sub-millisecond check) sit on the baseline.
+    let scale = if max > 0.0 { max } else { 1.0 };
+    let xy = |i: usize, v: f64| (i as f64 * step, h - 2.0 - (v / scale) * (h - 4.0));
+    let filled = |i: Option<usize>| i.and_then(|i| points.get(i)).is_some_and(Option::is_some);
     let mut path = String::new();
-    let mut pen_down = false;
+    let mut dots = Vec::new();
     for (i, p) in points.iter().enumerate() {
-        match p {
-            Some(v) => {
-                let x = i as f64 * step;
-                let y = h - 2.0 - (v / max) * (h - 4.0);
-                let _ = write!(path, "{}{x:.1},{y:.1} ", if pen_down { "L" } else { "M" });
-                pen_down = true;
+        let Some(v) = p else { continue };
+        let (x, y) = xy(i, *v);
+        let before = filled(i.checked_sub(1));
+        let after = filled(Some(i + 1));
+        match (before, after) {
+            (false, false) => dots.push((format!("{x:.1}"), format!("{y:.1}"))),
+            (false, true) => {
+                let _ = write!(path, "M{x:.1},{y:.1} ");
             }
-            None => pen_down = false,
+            (true, _) => {
+                let _ = write!(path, "L{x:.1},{y:.1} ");
+            }
         }
     }
-    let values: Vec<f64> = points.iter().flatten().copied().collect();
     let mean = values.iter().sum::<f64>() / values.len() as f64;
     let label =
         format!("Response time over the last 24 hours: mean {mean:.0} ms, highest {max:.0} ms");
@@ -360,7 +370,12 @@ pub fn sparkline(points: &[Option<f64>]) -> Option<Markup> {
         figure.sparkline {
             svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 240 32" width="240" height="32" role="img" aria-label=(label) {
                 title { (label) }
-                path d=(path.trim_end()) fill="none" stroke="currentColor" stroke-width="1.5" {}
+                @if !path.is_empty() {
+                    path d=(path.trim_end()) fill="none" stroke="currentColor" stroke-width="1.5" {}
+                }
+                @for (cx, cy) in &dots {
+                    circle cx=(cx) cy=(cy) r="2" fill="currentColor" {}
+                }
             }
             figcaption.muted { "Response time, 24 h: mean " (format!("{mean:.0}")) " ms, max " (format!("{max:.0}")) " ms" }
         }
@@ -630,20 +645,34 @@ mod tests {
     }
 
     #[test]
-    fn the_sparkline_breaks_at_gaps_and_needs_data() {
-        assert!(sparkline(&[None, None]).is_none());
-        assert!(
-            sparkline(&[Some(10.0)]).is_none(),
-            "one point is not a line"
-        );
+    fn the_sparkline_breaks_at_gaps_and_draws_lone_points() {
+        assert!(sparkline(&[None, None]).is_none(), "nothing to draw");
         let svg = sparkline(&[Some(100.0), None, Some(50.0), Some(100.0)])
             .expect("svg")
             .into_string();
         // Height 32, 2 px margins: 100 ms (the max) at y = 2, 50 ms at y = 16; x step 80.
+        // Slot 0 has no filled neighbour: a dot, not an invisible "M0.0,2.0".
+        assert!(svg.contains("d=\"M160.0,16.0 L240.0,2.0\""), "{svg}");
         assert!(
-            svg.contains("d=\"M0.0,2.0 M160.0,16.0 L240.0,2.0\""),
+            svg.contains("<circle cx=\"0.0\" cy=\"2.0\" r=\"2\" fill=\"currentColor\">"),
             "{svg}"
         );
         assert!(svg.contains("mean 83 ms, highest 100 ms"), "{svg}");
+        // One filled slot of 48 (30-minute slots, a probe that just started): slot 47,
+        // x = 47 × 240 / 47 = 240, at the max: y = 2. A dot, and no path at all.
+        let mut slots = vec![None; 48];
+        slots[47] = Some(120.0);
+        let svg = sparkline(&slots).expect("one point is drawn").into_string();
+        assert!(svg.contains("<circle cx=\"240.0\" cy=\"2.0\""), "{svg}");
+        assert!(!svg.contains("<path"), "{svg}");
+        // A single slot, and zero durations, still draw.
+        assert!(sparkline(&[Some(10.0)]).is_some());
+        let svg = sparkline(&[Some(0.0), Some(0.0)])
+            .expect("svg")
+            .into_string();
+        assert!(
+            svg.contains("d=\"M0.0,30.0 L240.0,30.0\""),
+            "baseline: {svg}"
+        );
     }
 }
