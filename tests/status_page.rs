@@ -1163,3 +1163,80 @@ async fn a_probe_component_gets_a_sparkline_from_its_first_results() {
     let website = component_html(&html, "website");
     assert!(website.contains("<path d=\"M0.0,"), "{website}");
 }
+
+/// Issue 9: a slowloris client (half a request line, then nothing) or an idle connection
+/// cannot hold a connection: `web::server` closes it after the header-read timeout (here
+/// 500 ms instead of the 10 s default); a whole request is answered as usual; shutdown
+/// ends the server.
+#[tokio::test]
+async fn a_slowloris_client_is_disconnected_after_the_header_read_timeout() {
+    use std::time::Instant;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    let (model, _dir) = sqlite_model().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let timeout = Duration::from_millis(500);
+    let server = tokio::spawn(fedimeter::web::server::serve(
+        listener,
+        router(model),
+        shutdown.clone(),
+        timeout,
+    ));
+
+    // What the client gets before the server closes (or 5 s pass), and when.
+    async fn read_until_closed(stream: &mut TcpStream) -> (String, Duration, bool) {
+        let started = Instant::now();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 8192];
+        let closed = loop {
+            match tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => break true,
+                Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+                Err(_) => break false,
+            }
+        };
+        (
+            String::from_utf8_lossy(&got).into_owned(),
+            started.elapsed(),
+            closed,
+        )
+    }
+
+    let mut whole = TcpStream::connect(addr).await.expect("connect");
+    whole
+        .write_all(b"GET /api/v2/status.json HTTP/1.1\r\nHost: status.example.social\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("write");
+    let (response, _, closed) = read_until_closed(&mut whole).await;
+    assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
+    assert!(response.contains("\"indicator\":\"minor\""), "{response}");
+    assert!(closed);
+
+    let mut slow = TcpStream::connect(addr).await.expect("connect");
+    slow.write_all(b"GET /history HTT").await.expect("write");
+    let mut idle = TcpStream::connect(addr).await.expect("connect");
+    let (got, took, closed) = read_until_closed(&mut slow).await;
+    assert!(closed, "half a request line held the connection for 5 s");
+    assert!(
+        got.is_empty(),
+        "nothing is answered to half a request: {got}"
+    );
+    assert!(
+        took >= Duration::from_millis(400) && took < Duration::from_secs(3),
+        "closed after {took:?}"
+    );
+    let (_, took, closed) = read_until_closed(&mut idle).await;
+    assert!(closed, "an idle connection is closed too");
+    assert!(took < Duration::from_secs(3), "{took:?}");
+
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(3), server)
+        .await
+        .expect("the server stops on shutdown")
+        .expect("no panic");
+}

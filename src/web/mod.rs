@@ -8,6 +8,7 @@
 pub mod assets;
 pub mod error;
 pub mod page;
+pub mod server;
 pub mod status_page;
 
 use std::sync::Arc;
