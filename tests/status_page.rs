@@ -1240,3 +1240,72 @@ async fn a_slowloris_client_is_disconnected_after_the_header_read_timeout() {
         .expect("the server stops on shutdown")
         .expect("no panic");
 }
+
+/// Issue 9: `/badge/<component>.svg?type=uptime` shows the 30-day availability, its text
+/// and colour computed by hand from the stored minutes.
+#[tokio::test]
+async fn uptime_badges_show_the_30_day_availability_from_the_stored_minutes() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("fedimeter.db").display());
+    let store = Store::open(&SecretUrl::new(url)).await.expect("store");
+    // Day D0-1 (inside the last 30 days): website 20 min major outage, streaming 100 min.
+    for (sli, bad) in [("website", 20), ("streaming", 100)] {
+        let sli: Arc<str> = sli.into();
+        let mut batch = SliBatch::default();
+        for of_day in 0..DAY_MIN {
+            let state = if of_day < bad {
+                ComponentStatus::MajorOutage
+            } else {
+                ComponentStatus::Operational
+            };
+            batch
+                .minutes
+                .push((sli.clone(), (D0 - 1) * DAY_MIN + of_day, state));
+        }
+        store.write_sli_batch(&batch).await.expect("write");
+    }
+    let model = adapter::build(&sources(), &snapshots(), Some(&store), now()).await;
+    store.close().await;
+    let router = router(model);
+
+    // Streaming: 1340 / 1440 = 0.930555… → floored 93.05 %, under 95 % → red #c62828.
+    // Label "Streaming 30 d" = 14 chars × 7 + 10 = 108 px; "93.05 %" = 7 × 7 + 10 = 59 px.
+    let (status, headers, svg) = get(&router, "/badge/streaming.svg?type=uptime").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers[header::CONTENT_TYPE], "image/svg+xml");
+    assert!(
+        svg.contains("<title>Streaming 30 d: 93.05 %</title>"),
+        "{svg}"
+    );
+    assert!(
+        svg.contains("<rect x=\"108\" width=\"59\" height=\"20\" fill=\"#c62828\"/>"),
+        "{svg}"
+    );
+    assert!(svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"167\""));
+    // Website: 1420 / 1440 = 0.986111… → 98.61 %, in [95 %, 99 %) → yellow #8a6d00;
+    // its hostile name is escaped in the label.
+    let (_, _, svg) = get(&router, "/badge/website.svg?type=uptime").await;
+    assert!(svg.contains(": 98.61 %</title>"), "{svg}");
+    assert!(svg.contains("fill=\"#8a6d00\"/>"), "{svg}");
+    assert!(
+        svg.contains("&lt;img src=x onerror=alert(1)&gt;&quot;&#39; 30 d"),
+        "{svg}"
+    );
+    assert!(!svg.contains("<img"), "{svg}");
+    // The same figures in the shields.io document.
+    let (_, _, json) = get(&router, "/badge/streaming.json?type=uptime").await;
+    let v: Value = serde_json::from_str(&json).expect("json");
+    assert_eq!(
+        (v["message"].as_str(), v["color"].as_str()),
+        (Some("93.05 %"), Some("red"))
+    );
+    let (_, _, json) = get(&router, "/badge/website.json?type=uptime").await;
+    let v: Value = serde_json::from_str(&json).expect("json");
+    assert_eq!(
+        (v["message"].as_str(), v["color"].as_str()),
+        (Some("98.61 %"), Some("yellow"))
+    );
+    // Without the query the badge is the current state.
+    let (_, _, svg) = get(&router, "/badge/streaming.svg").await;
+    assert!(svg.contains("<title>Streaming: degraded</title>"), "{svg}");
+}
