@@ -251,11 +251,13 @@ type MaintenanceRow = (i64, String, String, i64, i64, i64, Option<i64>);
 
 /// (update id, status, body, created_at)
 type UpdateRow = (i64, String, String, i64);
+/// (component, state)
+type ComponentRow = (String, String);
 
 /// An incident from its row, its (component, state) rows and its update rows (oldest first).
 fn assemble_incident(
     row: IncidentRow,
-    components: Vec<(String, String)>,
+    components: Vec<ComponentRow>,
     updates: Vec<UpdateRow>,
 ) -> Incident {
     let (id, title, status, impact, source, draft, created, updated, resolved) = row;
@@ -506,7 +508,7 @@ impl Store {
             .await
         })
         .context("reading the incidents' updates")?;
-        let mut by_id: HashMap<i64, (Vec<(String, String)>, Vec<UpdateRow>)> = HashMap::new();
+        let mut by_id: HashMap<i64, (Vec<ComponentRow>, Vec<UpdateRow>)> = HashMap::new();
         for (id, component, state) in components {
             by_id.entry(id).or_default().0.push((component, state));
         }

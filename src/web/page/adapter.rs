@@ -387,3 +387,76 @@ pub fn apply_last_known(model: &mut PageModel, last: &mut HashMap<String, Compon
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(id: &str, status: Option<ComponentStatus>, not_checked: bool) -> ComponentView {
+        ComponentView {
+            id: id.into(),
+            name: id.into(),
+            description: String::new(),
+            status,
+            windows: Vec::new(),
+            days: Vec::new(),
+            latency_ms: Vec::new(),
+            queue_latency_seconds: None,
+            not_checked,
+        }
+    }
+
+    fn model(blind: Option<Blindness>, components: Vec<ComponentView>) -> PageModel {
+        PageModel {
+            title: "t".into(),
+            logo_url: None,
+            about_url: None,
+            checked_at: None,
+            components,
+            incidents: Vec::new(),
+            maintenances: Vec::new(),
+            instance: InstanceFigures::default(),
+            history_available: true,
+            monitoring_degraded: blind.map(|_| "blind".into()),
+            blind,
+        }
+    }
+
+    #[test]
+    fn blind_components_show_the_last_state_seen_while_not_blind() {
+        use ComponentStatus::*;
+        let mut last = HashMap::new();
+        let mut seen = model(
+            None,
+            vec![
+                view("web", Some(Operational), false),
+                view("queue", Some(DegradedPerformance), false),
+            ],
+        );
+        apply_last_known(&mut seen, &mut last);
+        assert_eq!(last.get("web"), Some(&Operational));
+        // Every probe fails: web (probe-fed) is not checked; the queue is live and red.
+        let mut blind = model(
+            Some(Blindness::EveryProbeFails),
+            vec![
+                view("web", None, true),
+                view("queue", Some(MajorOutage), false),
+                view("new", None, true),
+            ],
+        );
+        apply_last_known(&mut blind, &mut last);
+        let states: Vec<_> = blind.components.iter().map(|c| c.status).collect();
+        assert_eq!(states, [Some(Operational), Some(MajorOutage), None]);
+        assert_eq!(
+            last.get("queue"),
+            Some(&DegradedPerformance),
+            "nothing is learnt while blind"
+        );
+        assert_eq!(blind.description(), "Monitoring Degraded");
+        assert_eq!(
+            blind.indicator(),
+            crate::sli::Indicator::Critical,
+            "a confirmed non-probe outage still counts"
+        );
+    }
+}

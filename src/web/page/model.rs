@@ -217,3 +217,70 @@ impl PageModel {
         incidents.chain(maintenances).chain(self.checked_at).max()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::incidents::{Impact, IncidentSource, IncidentStatus};
+
+    fn model(incidents: Vec<Incident>) -> PageModel {
+        PageModel {
+            title: "t".into(),
+            logo_url: None,
+            about_url: None,
+            checked_at: None,
+            components: Vec::new(),
+            incidents,
+            maintenances: Vec::new(),
+            instance: InstanceFigures::default(),
+            history_available: true,
+            monitoring_degraded: None,
+            blind: None,
+        }
+    }
+
+    /// Incidents 1…n, newest (n) first; `open` ones unresolved.
+    fn incidents(n: i64, open: &[i64]) -> Vec<Incident> {
+        (1..=n)
+            .rev()
+            .map(|id| Incident {
+                id,
+                title: format!("#{id}"),
+                status: if open.contains(&id) {
+                    IncidentStatus::Identified
+                } else {
+                    IncidentStatus::Resolved
+                },
+                impact: Impact::Minor,
+                source: IncidentSource::Human,
+                draft: false,
+                created_at: SystemTime::UNIX_EPOCH,
+                updated_at: SystemTime::UNIX_EPOCH,
+                resolved_at: (!open.contains(&id)).then_some(SystemTime::UNIX_EPOCH),
+                components: Vec::new(),
+                updates: Vec::new(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn history_pages_hold_every_incident_and_the_feeds_a_bounded_list() {
+        // 60 incidents, 25 a page: 25 + 25 + 10.
+        let m = model(incidents(60, &[3]));
+        assert_eq!(m.history_pages(), 3);
+        let ids = |page: &[Incident]| page.iter().map(|i| i.id).collect::<Vec<_>>();
+        assert_eq!(ids(m.history_page(1)).first(), Some(&60));
+        assert_eq!(ids(m.history_page(2)), (11..=35).rev().collect::<Vec<_>>());
+        assert_eq!(ids(m.history_page(3)), (1..=10).rev().collect::<Vec<_>>());
+        assert!(m.history_page(4).is_empty());
+        // The bound: the 50 newest (60…11) plus #3, still unresolved.
+        let recent: Vec<i64> = m.recent_incidents().map(|i| i.id).collect();
+        assert_eq!(recent.len(), 51);
+        assert_eq!(recent[49], 11);
+        assert_eq!(recent[50], 3);
+        // No incidents: one (empty) page.
+        assert_eq!(model(Vec::new()).history_pages(), 1);
+        assert_eq!(model(incidents(25, &[])).history_pages(), 1);
+        assert_eq!(model(incidents(26, &[])).history_pages(), 2);
+    }
+}
