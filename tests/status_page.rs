@@ -1051,6 +1051,38 @@ async fn history_lists_every_incident_and_every_incident_page_resolves() {
     let model = adapter::build(&sources(), &snapshots(), Some(&store), now()).await;
     store.close().await;
     assert_eq!(model.incidents.len(), 60, "every published incident");
+    // A new check re-renders `/` but keeps the 60 incident pages and 3 history pages
+    // (the same bytes, not rendered again); a changed incident is rendered again.
+    let published = Published::new("");
+    published.update(model.clone(), now());
+    let kept = published.get("/incidents/1").expect("doc");
+    let history3 = published.get("/history?page=3").expect("doc");
+    let index = published.get("/").expect("doc");
+    let mut later = model.clone();
+    later.checked_at = later.checked_at.map(|t| t + Duration::from_secs(60));
+    assert!(published.update(later.clone(), now() + Duration::from_secs(60)));
+    assert_ne!(
+        published.get("/").expect("doc").etag,
+        index.etag,
+        "new last check"
+    );
+    let again = published.get("/incidents/1").expect("doc");
+    assert_eq!(
+        again.body.as_ptr(),
+        kept.body.as_ptr(),
+        "kept, not re-rendered"
+    );
+    assert_eq!(again.last_modified, kept.last_modified);
+    let again = published.get("/history?page=3").expect("doc");
+    assert_eq!(again.body.as_ptr(), history3.body.as_ptr());
+    assert_eq!(later.incidents[59].id, 1, "newest first");
+    later.incidents[59].title = "Incident number 1, renamed".into();
+    assert!(published.update(later, now() + Duration::from_secs(120)));
+    for key in ["/incidents/1", "/history?page=3"] {
+        let doc = published.get(key).expect("doc");
+        let body = String::from_utf8(doc.body.to_vec()).expect("utf-8");
+        assert!(body.contains("Incident number 1, renamed"), "{key}: {body}");
+    }
     let router = router(model);
 
     let (status, _, page1) = get(&router, "/history").await;

@@ -162,7 +162,10 @@ pub fn bar_class(day: &DailyFigure) -> &'static str {
     CLASSES[class]
 }
 
-fn layout(model: &PageModel, heading: &str, body: Markup) -> Markup {
+/// The page around `body`; the footer names the time of the last check only on `/`
+/// (`last_check`), so `/history` and the incident pages change only with what they show
+/// and are not re-rendered at every check.
+fn layout(model: &PageModel, heading: &str, body: Markup, last_check: bool) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -196,7 +199,7 @@ fn layout(model: &PageModel, heading: &str, body: Markup) -> Markup {
                 }
                 main { (body) }
                 footer {
-                    @if let Some(t) = model.checked_at {
+                    @if let (Some(t), true) = (model.checked_at, last_check) {
                         "Last check " time datetime=(time(t)) { (human_time(t)) } ". "
                     }
                     "Feeds: " a href="/history.atom" { "Atom" } ", " a href="/history.rss" { "RSS" }
@@ -495,7 +498,7 @@ pub fn index(model: &PageModel) -> Markup {
             }
         }
     };
-    layout(model, &model.title, body)
+    layout(model, &model.title, body, true)
 }
 
 /// The URL of `/history` page `page` (page 1 is `/history` itself).
@@ -531,7 +534,7 @@ pub fn history(model: &PageModel, page: usize) -> Markup {
             }
         }
     };
-    layout(model, &heading, body)
+    layout(model, &heading, body, false)
 }
 
 /// `/incidents/<id>`
@@ -556,7 +559,12 @@ pub fn incident(model: &PageModel, i: &Incident) -> Markup {
         h2 { "Updates" }
         (incident_timeline(i))
     };
-    layout(model, &format!("{} · {}", i.title, model.title), body)
+    layout(
+        model,
+        &format!("{} · {}", i.title, model.title),
+        body,
+        false,
+    )
 }
 
 #[cfg(test)]

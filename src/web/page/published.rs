@@ -83,7 +83,13 @@ impl Published {
         if previous.model.as_ref() == Some(&model) {
             return false;
         }
-        let docs = render_all(&model, &self.base_url, now, &previous.docs);
+        let docs = render_all(
+            &model,
+            &self.base_url,
+            now,
+            &previous.docs,
+            previous.model.as_ref(),
+        );
         self.current.store(Arc::new(Documents {
             docs,
             model: Some(model),
@@ -92,15 +98,36 @@ impl Published {
     }
 }
 
+/// Whether `/history` and the incident pages of `a` and `b` are drawn alike apart from
+/// their incidents: title, logo, about link, component names, history availability.
+fn same_chrome(a: &PageModel, b: &PageModel) -> bool {
+    let names = |m: &PageModel| {
+        m.components
+            .iter()
+            .map(|c| (c.id.clone(), c.name.clone()))
+            .collect::<Vec<_>>()
+    };
+    a.title == b.title
+        && a.logo_url == b.logo_url
+        && a.about_url == b.about_url
+        && a.history_available == b.history_available
+        && names(a) == names(b)
+}
+
 /// Renders every document of `model`; a document whose bytes did not change keeps its
-/// `Last-Modified`.
+/// `Last-Modified`. `/history` pages and incident pages whose incidents and chrome equal
+/// those of `previous_model` are taken from `previous` without rendering, so a model
+/// change (a check every few seconds) costs the bounded documents only, however many
+/// incidents the history holds.
 pub fn render_all(
     model: &PageModel,
     base_url: &str,
     now: SystemTime,
     previous: &HashMap<String, Doc>,
+    previous_model: Option<&PageModel>,
 ) -> HashMap<String, Doc> {
     let mut docs = HashMap::new();
+    let same = previous_model.filter(|p| same_chrome(p, model));
     let mut put = |key: String, body: String, content_type: &'static str, cache: &'static str| {
         let doc = Doc::new(body, content_type, cache, now, previous.get(&key));
         docs.insert(key, doc);
@@ -111,21 +138,34 @@ pub fn render_all(
         HTML,
         CACHE_PAGE,
     );
+    let mut kept = Vec::new();
+    let history_same = same.is_some_and(|p| p.incidents == model.incidents);
     for page in 1..=model.history_pages() {
-        put(
-            html::history_url(page),
-            html::history(model, page).into_string(),
-            HTML,
-            CACHE_PAGE,
-        );
+        let key = html::history_url(page);
+        match previous.get(&key) {
+            Some(doc) if history_same => kept.push((key, doc.clone())),
+            _ => put(
+                key,
+                html::history(model, page).into_string(),
+                HTML,
+                CACHE_PAGE,
+            ),
+        }
     }
+    let before: HashMap<i64, &crate::store::incidents::Incident> = same
+        .map(|p| p.incidents.iter().map(|i| (i.id, i)).collect())
+        .unwrap_or_default();
     for i in &model.incidents {
-        put(
-            format!("/incidents/{}", i.id),
-            html::incident(model, i).into_string(),
-            HTML,
-            CACHE_PAGE,
-        );
+        let key = format!("/incidents/{}", i.id);
+        match previous.get(&key) {
+            Some(doc) if before.get(&i.id) == Some(&i) => kept.push((key, doc.clone())),
+            _ => put(
+                key,
+                html::incident(model, i).into_string(),
+                HTML,
+                CACHE_PAGE,
+            ),
+        }
     }
     for (path, body) in api_v2::documents(model, base_url) {
         put(path.into(), body, JSON, CACHE_API);
@@ -158,6 +198,7 @@ pub fn render_all(
             );
         }
     }
+    docs.extend(kept);
     docs
 }
 
