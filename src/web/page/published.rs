@@ -55,7 +55,7 @@ pub struct Published {
 }
 
 impl Published {
-    /// `base_url` = `[site] url` without a trailing slash ("" = links are relative).
+    /// `base_url` = `[site] public_url` without a trailing slash ("" = links are relative).
     pub fn new(base_url: &str) -> Arc<Published> {
         Arc::new(Published {
             current: ArcSwap::from_pointee(Documents::default()),
