@@ -1,8 +1,8 @@
 //! `/history.atom` and `/history.rss`: one entry per recent published incident (newest
-//! first; [`super::model::PageModel::recent_incidents`], the bounded list),
-//! its content the update timeline. Ids are stable: the incident's URL when `[site] public_url` is
-//! set, else `urn:fedimeter:<page id>:incident:<n>`; they never change when an incident is
-//! updated, only `updated` does.
+//! first; [`super::model::PageModel::recent_incidents`], the bounded list), its content
+//! the update timeline. Ids are stable: the incident's URL when `[site] public_url` is
+//! set, else `urn:fedimeter:<page id>:incident:<n>`; they never change when an incident
+//! is updated, only `updated` does.
 
 use std::fmt::Write as _;
 use std::time::SystemTime;
