@@ -208,11 +208,7 @@ pub async fn run(
     Ok(())
 }
 
+/// Every listener runs `web::server` (hyper with a header-read timeout against slowloris).
 async fn serve(listener: TcpListener, router: axum::Router, shutdown: CancellationToken) {
-    let result = axum::serve(listener, router)
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await;
-    if let Err(e) = result {
-        tracing::error!("http server failed: {e}");
-    }
+    web::server::serve(listener, router, shutdown, web::server::HEADER_READ_TIMEOUT).await;
 }

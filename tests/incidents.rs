@@ -155,7 +155,20 @@ async fn check_backend(url: String) {
         .map(|i| i.id)
         .collect();
     assert_eq!(public, vec![id]);
+    // The page's unbounded list (three queries) holds the same incidents, whole.
+    assert_eq!(
+        store.all_public_incidents().await.expect("all"),
+        store.public_incidents(10).await.expect("list"),
+        "components and updates assembled the same way"
+    );
     store.publish_incident(draft).await.expect("publish");
+    let every = store.all_public_incidents().await.expect("all");
+    assert_eq!(
+        every.iter().map(|i| i.id).collect::<Vec<_>>(),
+        vec![draft, id],
+        "published now, newest first"
+    );
+    assert_eq!(every, store.public_incidents(10).await.expect("list"));
     let public = store.public_incidents(1).await.expect("list");
     assert_eq!(public.len(), 1, "limit 1, and the unresolved one is newest");
     assert_eq!(public[0].source, IncidentSource::Alert);

@@ -2,7 +2,10 @@
 //! whose preset probes are served by a local HTTPS server (`[mastodon] connect_to` and
 //! `ca_file`, docs/probes.md). The three preset probe components of docs/sli.md — "Website
 //! & API" (probes `web`, `api`), "Streaming" and "Media" (with `media_canary_url`) — appear
-//! on `/api/status.json` and `/`, go to `major_outage` when the server stops and back to
+//! on `/api/status.json` and `/`, go to `major_outage` on `/api/status.json` when the
+//! server stops — while `/`, seeing every probe fail at once (which fedimeter cannot tell
+//! from losing its own network), says "Monitoring degraded" and shows each component as
+//! not checked with its last known state (docs/status-page.md) — and back to
 //! `operational` when it listens again. With only `LOCAL_DOMAIN` (no `media_canary_url`)
 //! the three components are there too: the media probe fetches `thumbnail.url` of
 //! `/api/v2/instance`. Every wait is bounded; no fixed sleeps.
@@ -145,20 +148,33 @@ evaluate_every = "1s"
 
     // Down: the server stops listening; after failures_to_down (3) failed attempts of each
     // probe every component whose probes are all down is major_outage.
+    // Every probe failing at once is also what fedimeter's own network failing looks like:
+    // the page says monitoring is degraded, never paints the components red.
     server.stop().await;
     wait_for(&fedimeter, "major_outage", Duration::from_secs(30)).await;
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
+    let page = loop {
         let (_, _, page, _) = get(&fedimeter.url("/"), None).await;
-        if page.contains("status major_outage") {
-            break;
+        if page.contains("class=\"banner degraded\"") {
+            break page;
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "the page never showed the outage:\n{page}"
+            "the page never said monitoring is degraded:\n{page}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    };
+    assert!(
+        page.contains("Monitoring degraded: every check fails at once"),
+        "{page}"
+    );
+    assert!(!page.contains("status major_outage"), "{page}");
+    assert_eq!(
+        page.matches("Not checked right now<span class=\"last-known\"> · last known: Operational")
+            .count(),
+        3,
+        "the three probe components, with the state they had: {page}"
+    );
 
     // Back: successes_to_up (2) good attempts later, operational again.
     server.start_again().await;

@@ -550,6 +550,71 @@ async fn conditional_requests_get_304_and_every_public_response_is_hardened() {
     )
     .await;
     assert_eq!(status, StatusCode::OK, "modified after that");
+    // Every document, /api/status.json and the stylesheet included, has validators.
+    for path in [
+        "/history",
+        "/incidents/1",
+        "/api/v2/summary.json",
+        "/api/status.json",
+        "/history.atom",
+        "/badge/website.svg?type=uptime",
+        "/static/style.css",
+    ] {
+        let (status, headers, _) = get(&router, path).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        let etag = headers[header::ETAG].to_str().unwrap().to_string();
+        assert!(headers.contains_key(header::LAST_MODIFIED), "{path}");
+        let (status, again, body) =
+            request(&router, Method::GET, path, &[("if-none-match", &etag)]).await;
+        assert_eq!(status, StatusCode::NOT_MODIFIED, "{path}");
+        assert!(body.is_empty(), "{path}");
+        assert_eq!(again[header::ETAG].to_str().unwrap(), etag, "{path}");
+        let (status, _, _) = request(
+            &router,
+            Method::GET,
+            path,
+            &[(
+                "if-modified-since",
+                headers[header::LAST_MODIFIED].to_str().unwrap(),
+            )],
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_MODIFIED, "{path}");
+    }
+    // /api/status.json is kept: the same view gives the same bytes and validators.
+    let (_, first, json) = get(&router, "/api/status.json").await;
+    let (_, second, json_again) = get(&router, "/api/status.json").await;
+    assert_eq!(json, json_again);
+    assert_eq!(first[header::ETAG], second[header::ETAG]);
+    assert_eq!(first[header::CONTENT_TYPE], "application/json");
+    // The page links the stylesheet by version (its ETag): cached a year, immutable.
+    let (_, css_headers, _) = get(&router, "/static/style.css").await;
+    let version = css_headers[header::ETAG]
+        .to_str()
+        .unwrap()
+        .trim_matches('"')
+        .to_string();
+    assert_eq!(css_headers[header::CACHE_CONTROL], "public, max-age=3600");
+    let href = format!("/static/style.css?v={version}");
+    let (_, _, index) = get(&router, "/").await;
+    assert!(
+        index.contains(&format!("<link rel=\"stylesheet\" href=\"{href}\">")),
+        "{index}"
+    );
+    let (status, css_headers, css) = get(&router, &href).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        css_headers[header::CACHE_CONTROL],
+        "public, max-age=31536000, immutable"
+    );
+    assert_eq!(css_headers[header::CONTENT_TYPE], "text/css; charset=utf-8");
+    assert!(css.starts_with("/* fedimeter status page"));
+    let (_, css_headers, _) = get(&router, "/static/style.css?v=0000").await;
+    assert_eq!(
+        css_headers[header::CACHE_CONTROL],
+        "public, max-age=3600",
+        "an old version is not immutable"
+    );
     let (status, _, body) = request(&router, Method::HEAD, "/api/v2/status.json", &[]).await;
     assert_eq!(status, StatusCode::OK);
     assert!(body.is_empty(), "HEAD has no body");
@@ -622,6 +687,19 @@ async fn the_page_shows_bars_windows_formula_incidents_and_escapes_everything() 
     assert!(html.contains("17 Nov 2026: no data"));
     assert!(html.contains("20 Nov 2026: 100.00 %, no downtime"));
     assert!(html.contains("99.97 %"), "7-day availability");
+    // Windows name their maintenance and no-data minutes. Recorded: D0-2 00:00 … D0 12:00
+    // = 2 × 1440 + 720 = 3600 min (60 of them maintenance). 24 h = D0-1 12:00 … D0 12:00,
+    // all recorded, none maintenance; 7 d: 10 080 − 3600 = 6480 min no data; 30 d:
+    // 43 200 − 3600 = 39 600; 90 d: 129 600 − 3600 = 126 000.
+    assert!(
+        html.contains("<div><dt>24 h</dt><dd>100.00 %</dd></div>"),
+        "{html}"
+    );
+    assert!(html.contains(
+        "<dt>7 d</dt><dd>99.97 %<span class=\"muted\"> (60 min maintenance, 6480 min no data)</span></dd>"
+    ));
+    assert!(html.contains("<dt>30 d</dt><dd>99.97 %<span class=\"muted\"> (60 min maintenance, 39600 min no data)</span></dd>"));
+    assert!(html.contains("<dt>90 d</dt><dd>99.97 %<span class=\"muted\"> (60 min maintenance, 126000 min no data)</span></dd>"));
     assert!(
         html.contains("Availability = good minutes"),
         "the formula is printed"
@@ -760,7 +838,16 @@ async fn without_the_store_the_page_says_history_is_unavailable() {
     let router = router(model);
     let (_, _, html) = get(&router, "/").await;
     assert!(html.contains("History temporarily unavailable"), "{html}");
-    assert!(html.contains("Monitoring degraded"));
+    assert!(html.contains("Monitoring degraded: history temporarily unavailable"));
+    assert_eq!(
+        banner_count(&html),
+        1,
+        "the states are live: one state banner"
+    );
+    assert!(
+        html.contains("Minor Service Outage"),
+        "the live banner stays"
+    );
     assert!(!html.contains("class=\"bar "), "no bars drawn from nothing");
     assert!(
         html.contains("Degraded performance"),
@@ -792,42 +879,159 @@ async fn postgres_store_gives_the_same_model() {
 async fn monitoring_degraded_says_why_instead_of_painting_everything_red() {
     let web = TargetId::new(Kind::Probe, "web");
     let stream = TargetId::new(Kind::Probe, "stream");
-    let publish = |snapshots: &SnapshotStore, finished_at: SystemTime| {
+    let publish = |snapshots: &SnapshotStore, finished_at: SystemTime, up: bool| {
         for target in [&web, &stream] {
             snapshots.publish(Arc::new(Snapshot {
                 target: target.clone(),
                 finished_at,
                 duration: Duration::from_secs(5),
-                outcome: Outcome::TimedOut,
+                outcome: if up {
+                    Outcome::Success
+                } else {
+                    Outcome::TimedOut
+                },
                 // A probe whose attempt timed out: down (docs/metrics.md's health rule).
-                health: Some(fedimeter::model::Health::Down {
-                    reason: fedimeter::model::Reason::Timeout,
+                health: Some(if up {
+                    fedimeter::model::Health::Up
+                } else {
+                    fedimeter::model::Health::Down {
+                        reason: fedimeter::model::Reason::Timeout,
+                    }
                 }),
                 families: Vec::new(),
             }));
         }
     };
-    // Both probes fail at the same time: fedimeter's own network is the likely cause.
+    let published = Published::new("https://status.example.social");
+    let state = WebState {
+        snapshots: Arc::new(SnapshotStore::new([])),
+        site: Arc::new(SiteInfo {
+            title: "example.social status".into(),
+            components: Vec::new(),
+        }),
+        components: fedimeter::sli::recorder::states_channel().1,
+        history: Default::default(),
+    };
+    let csp = axum::http::HeaderValue::from_str(&csp_for(None)).expect("csp");
+    let router = web::router_with(state, Surface::Public, Some((published.clone(), csp)));
+
+    // Before: both probes answer; website operational, streaming degraded (sources()).
     let snapshots = SnapshotStore::new([web.clone(), stream.clone()]);
-    publish(&snapshots, now() - Duration::from_secs(10));
-    let model = adapter::build(&sources(), &snapshots, None, now()).await;
+    publish(&snapshots, now() - Duration::from_secs(70), true);
+    let trusted = adapter::build(&sources(), &snapshots, None, now()).await;
+    assert_eq!(trusted.blind, None);
+    assert!(published.update(trusted, now()));
+
+    // Then both probes fail at the same time: fedimeter's own network is the likely cause.
+    // The SLI task turns both components red; the page must not.
+    publish(&snapshots, now() - Duration::from_secs(10), false);
+    let mut blind_sources = sources();
+    blind_sources.states = states(&[
+        ("website", ComponentStatus::MajorOutage),
+        ("streaming", ComponentStatus::MajorOutage),
+    ]);
+    let model = adapter::build(&blind_sources, &snapshots, None, now()).await;
     assert_eq!(
         model.monitoring_degraded.as_deref(),
         Some("every check fails at once: the problem may be fedimeter's own network")
     );
-    // The newest check is 6 minutes old (over the 5-minute limit): the checks stopped.
+    assert!(
+        model
+            .components
+            .iter()
+            .all(|c| c.not_checked && c.status.is_none()),
+        "states computed from the failing probes are not known: {:?}",
+        model.components
+    );
+    assert!(published.update(model, now() + Duration::from_secs(1)));
+    let (_, _, html) = get(&router, "/").await;
+    // One banner, neutral: "Monitoring degraded: …", no outage banner, nothing red.
+    assert!(
+        html.contains(
+            "<div class=\"banner degraded\" role=\"status\">Monitoring degraded: every check \
+             fails at once: the problem may be fedimeter's own network</div>"
+        ),
+        "{html}"
+    );
+    assert_eq!(html.matches("class=\"banner ").count(), 1, "{html}");
+    for red in [
+        "banner critical",
+        "banner major",
+        "Major Service Outage",
+        "status major_outage",
+        "Major outage",
+    ] {
+        assert!(!html.contains(red), "{red} while blind: {html}");
+    }
+    // Each component: not checked, with the state it had before fedimeter went blind.
+    assert!(
+        html.contains(
+            "<span class=\"status not_checked\">Not checked right now<span class=\"last-known\"> \
+             · last known: Operational</span></span>"
+        ),
+        "{html}"
+    );
+    assert!(
+        html.contains("· last known: Degraded performance</span>"),
+        "{html}"
+    );
+    // The CSS paints it in the muted text colour, not an outage colour.
+    let css = std::fs::read_to_string(env!("CARGO_MANIFEST_DIR").to_string() + "/site/style.css")
+        .expect("css");
+    assert!(css.contains(".status.not_checked { color: var(--muted);"));
+    // The JSON keeps valid enums: the last known states, their indicator, and says why.
+    let (_, _, json) = get(&router, "/api/v2/summary.json").await;
+    let summary: Value = serde_json::from_str(&json).expect("json");
+    let components: Vec<(&str, &str)> = summary["components"]
+        .as_array()
+        .expect("components")
+        .iter()
+        .map(|c| (c["id"].as_str().unwrap(), c["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        components,
+        [
+            ("website", "operational"),
+            ("streaming", "degraded_performance")
+        ]
+    );
+    assert_eq!(summary["status"]["indicator"], "minor", "worst last known");
+    assert_eq!(summary["status"]["description"], "Monitoring Degraded");
+    let (_, _, badge) = get(&router, "/badge/website.json").await;
+    assert!(badge.contains("\"message\":\"not checked\""), "{badge}");
+
+    // Never trusted (fedimeter started blind): not checked, no last known, left out of
+    // the JSON like a component not evaluated yet.
+    let model = adapter::build(&blind_sources, &snapshots, None, now()).await;
+    let fresh = Published::new("");
+    fresh.update(model, now());
+    let summary: Value =
+        serde_json::from_slice(&fresh.get("/api/v2/summary.json").expect("doc").body)
+            .expect("json");
+    assert_eq!(summary["components"], serde_json::json!([]));
+    let index = String::from_utf8(fresh.get("/").expect("doc").body.to_vec()).expect("utf-8");
+    assert!(index.contains("<span class=\"status not_checked\">Not checked right now</span>"));
+
+    // The newest check is 6 minutes old (over the 5-minute limit): the checks stopped, the
+    // states shown are the last ones evaluated, "not checked since" that check.
     let snapshots = SnapshotStore::new([web.clone(), stream.clone()]);
-    publish(&snapshots, now() - Duration::from_secs(360));
+    publish(&snapshots, now() - Duration::from_secs(360), true);
     let model = adapter::build(&sources(), &snapshots, None, now()).await;
     assert_eq!(
         model.monitoring_degraded.as_deref(),
         Some("fedimeter's checks have stopped: the states shown may be out of date")
     );
     let html = fedimeter::web::page::html::index(&model).into_string();
+    assert!(html.contains("Monitoring degraded: fedimeter"), "{html}");
+    // 12:00 − 6 min = 11:54.
     assert!(
-        html.contains("Monitoring degraded: fedimeter's checks have stopped"),
+        html.contains(
+            "Not checked since <time datetime=\"2026-11-20T11:54:00Z\">20 Nov 2026 11:54 UTC</time>\
+             <span class=\"last-known\"> · last known: Operational</span>"
+        ),
         "{html}"
     );
+    assert!(!html.contains("All Systems Operational") && !html.contains("Minor Service Outage"));
 }
 
 /// A states channel holding these component states, as the SLI task would publish them.
@@ -841,4 +1045,337 @@ fn states(pairs: &[(&str, ComponentStatus)]) -> fedimeter::sli::recorder::States
             .collect(),
     }));
     rx
+}
+
+/// Issue 9: "past incidents never disappear when resolved". 60 resolved incidents: all of
+/// them on /history (25 a page: pages 1–3, the oldest on page 3), every incident page 200,
+/// while the JSON and the feeds keep their bound of 50.
+#[tokio::test]
+async fn history_lists_every_incident_and_every_incident_page_resolves() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("fedimeter.db").display());
+    let store = Store::open(&SecretUrl::new(url)).await.expect("store");
+    for n in 0..60u64 {
+        // Incident n opened n hours before the newest one: id 1 is the oldest.
+        let opened = now() - Duration::from_secs((60 - n) * 3600);
+        let id = store
+            .open_incident(&NewIncident {
+                title: format!("Incident number {}", n + 1),
+                status: IncidentStatus::Investigating,
+                impact: None,
+                components: Vec::new(),
+                body: "Looking.".into(),
+                source: IncidentSource::Human,
+                draft: false,
+                alert_key: None,
+                at: opened,
+            })
+            .await
+            .expect("incident");
+        store
+            .update_incident(
+                id,
+                &NewUpdate {
+                    status: IncidentStatus::Resolved,
+                    body: "Fixed.".into(),
+                    components: None,
+                    impact: None,
+                    at: opened + Duration::from_secs(600),
+                },
+            )
+            .await
+            .expect("resolve");
+    }
+    let model = adapter::build(&sources(), &snapshots(), Some(&store), now()).await;
+    store.close().await;
+    assert_eq!(model.incidents.len(), 60, "every published incident");
+    // A new check re-renders `/` but keeps the 60 incident pages and 3 history pages
+    // (the same bytes, not rendered again); a changed incident is rendered again.
+    let published = Published::new("");
+    published.update(model.clone(), now());
+    let kept = published.get("/incidents/1").expect("doc");
+    let history3 = published.get("/history?page=3").expect("doc");
+    let index = published.get("/").expect("doc");
+    let mut later = model.clone();
+    later.checked_at = later.checked_at.map(|t| t + Duration::from_secs(60));
+    assert!(published.update(later.clone(), now() + Duration::from_secs(60)));
+    assert_ne!(
+        published.get("/").expect("doc").etag,
+        index.etag,
+        "new last check"
+    );
+    let again = published.get("/incidents/1").expect("doc");
+    assert_eq!(
+        again.body.as_ptr(),
+        kept.body.as_ptr(),
+        "kept, not re-rendered"
+    );
+    assert_eq!(again.last_modified, kept.last_modified);
+    let again = published.get("/history?page=3").expect("doc");
+    assert_eq!(again.body.as_ptr(), history3.body.as_ptr());
+    assert_eq!(later.incidents[59].id, 1, "newest first");
+    later.incidents[59].title = "Incident number 1, renamed".into();
+    assert!(published.update(later, now() + Duration::from_secs(120)));
+    for key in ["/incidents/1", "/history?page=3"] {
+        let doc = published.get(key).expect("doc");
+        let body = String::from_utf8(doc.body.to_vec()).expect("utf-8");
+        assert!(body.contains("Incident number 1, renamed"), "{key}: {body}");
+    }
+    let router = router(model);
+
+    let (status, _, page1) = get(&router, "/history").await;
+    assert_eq!(status, StatusCode::OK);
+    // 60 incidents, 25 a page: ⌈60 / 25⌉ = 3 pages; page 1 = numbers 60…36.
+    assert!(page1.contains("Page 1 of 3 · 60 incidents"), "{page1}");
+    assert!(page1.contains(">Incident number 60<") && page1.contains(">Incident number 36<"));
+    assert!(!page1.contains(">Incident number 35<"));
+    assert!(
+        page1.contains("href=\"/history?page=2\" rel=\"next\""),
+        "{page1}"
+    );
+    let (_, _, same) = get(&router, "/history?page=1").await;
+    assert_eq!(same, page1, "page 1 is /history");
+    let (status, _, page3) = get(&router, "/history?page=3").await;
+    assert_eq!(status, StatusCode::OK);
+    // Page 3 = numbers 10…1, the oldest included; a link back, none further.
+    assert!(
+        page3.contains("href=\"/incidents/1\">Incident number 1<"),
+        "the oldest incident is listed: {page3}"
+    );
+    assert!(page3.contains("href=\"/history?page=2\" rel=\"prev\""));
+    assert!(!page3.contains("rel=\"next\""));
+    for uri in ["/history?page=4", "/history?page=0", "/history?page=x"] {
+        let (status, _, _) = get(&router, uri).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{uri}");
+    }
+    for id in [1, 10, 11, 60] {
+        let (status, _, page) = get(&router, &format!("/incidents/{id}")).await;
+        assert_eq!(status, StatusCode::OK, "/incidents/{id}");
+        assert!(page.contains(&format!("<h1>Incident number {id}</h1>")));
+    }
+    // The JSON and the feeds: the 50 newest (numbers 60…11), none unresolved besides.
+    let (_, _, json) = get(&router, "/api/v2/incidents.json").await;
+    let v: Value = serde_json::from_str(&json).expect("json");
+    let listed = v["incidents"].as_array().expect("incidents");
+    assert_eq!(listed.len(), 50);
+    assert_eq!(listed[49]["name"], "Incident number 11");
+    let (_, _, atom) = get(&router, "/history.atom").await;
+    let feed = feed_rs::parser::parse(atom.as_bytes()).expect("valid atom");
+    assert_eq!(feed.entries.len(), 50);
+}
+
+/// How many state banners (`<div class="banner …">`) a page has.
+fn banner_count(html: &str) -> usize {
+    html.matches("<div class=\"banner ").count()
+}
+
+/// The text of component `id`'s list item on the page.
+fn component_html<'a>(html: &'a str, id: &str) -> &'a str {
+    let start = html
+        .find(&format!("<li class=\"component\" id=\"component-{id}\">"))
+        .unwrap_or_else(|| panic!("no component {id}: {html}"));
+    let rest = &html[start..];
+    let end = rest
+        .find("</li><li class=\"component\"")
+        .unwrap_or(rest.len());
+    &rest[..end]
+}
+
+/// Issue 9: a probe component with one successful result in 24 h gets a visible
+/// sparkline (a dot), with two in adjacent 30-minute slots a `<path>`.
+#[tokio::test]
+async fn a_probe_component_gets_a_sparkline_from_its_first_results() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("fedimeter.db").display());
+    let store = Store::open(&SecretUrl::new(url)).await.expect("store");
+    seed(&store).await;
+    let result = |at: SystemTime, ms: f64| ProbeResult {
+        probe: "stream".into(),
+        at,
+        success: true,
+        degraded: false,
+        duration_seconds: ms / 1000.0,
+    };
+    // Probe "stream" (component streaming) answered once, at 11:40: slot 47 (11:30–12:00).
+    let mut batch = SliBatch::default();
+    batch
+        .probe_results
+        .push(result(now() - Duration::from_secs(1200), 80.0));
+    store.write_sli_batch(&batch).await.expect("write");
+    let model = adapter::build(&sources(), &snapshots(), Some(&store), now()).await;
+    let html = fedimeter::web::page::html::index(&model).into_string();
+    let streaming = component_html(&html, "streaming");
+    // 48 slots over 240 px: slot 47 at x = 240; the only value is the max: y = 2.
+    assert!(
+        streaming.contains("<circle cx=\"240.0\" cy=\"2.0\" r=\"2\""),
+        "{streaming}"
+    );
+    assert!(
+        streaming.contains("mean 80 ms, highest 80 ms"),
+        "{streaming}"
+    );
+
+    // A second success at 11:20 (slot 46, x = 46 × 240 / 47 = 234.9), 40 ms: a line from
+    // (234.9, 2 + 28 × (1 − 40/80) = 16) to (240, 2).
+    let mut batch = SliBatch::default();
+    batch
+        .probe_results
+        .push(result(now() - Duration::from_secs(2400), 40.0));
+    store.write_sli_batch(&batch).await.expect("write");
+    let model = adapter::build(&sources(), &snapshots(), Some(&store), now()).await;
+    store.close().await;
+    let html = fedimeter::web::page::html::index(&model).into_string();
+    let streaming = component_html(&html, "streaming");
+    assert!(
+        streaming.contains("<path d=\"M234.9,16.0 L240.0,2.0\""),
+        "{streaming}"
+    );
+    let website = component_html(&html, "website");
+    assert!(website.contains("<path d=\"M0.0,"), "{website}");
+}
+
+/// Issue 9: a slowloris client (half a request line, then nothing) or an idle connection
+/// cannot hold a connection: `web::server` closes it after the header-read timeout (here
+/// 500 ms instead of the 10 s default); a whole request is answered as usual; shutdown
+/// ends the server.
+#[tokio::test]
+async fn a_slowloris_client_is_disconnected_after_the_header_read_timeout() {
+    use std::time::Instant;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    let (model, _dir) = sqlite_model().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let timeout = Duration::from_millis(500);
+    let server = tokio::spawn(fedimeter::web::server::serve(
+        listener,
+        router(model),
+        shutdown.clone(),
+        timeout,
+    ));
+
+    // What the client gets before the server closes (or 5 s pass), and when.
+    async fn read_until_closed(stream: &mut TcpStream) -> (String, Duration, bool) {
+        let started = Instant::now();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 8192];
+        let closed = loop {
+            match tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => break true,
+                Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+                Err(_) => break false,
+            }
+        };
+        (
+            String::from_utf8_lossy(&got).into_owned(),
+            started.elapsed(),
+            closed,
+        )
+    }
+
+    let mut whole = TcpStream::connect(addr).await.expect("connect");
+    whole
+        .write_all(b"GET /api/v2/status.json HTTP/1.1\r\nHost: status.example.social\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("write");
+    let (response, _, closed) = read_until_closed(&mut whole).await;
+    assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
+    assert!(response.contains("\"indicator\":\"minor\""), "{response}");
+    assert!(closed);
+
+    let mut slow = TcpStream::connect(addr).await.expect("connect");
+    slow.write_all(b"GET /history HTT").await.expect("write");
+    let mut idle = TcpStream::connect(addr).await.expect("connect");
+    let (got, took, closed) = read_until_closed(&mut slow).await;
+    assert!(closed, "half a request line held the connection for 5 s");
+    assert!(
+        got.is_empty(),
+        "nothing is answered to half a request: {got}"
+    );
+    assert!(
+        took >= Duration::from_millis(400) && took < Duration::from_secs(3),
+        "closed after {took:?}"
+    );
+    let (_, took, closed) = read_until_closed(&mut idle).await;
+    assert!(closed, "an idle connection is closed too");
+    assert!(took < Duration::from_secs(3), "{took:?}");
+
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(3), server)
+        .await
+        .expect("the server stops on shutdown")
+        .expect("no panic");
+}
+
+/// Issue 9: `/badge/<component>.svg?type=uptime` shows the 30-day availability, its text
+/// and colour computed by hand from the stored minutes.
+#[tokio::test]
+async fn uptime_badges_show_the_30_day_availability_from_the_stored_minutes() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("fedimeter.db").display());
+    let store = Store::open(&SecretUrl::new(url)).await.expect("store");
+    // Day D0-1 (inside the last 30 days): website 20 min major outage, streaming 100 min.
+    for (sli, bad) in [("website", 20), ("streaming", 100)] {
+        let sli: Arc<str> = sli.into();
+        let mut batch = SliBatch::default();
+        for of_day in 0..DAY_MIN {
+            let state = if of_day < bad {
+                ComponentStatus::MajorOutage
+            } else {
+                ComponentStatus::Operational
+            };
+            batch
+                .minutes
+                .push((sli.clone(), (D0 - 1) * DAY_MIN + of_day, state));
+        }
+        store.write_sli_batch(&batch).await.expect("write");
+    }
+    let model = adapter::build(&sources(), &snapshots(), Some(&store), now()).await;
+    store.close().await;
+    let router = router(model);
+
+    // Streaming: 1340 / 1440 = 0.930555… → floored 93.05 %, under 95 % → red #c62828.
+    // Label "Streaming 30 d" = 14 chars × 7 + 10 = 108 px; "93.05 %" = 7 × 7 + 10 = 59 px.
+    let (status, headers, svg) = get(&router, "/badge/streaming.svg?type=uptime").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers[header::CONTENT_TYPE], "image/svg+xml");
+    assert!(
+        svg.contains("<title>Streaming 30 d: 93.05 %</title>"),
+        "{svg}"
+    );
+    assert!(
+        svg.contains("<rect x=\"108\" width=\"59\" height=\"20\" fill=\"#c62828\"/>"),
+        "{svg}"
+    );
+    assert!(svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"167\""));
+    // Website: 1420 / 1440 = 0.986111… → 98.61 %, in [95 %, 99 %) → yellow #8a6d00;
+    // its hostile name is escaped in the label.
+    let (_, _, svg) = get(&router, "/badge/website.svg?type=uptime").await;
+    assert!(svg.contains(": 98.61 %</title>"), "{svg}");
+    assert!(svg.contains("fill=\"#8a6d00\"/>"), "{svg}");
+    assert!(
+        svg.contains("&lt;img src=x onerror=alert(1)&gt;&quot;&#39; 30 d"),
+        "{svg}"
+    );
+    assert!(!svg.contains("<img"), "{svg}");
+    // The same figures in the shields.io document.
+    let (_, _, json) = get(&router, "/badge/streaming.json?type=uptime").await;
+    let v: Value = serde_json::from_str(&json).expect("json");
+    assert_eq!(
+        (v["message"].as_str(), v["color"].as_str()),
+        (Some("93.05 %"), Some("red"))
+    );
+    let (_, _, json) = get(&router, "/badge/website.json?type=uptime").await;
+    let v: Value = serde_json::from_str(&json).expect("json");
+    assert_eq!(
+        (v["message"].as_str(), v["color"].as_str()),
+        (Some("98.61 %"), Some("yellow"))
+    );
+    // Without the query the badge is the current state.
+    let (_, _, svg) = get(&router, "/badge/streaming.svg").await;
+    assert!(svg.contains("<title>Streaming: degraded</title>"), "{svg}");
 }

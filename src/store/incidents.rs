@@ -10,6 +10,7 @@
 //! Maintenance windows stored here are one-off `[start, end)` windows; cancelling one keeps
 //! the row (with `cancelled_at`) and hides it from the page.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::time::SystemTime;
 
@@ -248,6 +249,46 @@ type IncidentRow = (
 
 type MaintenanceRow = (i64, String, String, i64, i64, i64, Option<i64>);
 
+/// (update id, status, body, created_at)
+type UpdateRow = (i64, String, String, i64);
+/// (component, state)
+type ComponentRow = (String, String);
+
+/// An incident from its row, its (component, state) rows and its update rows (oldest first).
+fn assemble_incident(
+    row: IncidentRow,
+    components: Vec<ComponentRow>,
+    updates: Vec<UpdateRow>,
+) -> Incident {
+    let (id, title, status, impact, source, draft, created, updated, resolved) = row;
+    Incident {
+        id,
+        title,
+        status: IncidentStatus::parse(&status).unwrap_or(IncidentStatus::Investigating),
+        impact: Impact::parse(&impact).unwrap_or(Impact::None),
+        source: IncidentSource::parse(&source),
+        draft: draft != 0,
+        created_at: from_unix_ms(created),
+        updated_at: from_unix_ms(updated),
+        resolved_at: resolved.map(from_unix_ms),
+        components: components
+            .into_iter()
+            .filter_map(|(component, state)| {
+                ComponentStatus::parse(&state).map(|state| AffectedComponent { component, state })
+            })
+            .collect(),
+        updates: updates
+            .into_iter()
+            .map(|(uid, status, body, at)| IncidentUpdate {
+                id: uid,
+                status: IncidentStatus::parse(&status).unwrap_or(IncidentStatus::Investigating),
+                body,
+                created_at: from_unix_ms(at),
+            })
+            .collect(),
+    }
+}
+
 const INCIDENT_COLUMNS: &str =
     "id, title, status, impact, source, draft, created_at, updated_at, resolved_at";
 
@@ -437,9 +478,56 @@ impl Store {
         Ok(self.complete_incidents(rows).await?.into_iter().next())
     }
 
+    /// Every published incident, newest first, in three queries whatever their number:
+    /// what `/history` and the incident pages show (past incidents never disappear).
+    pub async fn all_public_incidents(&self) -> anyhow::Result<Vec<Incident>> {
+        let sql = format!(
+            "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE draft = 0 ORDER BY created_at DESC, id DESC"
+        );
+        let rows: Vec<IncidentRow> = on_pool!(self, |pool| sqlx::query_as(sqlx::AssertSqlSafe(
+            sql.as_str()
+        ))
+        .fetch_all(pool)
+        .await)
+        .context("reading incidents")?;
+        let components: Vec<(i64, String, String)> = on_pool!(self, |pool| sqlx::query_as(
+            "SELECT c.incident_id, c.component, c.state FROM incident_components c \
+             JOIN incidents i ON i.id = c.incident_id WHERE i.draft = 0 \
+             ORDER BY c.incident_id, c.component"
+        )
+        .fetch_all(pool)
+        .await)
+        .context("reading the incidents' components")?;
+        let updates: Vec<(i64, i64, String, String, i64)> = on_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT u.incident_id, u.id, u.status, u.body, u.created_at FROM incident_updates u \
+                 JOIN incidents i ON i.id = u.incident_id WHERE i.draft = 0 \
+                 ORDER BY u.incident_id, u.created_at, u.id",
+            )
+            .fetch_all(pool)
+            .await
+        })
+        .context("reading the incidents' updates")?;
+        let mut by_id: HashMap<i64, (Vec<ComponentRow>, Vec<UpdateRow>)> = HashMap::new();
+        for (id, component, state) in components {
+            by_id.entry(id).or_default().0.push((component, state));
+        }
+        for (id, uid, status, body, at) in updates {
+            by_id.entry(id).or_default().1.push((uid, status, body, at));
+        }
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                let (components, updates) = by_id.remove(&row.0).unwrap_or_default();
+                assemble_incident(row, components, updates)
+            })
+            .collect())
+    }
+
     async fn complete_incidents(&self, rows: Vec<IncidentRow>) -> anyhow::Result<Vec<Incident>> {
         let mut out = Vec::with_capacity(rows.len());
-        for (id, title, status, impact, source, draft, created, updated, resolved) in rows {
+        for row in rows {
+            let id = row.0;
             let components: Vec<(String, String)> = on_pool!(self, |pool| sqlx::query_as(
                 "SELECT component, state FROM incident_components WHERE incident_id = $1 ORDER BY component"
             )
@@ -447,7 +535,7 @@ impl Store {
             .fetch_all(pool)
             .await)
             .context("reading an incident's components")?;
-            let updates: Vec<(i64, String, String, i64)> = on_pool!(self, |pool| {
+            let updates: Vec<UpdateRow> = on_pool!(self, |pool| {
                 sqlx::query_as(
                 "SELECT id, status, body, created_at FROM incident_updates WHERE incident_id = $1 \
                  ORDER BY created_at, id"
@@ -457,34 +545,7 @@ impl Store {
             .await
             })
             .context("reading an incident's updates")?;
-            out.push(Incident {
-                id,
-                title,
-                status: IncidentStatus::parse(&status).unwrap_or(IncidentStatus::Investigating),
-                impact: Impact::parse(&impact).unwrap_or(Impact::None),
-                source: IncidentSource::parse(&source),
-                draft: draft != 0,
-                created_at: from_unix_ms(created),
-                updated_at: from_unix_ms(updated),
-                resolved_at: resolved.map(from_unix_ms),
-                components: components
-                    .into_iter()
-                    .filter_map(|(component, state)| {
-                        ComponentStatus::parse(&state)
-                            .map(|state| AffectedComponent { component, state })
-                    })
-                    .collect(),
-                updates: updates
-                    .into_iter()
-                    .map(|(uid, status, body, at)| IncidentUpdate {
-                        id: uid,
-                        status: IncidentStatus::parse(&status)
-                            .unwrap_or(IncidentStatus::Investigating),
-                        body,
-                        created_at: from_unix_ms(at),
-                    })
-                    .collect(),
-            });
+            out.push(assemble_incident(row, components, updates));
         }
         Ok(out)
     }

@@ -8,6 +8,7 @@
 pub mod assets;
 pub mod error;
 pub mod page;
+pub mod server;
 pub mod status_page;
 
 use std::sync::Arc;
@@ -77,8 +78,12 @@ pub fn router_with(
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz));
     if surface != Surface::Metrics {
+        let status_json = Arc::new(status_page::StatusJson::default());
         router = router
-            .route("/api/status.json", get(status_page::status_json))
+            .route(
+                "/api/status.json",
+                status_page::status_json_route(status_json),
+            )
             .route("/static/{*path}", get(assets::serve));
         if page.is_none() {
             router = router.route("/", get(status_page::page));

@@ -4,14 +4,17 @@
 //! publish is shown — target display names and states, never URLs, host names, DSNs or
 //! error strings. Rendering reads published snapshots only and is cheap.
 
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
 
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, get};
 use maud::{DOCTYPE, Markup, html};
 use serde::Serialize;
 
+use super::page::http_cache::Doc;
 use super::{SiteInfo, WebState};
 use crate::model::{Health, Kind, SnapshotStore};
 use crate::sli::recorder::ComponentStates;
@@ -20,7 +23,7 @@ use crate::sli::{ComponentStatus, Indicator};
 /// One row of the page: a public name and its state in Statuspage's vocabulary
 /// (`operational`, `degraded_performance`, `partial_outage`, `major_outage`,
 /// `under_maintenance`), or `no_data` before the first evaluation.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ComponentView {
     pub name: String,
     #[serde(skip_serializing_if = "String::is_empty")]
@@ -39,7 +42,7 @@ fn status_label(status: &str) -> &'static str {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StatusView {
     pub title: String,
     /// Statuspage's page indicator: `none`, `minor`, `major`, `critical`.
@@ -139,7 +142,7 @@ pub fn render(view: &StatusView) -> Markup {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (view.title) }
-                link rel="stylesheet" href="/static/style.css";
+                link rel="stylesheet" href=(crate::web::assets::style_href());
             }
             body {
                 main {
@@ -199,13 +202,46 @@ pub async fn page(State(state): State<WebState>) -> Response {
         .into_response()
 }
 
-pub async fn status_json(State(state): State<WebState>) -> Response {
-    let view = current_view(&state);
-    (
-        [(header::CACHE_CONTROL, "public, max-age=10")],
-        axum::Json(view),
+/// `/api/status.json` as a kept [`Doc`]: each request builds the current view (the
+/// snapshots' and the SLI task's states, no store access) and compares it with the last
+/// one; the JSON is serialized, and its `ETag`/`Last-Modified` change, only when the view
+/// did. So it is as fresh as the states themselves and costs no rendering per request.
+#[derive(Debug, Default)]
+pub struct StatusJson {
+    last: Mutex<Option<(StatusView, Doc)>>,
+}
+
+impl StatusJson {
+    /// The document of `view` at `now`: the kept one when `view` is unchanged.
+    pub fn doc(&self, view: StatusView, now: SystemTime) -> Doc {
+        let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((seen, doc)) = last.as_ref()
+            && *seen == view
+        {
+            return doc.clone();
+        }
+        let body = serde_json::to_vec(&view).unwrap_or_default();
+        let doc = Doc::new(
+            body,
+            "application/json",
+            "public, max-age=10",
+            now,
+            last.as_ref().map(|(_, d)| d),
+        );
+        *last = Some((view, doc.clone()));
+        doc
+    }
+}
+
+/// The `/api/status.json` route, its document kept in `cache`.
+pub fn status_json_route(cache: Arc<StatusJson>) -> MethodRouter<WebState> {
+    get(
+        move |State(state): State<WebState>, headers: HeaderMap| async move {
+            cache
+                .doc(current_view(&state), SystemTime::now())
+                .respond(&headers)
+        },
     )
-        .into_response()
 }
 
 #[cfg(test)]

@@ -5,21 +5,22 @@
 //! store cannot be read the model says so (`history_available = false`) and still shows
 //! current states and the last known maintenance windows.
 
+use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
 use super::model::{
-    ComponentView, InstanceFigures, MaintenanceStatus, MaintenanceView, PageModel, WINDOWS,
+    Blindness, ComponentView, InstanceFigures, MaintenanceStatus, MaintenanceView, PageModel,
+    WINDOWS, window_minutes,
 };
 use crate::config::{MaintenanceSchedule, MaintenanceWindow, SignalConfig};
 use crate::model::{Kind, SnapshotStore};
 use crate::sli::maintenance_watch::MaintenanceReceiver;
-use crate::sli::math::{self, MinuteCounts};
-use crate::sli::{Component, maintenance};
+use crate::sli::math::MinuteCounts;
+use crate::sli::{Component, ComponentStatus, maintenance};
 use crate::store::Store;
 use crate::store::unix_ms;
 
-/// How many incidents the page, the API and the feeds carry (plus any unresolved).
-pub const INCIDENT_LIMIT: i64 = 50;
+pub use super::model::INCIDENT_LIMIT;
 /// Sparkline slots over the last 24 h (30 minutes each).
 pub const SPARKLINE_SLOTS: usize = 48;
 /// Older than this, fedimeter's newest check means its own monitoring has stalled.
@@ -65,18 +66,14 @@ pub async fn build(
         .filter_map(|(_, s)| s.as_ref().map(|s| s.finished_at))
         .max();
     let published = component_states(sources);
+    let blind = blindness(snapshots, checked_at, now);
     let mut history_available = store.is_some();
     let now_minute = unix_ms(now).div_euclid(60_000);
 
     let mut windows = Vec::new();
     if let Some(store) = store {
         for (label, _) in WINDOWS {
-            let minutes = match label {
-                "1d" => math::W1D.minutes,
-                "7d" => math::W7D.minutes,
-                "30d" => math::W30D.minutes,
-                _ => math::W90D.minutes,
-            };
+            let minutes = window_minutes(label);
             match store.sli_counts(now_minute - minutes, now_minute).await {
                 Ok(counts) => windows.push(counts),
                 Err(e) => {
@@ -91,10 +88,26 @@ pub async fn build(
     let mut components = Vec::with_capacity(sources.components.len());
     for c in &sources.components {
         let id = c.id().to_string();
-        let status = published
+        let mut status = published
             .iter()
             .find(|(p, _)| *p == id)
             .and_then(|(_, s)| *s);
+        let has_probe = c
+            .config
+            .signals
+            .iter()
+            .any(|s| matches!(s, SignalConfig::Probe { .. }));
+        // Blind: a stale state is the last known one; a state computed from probes that
+        // all fail at once is not known at all (the last trusted one is filled in by
+        // [`apply_last_known`]).
+        let not_checked = match blind {
+            Some(Blindness::ChecksStopped) => true,
+            Some(Blindness::EveryProbeFails) => has_probe,
+            None => false,
+        };
+        if not_checked && blind == Some(Blindness::EveryProbeFails) {
+            status = None;
+        }
         let mut days = Vec::new();
         let mut latency_ms = Vec::new();
         if let (Some(store), true) = (store, history_available) {
@@ -154,6 +167,7 @@ pub async fn build(
             days,
             latency_ms,
             queue_latency_seconds,
+            not_checked,
         });
     }
     if sources.components.is_empty() {
@@ -171,7 +185,7 @@ pub async fn build(
 
     let mut incidents = Vec::new();
     if let Some(store) = store {
-        match store.public_incidents(INCIDENT_LIMIT).await {
+        match store.all_public_incidents().await {
             Ok(list) => incidents = list,
             Err(e) => {
                 history_available = false;
@@ -196,7 +210,15 @@ pub async fn build(
     }));
     maintenances.sort_by(|a, b| (a.starts_at, &a.id).cmp(&(b.starts_at, &b.id)));
 
-    let monitoring_degraded = monitoring_degraded(snapshots, checked_at, history_available, now);
+    let monitoring_degraded = match blind {
+        Some(Blindness::ChecksStopped) => {
+            Some("fedimeter's checks have stopped: the states shown may be out of date".to_string())
+        }
+        Some(Blindness::EveryProbeFails) => Some(
+            "every check fails at once: the problem may be fedimeter's own network".to_string(),
+        ),
+        None => (!history_available).then(|| "history temporarily unavailable".to_string()),
+    };
     PageModel {
         title: sources.title.clone(),
         logo_url: sources.logo_url.clone(),
@@ -208,6 +230,7 @@ pub async fn build(
         instance: instance_figures(snapshots),
         history_available,
         monitoring_degraded,
+        blind,
     }
 }
 
@@ -248,6 +271,7 @@ fn target_views(
                 days: Vec::new(),
                 latency_ms: Vec::new(),
                 queue_latency_seconds: None,
+                not_checked: false,
             }
         })
         .collect()
@@ -329,18 +353,17 @@ fn instance_figures(snapshots: &SnapshotStore) -> InstanceFigures {
     figures
 }
 
-/// Why fedimeter's own view is unreliable: its checks stopped, its store is away, or every
-/// probe fails at once (most likely fedimeter's own network).
-fn monitoring_degraded(
+/// Whether fedimeter is blind at `now` (its store being away is not blindness: the
+/// current states are still live, only history is missing).
+pub fn blindness(
     snapshots: &SnapshotStore,
     checked_at: Option<SystemTime>,
-    history_available: bool,
     now: SystemTime,
-) -> Option<String> {
+) -> Option<Blindness> {
     if let Some(t) = checked_at
         && now.duration_since(t).unwrap_or_default() > STALE_AFTER
     {
-        return Some("fedimeter's checks have stopped: the states shown may be out of date".into());
+        return Some(Blindness::ChecksStopped);
     }
     let probes: Vec<bool> = snapshots
         .latest()
@@ -349,13 +372,93 @@ fn monitoring_degraded(
         .filter_map(|(_, s)| s.as_ref())
         .map(|s| !matches!(s.health, Some(crate::model::Health::Down { .. })))
         .collect();
-    if probes.len() >= 2 && probes.iter().all(|up| !up) {
-        return Some(
-            "every check fails at once: the problem may be fedimeter's own network".into(),
+    (probes.len() >= 2 && probes.iter().all(|up| !up)).then_some(Blindness::EveryProbeFails)
+}
+
+/// Keeps the last trusted state of each component in `last` while `model` is not blind,
+/// and gives each not-checked component without a state its last trusted one while it is
+/// (what the page shows as "last known" and the JSON keeps as `status`).
+pub fn apply_last_known(model: &mut PageModel, last: &mut HashMap<String, ComponentStatus>) {
+    for c in &mut model.components {
+        match (c.not_checked, c.status) {
+            (false, Some(status)) if model.blind.is_none() => {
+                last.insert(c.id.clone(), status);
+            }
+            (true, None) => c.status = last.get(&c.id).copied(),
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(id: &str, status: Option<ComponentStatus>, not_checked: bool) -> ComponentView {
+        ComponentView {
+            id: id.into(),
+            name: id.into(),
+            description: String::new(),
+            status,
+            windows: Vec::new(),
+            days: Vec::new(),
+            latency_ms: Vec::new(),
+            queue_latency_seconds: None,
+            not_checked,
+        }
+    }
+
+    fn model(blind: Option<Blindness>, components: Vec<ComponentView>) -> PageModel {
+        PageModel {
+            title: "t".into(),
+            logo_url: None,
+            about_url: None,
+            checked_at: None,
+            components,
+            incidents: Vec::new(),
+            maintenances: Vec::new(),
+            instance: InstanceFigures::default(),
+            history_available: true,
+            monitoring_degraded: blind.map(|_| "blind".into()),
+            blind,
+        }
+    }
+
+    #[test]
+    fn blind_components_show_the_last_state_seen_while_not_blind() {
+        use ComponentStatus::*;
+        let mut last = HashMap::new();
+        let mut seen = model(
+            None,
+            vec![
+                view("web", Some(Operational), false),
+                view("queue", Some(DegradedPerformance), false),
+            ],
+        );
+        apply_last_known(&mut seen, &mut last);
+        assert_eq!(last.get("web"), Some(&Operational));
+        // Every probe fails: web (probe-fed) is not checked; the queue is live and red.
+        let mut blind = model(
+            Some(Blindness::EveryProbeFails),
+            vec![
+                view("web", None, true),
+                view("queue", Some(MajorOutage), false),
+                view("new", None, true),
+            ],
+        );
+        apply_last_known(&mut blind, &mut last);
+        let states: Vec<_> = blind.components.iter().map(|c| c.status).collect();
+        assert_eq!(states, [Some(Operational), Some(MajorOutage), None]);
+        assert_eq!(
+            last.get("queue"),
+            Some(&DegradedPerformance),
+            "nothing is learnt while blind"
+        );
+        assert_eq!(blind.description(), "Monitoring Degraded");
+        assert_eq!(
+            blind.indicator(),
+            crate::sli::Indicator::Critical,
+            "a confirmed non-probe outage still counts"
         );
     }
-    if !history_available {
-        return Some("history temporarily unavailable".into());
-    }
-    None
 }

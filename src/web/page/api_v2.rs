@@ -25,8 +25,7 @@ pub fn documents(model: &PageModel, base_url: &str) -> Vec<(&'static str, String
         .map(|i| incident(model, i, base_url))
         .collect();
     let all: Vec<Value> = model
-        .incidents
-        .iter()
+        .recent_incidents()
         .map(|i| incident(model, i, base_url))
         .collect();
     let maintenances = |filter: &dyn Fn(MaintenanceStatus) -> bool| -> Value {
@@ -187,6 +186,7 @@ fn affected_objects<'a>(
                     days: Vec::new(),
                     latency_ms: Vec::new(),
                     queue_latency_seconds: None,
+                    not_checked: false,
                 };
                 component_object(model, 0, &unknown, status)
             }

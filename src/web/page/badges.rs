@@ -18,6 +18,7 @@ pub enum BadgeKind {
 /// (message, colour name for shields.io, hex colour for the SVG)
 pub fn message(c: &ComponentView, kind: BadgeKind) -> (String, &'static str, &'static str) {
     match kind {
+        BadgeKind::Status if c.not_checked => ("not checked".into(), "lightgrey", "#616161"),
         BadgeKind::Status => match c.status {
             Some(ComponentStatus::Operational) => ("operational".into(), "brightgreen", "#2e7d32"),
             Some(ComponentStatus::DegradedPerformance) => ("degraded".into(), "yellow", "#8a6d00"),
@@ -118,6 +119,7 @@ mod tests {
             days: Vec::new(),
             latency_ms: Vec::new(),
             queue_latency_seconds: None,
+            not_checked: false,
         };
         let s = svg(&c, BadgeKind::Status);
         assert!(!s.contains("<script>"), "{s}");

@@ -1,7 +1,8 @@
-//! `/history.atom` and `/history.rss`: one entry per published incident (newest first),
-//! its content the update timeline. Ids are stable: the incident's URL when `[site] url` is
-//! set, else `urn:fedimeter:<page id>:incident:<n>`; they never change when an incident is
-//! updated, only `updated` does.
+//! `/history.atom` and `/history.rss`: one entry per recent published incident (newest
+//! first; [`super::model::PageModel::recent_incidents`], the bounded list), its content
+//! the update timeline. Ids are stable: the incident's URL when `[site] public_url` is
+//! set, else `urn:fedimeter:<page id>:incident:<n>`; they never change when an incident
+//! is updated, only `updated` does.
 
 use std::fmt::Write as _;
 use std::time::SystemTime;
@@ -86,7 +87,7 @@ pub fn atom(model: &PageModel, base_url: &str) -> String {
         xml(base_url),
         xml(&model.title),
     );
-    for i in &model.incidents {
+    for i in model.recent_incidents() {
         let _ = write!(
             out,
             "<entry>\n<id>{}</id>\n<title>{}</title>\n<published>{}</published>\n\
@@ -123,7 +124,7 @@ pub fn rss(model: &PageModel, base_url: &str) -> String {
             httpdate::fmt_http_date(latest)
         );
     }
-    for i in &model.incidents {
+    for i in model.recent_incidents() {
         let _ = write!(
             out,
             "<item>\n<title>{}</title>\n<link>{}</link>\n<guid isPermaLink=\"false\">{}</guid>\n\

@@ -11,7 +11,9 @@ use maud::{DOCTYPE, Markup, html};
 
 use super::api_v2::time;
 use super::badges::percent;
-use super::model::{ComponentView, MaintenanceStatus, MaintenanceView, PageModel};
+use super::model::{
+    Blindness, ComponentView, MaintenanceStatus, MaintenanceView, PageModel, window_minutes,
+};
 use super::text::linkify;
 use crate::sli::ComponentStatus;
 use crate::sli::math::DailyFigure;
@@ -111,19 +113,59 @@ pub fn bar_text(day: &DailyFigure) -> String {
     text
 }
 
-/// The bar's colour class: by the day's worst state, green only for a clean day.
-fn bar_class(day: &DailyFigure) -> &'static str {
-    match (day.availability, day.worst) {
-        (None, Some(ComponentStatus::UnderMaintenance)) => "maint",
-        (None, _) => "nodata",
-        (Some(_), Some(ComponentStatus::MajorOutage)) => "critical",
-        (Some(_), Some(ComponentStatus::PartialOutage)) => "major",
-        (Some(_), Some(ComponentStatus::DegradedPerformance)) => "minor",
-        (Some(_), _) => "ok",
-    }
+/// The bar's colour class, by the day's availability band *and* its worst state:
+///
+/// | availability      | band       | colour |
+/// |-------------------|------------|--------|
+/// | ≥ 99.9 %          | `ok`       | green  |
+/// | 99 % – < 99.9 %   | `minor`    | yellow |
+/// | 95 % – < 99 %     | `major`    | orange |
+/// | < 95 %            | `critical` | red    |
+///
+/// The worst state caps the band (a day of only degraded performance is at most `minor`,
+/// of at most partial outage at most `major`: slowness is not an outage) and lifts a
+/// green day to `minor` when it had any partial or major outage minute. Days without
+/// counted minutes are `maint` (maintenance only) or `nodata`.
+pub fn bar_class(day: &DailyFigure) -> &'static str {
+    const CLASSES: [&str; 4] = ["ok", "minor", "major", "critical"];
+    let Some(availability) = day.availability else {
+        return if day.counts.maintenance > 0 || day.worst == Some(ComponentStatus::UnderMaintenance)
+        {
+            "maint"
+        } else {
+            "nodata"
+        };
+    };
+    let band = if availability >= 0.999 {
+        0
+    } else if availability >= 0.99 {
+        1
+    } else if availability >= 0.95 {
+        2
+    } else {
+        3
+    };
+    let cap = match day.worst {
+        Some(ComponentStatus::DegradedPerformance) => 1,
+        Some(ComponentStatus::PartialOutage) => 2,
+        // A bad minute whose state was not kept counts as the worst.
+        Some(ComponentStatus::MajorOutage) | None => 3,
+        Some(ComponentStatus::Operational | ComponentStatus::UnderMaintenance) => {
+            if day.counts.bad > 0 { 3 } else { 0 }
+        }
+    };
+    let outage = matches!(
+        day.worst,
+        Some(ComponentStatus::PartialOutage | ComponentStatus::MajorOutage)
+    );
+    let class = band.min(cap).max(usize::from(outage));
+    CLASSES[class]
 }
 
-fn layout(model: &PageModel, heading: &str, body: Markup) -> Markup {
+/// The page around `body`; the footer names the time of the last check only on `/`
+/// (`last_check`), so `/history` and the incident pages change only with what they show
+/// and are not re-rendered at every check.
+fn layout(model: &PageModel, heading: &str, body: Markup, last_check: bool) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -134,7 +176,7 @@ fn layout(model: &PageModel, heading: &str, body: Markup) -> Markup {
                 // No favicon request (a 404 in every browser console).
                 link rel="icon" href="data:,";
                 title { (heading) }
-                link rel="stylesheet" href="/static/style.css";
+                link rel="stylesheet" href=(crate::web::assets::style_href());
                 link rel="alternate" type="application/atom+xml" title="Incident history (Atom)" href="/history.atom";
                 link rel="alternate" type="application/rss+xml" title="Incident history (RSS)" href="/history.rss";
             }
@@ -157,7 +199,7 @@ fn layout(model: &PageModel, heading: &str, body: Markup) -> Markup {
                 }
                 main { (body) }
                 footer {
-                    @if let Some(t) = model.checked_at {
+                    @if let (Some(t), true) = (model.checked_at, last_check) {
                         "Last check " time datetime=(time(t)) { (human_time(t)) } ". "
                     }
                     "Feeds: " a href="/history.atom" { "Atom" } ", " a href="/history.rss" { "RSS" }
@@ -169,7 +211,9 @@ fn layout(model: &PageModel, heading: &str, body: Markup) -> Markup {
 }
 
 fn banner(model: &PageModel) -> Markup {
-    let class = if model.components.iter().all(|c| c.status.is_none()) {
+    let class = if model.blind.is_some() {
+        "degraded"
+    } else if model.components.iter().all(|c| c.status.is_none()) {
         "unknown"
     } else if model.description() == "Service Under Maintenance" {
         "maintenance"
@@ -177,10 +221,41 @@ fn banner(model: &PageModel) -> Markup {
         model.indicator().as_str()
     };
     html! {
-        @if let Some(reason) = &model.monitoring_degraded {
-            div.banner.degraded role="status" { "Monitoring degraded: " (reason) }
+        @match (&model.monitoring_degraded, model.blind.is_some()) {
+            // Blind: the one banner says so, in a neutral colour, instead of an outage.
+            (Some(reason), true) => {
+                div.banner.degraded role="status" { "Monitoring degraded: " (reason) }
+            }
+            (reason, _) => {
+                @if let Some(reason) = reason {
+                    p.notice.degraded role="status" { "Monitoring degraded: " (reason) }
+                }
+                div class={ "banner " (class) } role="status" { (model.description()) }
+            }
         }
-        div class={ "banner " (class) } role="status" { (model.description()) }
+    }
+}
+
+/// A component's state as shown: its current state, or while fedimeter is blind for it
+/// "Not checked right now" (or since the last check) with the last known state.
+fn component_state(model: &PageModel, c: &ComponentView) -> Markup {
+    if !c.not_checked {
+        return html! {
+            span class={ "status " (status_class(c.status)) } { (status_label(c.status)) }
+        };
+    }
+    let stale = model.blind == Some(Blindness::ChecksStopped);
+    html! {
+        span.status.not_checked {
+            @if let (true, Some(t)) = (stale, model.checked_at) {
+                "Not checked since " time datetime=(time(t)) { (human_time(t)) }
+            } @else {
+                "Not checked right now"
+            }
+            @if let Some(s) = c.status {
+                span.last-known { " · last known: " (status_label(Some(s))) }
+            }
+        }
     }
 }
 
@@ -259,28 +334,38 @@ fn maintenance_item(model: &PageModel, m: &MaintenanceView) -> Markup {
     }
 }
 
-/// An inline SVG polyline of the latency slots (no script, no external request).
+/// An inline SVG of the latency slots (no script, no external request): a line through
+/// consecutive filled slots, broken at gaps, and a dot for a slot without a filled
+/// neighbour (a lone "M x,y" would draw nothing). `None` without any filled slot.
 pub fn sparkline(points: &[Option<f64>]) -> Option<Markup> {
-    let max = points.iter().flatten().copied().fold(0.0_f64, f64::max);
-    if max <= 0.0 || points.len() < 2 {
+    let values: Vec<f64> = points.iter().flatten().copied().collect();
+    if values.is_empty() {
         return None;
     }
+    let max = values.iter().copied().fold(0.0_f64, f64::max);
     let (w, h) = (240.0, 32.0);
-    let step = w / (points.len() - 1) as f64;
+    let step = w / (points.len().max(2) - 1) as f64;
+    // All-zero values (a sub-millisecond check) sit on the baseline.
+    let scale = if max > 0.0 { max } else { 1.0 };
+    let xy = |i: usize, v: f64| (i as f64 * step, h - 2.0 - (v / scale) * (h - 4.0));
+    let filled = |i: Option<usize>| i.and_then(|i| points.get(i)).is_some_and(Option::is_some);
     let mut path = String::new();
-    let mut pen_down = false;
+    let mut dots = Vec::new();
     for (i, p) in points.iter().enumerate() {
-        match p {
-            Some(v) => {
-                let x = i as f64 * step;
-                let y = h - 2.0 - (v / max) * (h - 4.0);
-                let _ = write!(path, "{}{x:.1},{y:.1} ", if pen_down { "L" } else { "M" });
-                pen_down = true;
+        let Some(v) = p else { continue };
+        let (x, y) = xy(i, *v);
+        let before = filled(i.checked_sub(1));
+        let after = filled(Some(i + 1));
+        match (before, after) {
+            (false, false) => dots.push((format!("{x:.1}"), format!("{y:.1}"))),
+            (false, true) => {
+                let _ = write!(path, "M{x:.1},{y:.1} ");
             }
-            None => pen_down = false,
+            (true, _) => {
+                let _ = write!(path, "L{x:.1},{y:.1} ");
+            }
         }
     }
-    let values: Vec<f64> = points.iter().flatten().copied().collect();
     let mean = values.iter().sum::<f64>() / values.len() as f64;
     let label =
         format!("Response time over the last 24 hours: mean {mean:.0} ms, highest {max:.0} ms");
@@ -288,7 +373,12 @@ pub fn sparkline(points: &[Option<f64>]) -> Option<Markup> {
         figure.sparkline {
             svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 240 32" width="240" height="32" role="img" aria-label=(label) {
                 title { (label) }
-                path d=(path.trim_end()) fill="none" stroke="currentColor" stroke-width="1.5" {}
+                @if !path.is_empty() {
+                    path d=(path.trim_end()) fill="none" stroke="currentColor" stroke-width="1.5" {}
+                }
+                @for (cx, cy) in &dots {
+                    circle cx=(cx) cy=(cy) r="2" fill="currentColor" {}
+                }
             }
             figcaption.muted { "Response time, 24 h: mean " (format!("{mean:.0}")) " ms, max " (format!("{max:.0}")) " ms" }
         }
@@ -298,7 +388,7 @@ pub fn sparkline(points: &[Option<f64>]) -> Option<Markup> {
 fn windows(c: &ComponentView) -> Markup {
     html! {
         dl.windows {
-            @for (_, shown, counts) in &c.windows {
+            @for (label, shown, counts) in &c.windows {
                 div {
                     dt { (shown) }
                     dd {
@@ -306,8 +396,15 @@ fn windows(c: &ComponentView) -> Markup {
                             Some(a) => { (percent(a)) " %" }
                             None => { "no data" }
                         }
-                        @if counts.maintenance > 0 {
-                            span.muted { " (" (minutes(counts.maintenance)) " maintenance)" }
+                        @let no_data = counts.no_data(window_minutes(label));
+                        @if counts.maintenance > 0 || no_data > 0 {
+                            span.muted {
+                                " ("
+                                @if counts.maintenance > 0 { (minutes(counts.maintenance)) " maintenance" }
+                                @if counts.maintenance > 0 && no_data > 0 { ", " }
+                                @if no_data > 0 { (minutes(no_data)) " no data" }
+                                ")"
+                            }
                         }
                     }
                 }
@@ -321,7 +418,7 @@ fn component(model: &PageModel, c: &ComponentView) -> Markup {
         li.component id={ "component-" (c.id) } {
             div.component-head {
                 h3 { (c.name) }
-                span class={ "status " (status_class(c.status)) } { (status_label(c.status)) }
+                (component_state(model, c))
             }
             @if !c.description.is_empty() { p.muted { (c.description) } }
             @if let Some(q) = c.queue_latency_seconds {
@@ -401,18 +498,43 @@ pub fn index(model: &PageModel) -> Markup {
             }
         }
     };
-    layout(model, &model.title, body)
+    layout(model, &model.title, body, true)
 }
 
-/// `/history`
-pub fn history(model: &PageModel) -> Markup {
+/// The URL of `/history` page `page` (page 1 is `/history` itself).
+pub fn history_url(page: usize) -> String {
+    if page <= 1 {
+        "/history".into()
+    } else {
+        format!("/history?page={page}")
+    }
+}
+
+/// `/history` (page 1) and `/history?page=N`: every published incident, newest first,
+/// [`super::model::HISTORY_PAGE_SIZE`] a page, with plain links between the pages.
+pub fn history(model: &PageModel, page: usize) -> Markup {
+    let pages = model.history_pages();
+    let heading = if page > 1 {
+        format!("Incident history, page {page} of {pages} · {}", model.title)
+    } else {
+        format!("Incident history · {}", model.title)
+    };
     let body = html! {
         h1 { "Incident history" }
         @if !model.history_available { p.notice { "History temporarily unavailable." } }
         @if model.incidents.is_empty() { p.muted { "No incidents reported." } }
-        @for i in &model.incidents { (incident_card(model, i, 2)) }
+        @if pages > 1 { p.muted { "Page " (page) " of " (pages) " · " (model.incidents.len()) " incidents" } }
+        @for i in model.history_page(page) { (incident_card(model, i, 2)) }
+        @if pages > 1 {
+            nav.pages aria-label="History pages" {
+                ul {
+                    @if page > 1 { li { a href=(history_url(page - 1)) rel="prev" { "← Newer incidents" } } }
+                    @if page < pages { li { a href=(history_url(page + 1)) rel="next" { "Older incidents →" } } }
+                }
+            }
+        }
     };
-    layout(model, &format!("Incident history · {}", model.title), body)
+    layout(model, &heading, body, false)
 }
 
 /// `/incidents/<id>`
@@ -437,7 +559,12 @@ pub fn incident(model: &PageModel, i: &Incident) -> Markup {
         h2 { "Updates" }
         (incident_timeline(i))
     };
-    layout(model, &format!("{} · {}", i.title, model.title), body)
+    layout(
+        model,
+        &format!("{} · {}", i.title, model.title),
+        body,
+        false,
+    )
 }
 
 #[cfg(test)]
@@ -475,15 +602,46 @@ mod tests {
             bar_text(&day(0, 0, 1440, Some(ComponentStatus::UnderMaintenance))),
             "20 Nov 2026: maintenance only (1440 min)"
         );
-        assert_eq!(
-            bar_class(&day(1440, 0, 0, Some(ComponentStatus::Operational))),
-            "ok"
-        );
-        assert_eq!(
-            bar_class(&day(1439, 1, 0, Some(ComponentStatus::DegradedPerformance))),
-            "minor"
-        );
-        assert_eq!(bar_class(&day(0, 0, 0, None)), "nodata");
+    }
+
+    #[test]
+    fn bars_are_coloured_by_availability_band_and_worst_state() {
+        use ComponentStatus::{
+            DegradedPerformance as Degraded, MajorOutage as Major, Operational as Up,
+            PartialOutage as Partial, UnderMaintenance as Maint,
+        };
+        // (good, bad, maintenance, worst) → class; availability = good / (good + bad).
+        let table = [
+            // 1440 / 1440 = 100 %.
+            ((1440, 0, 0, Some(Up)), "ok"),
+            // 1439 / 1440 = 99.93 % ≥ 99.9: green for a slow minute…
+            ((1439, 1, 0, Some(Degraded)), "ok"),
+            // …but an outage minute is never green.
+            ((1439, 1, 0, Some(Partial)), "minor"),
+            ((1439, 1, 0, Some(Major)), "minor"),
+            // 1430 / 1440 = 99.31 %: 99–99.9 → minor whatever the outage.
+            ((1430, 10, 0, Some(Major)), "minor"),
+            // 1400 / 1440 = 97.22 %: 95–99 → major.
+            ((1400, 40, 0, Some(Partial)), "major"),
+            // 1380 / 1440 = 95.83 %: major.
+            ((1380, 60, 0, Some(Major)), "major"),
+            // 1000 / 1440 = 69.44 %: < 95 → critical with major outage minutes…
+            ((1000, 440, 0, Some(Major)), "critical"),
+            // …capped at major by a partial outage, at minor by degraded performance.
+            ((1000, 440, 0, Some(Partial)), "major"),
+            ((1000, 440, 0, Some(Degraded)), "minor"),
+            // Maintenance is left out: 1380 / 1380 = 100 % → ok.
+            ((1380, 0, 60, Some(Up)), "ok"),
+            ((0, 0, 1440, Some(Maint)), "maint"),
+            ((0, 0, 0, None), "nodata"),
+        ];
+        for ((good, bad, maintenance, worst), class) in table {
+            assert_eq!(
+                bar_class(&day(good, bad, maintenance, worst)),
+                class,
+                "{good} good, {bad} bad, {maintenance} maintenance, {worst:?}"
+            );
+        }
     }
 
     #[test]
@@ -495,20 +653,34 @@ mod tests {
     }
 
     #[test]
-    fn the_sparkline_breaks_at_gaps_and_needs_data() {
-        assert!(sparkline(&[None, None]).is_none());
-        assert!(
-            sparkline(&[Some(10.0)]).is_none(),
-            "one point is not a line"
-        );
+    fn the_sparkline_breaks_at_gaps_and_draws_lone_points() {
+        assert!(sparkline(&[None, None]).is_none(), "nothing to draw");
         let svg = sparkline(&[Some(100.0), None, Some(50.0), Some(100.0)])
             .expect("svg")
             .into_string();
         // Height 32, 2 px margins: 100 ms (the max) at y = 2, 50 ms at y = 16; x step 80.
+        // Slot 0 has no filled neighbour: a dot, not an invisible "M0.0,2.0".
+        assert!(svg.contains("d=\"M160.0,16.0 L240.0,2.0\""), "{svg}");
         assert!(
-            svg.contains("d=\"M0.0,2.0 M160.0,16.0 L240.0,2.0\""),
+            svg.contains("<circle cx=\"0.0\" cy=\"2.0\" r=\"2\" fill=\"currentColor\">"),
             "{svg}"
         );
         assert!(svg.contains("mean 83 ms, highest 100 ms"), "{svg}");
+        // One filled slot of 48 (30-minute slots, a probe that just started): slot 47,
+        // x = 47 × 240 / 47 = 240, at the max: y = 2. A dot, and no path at all.
+        let mut slots = vec![None; 48];
+        slots[47] = Some(120.0);
+        let svg = sparkline(&slots).expect("one point is drawn").into_string();
+        assert!(svg.contains("<circle cx=\"240.0\" cy=\"2.0\""), "{svg}");
+        assert!(!svg.contains("<path"), "{svg}");
+        // A single slot, and zero durations, still draw.
+        assert!(sparkline(&[Some(10.0)]).is_some());
+        let svg = sparkline(&[Some(0.0), Some(0.0)])
+            .expect("svg")
+            .into_string();
+        assert!(
+            svg.contains("d=\"M0.0,30.0 L240.0,30.0\""),
+            "baseline: {svg}"
+        );
     }
 }

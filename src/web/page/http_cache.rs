@@ -160,6 +160,69 @@ pub async fn harden(State(csp): State<HeaderValue>, request: Request, next: Next
 mod tests {
     use super::*;
 
+    /// On paused time: a handler that takes longer than [`REQUEST_TIMEOUT`] is answered
+    /// 503 "timed out" at 10 s (docs/status-page.md), hardened like any response; one
+    /// that finishes just under it is answered normally.
+    #[tokio::test(start_paused = true)]
+    async fn a_handler_over_the_request_timeout_gets_503() {
+        use tower::ServiceExt;
+        let router = axum::Router::new()
+            .route(
+                "/slow",
+                axum::routing::get(|| async {
+                    tokio::time::sleep(Duration::from_secs(11)).await;
+                    "late"
+                }),
+            )
+            .route(
+                "/almost",
+                axum::routing::get(|| async {
+                    tokio::time::sleep(Duration::from_millis(9_900)).await;
+                    "in time"
+                }),
+            )
+            .layer(axum::middleware::from_fn_with_state(
+                HeaderValue::from_static(CSP),
+                harden,
+            ));
+        let call = |uri: &'static str| {
+            let router = router.clone();
+            async move {
+                let started = tokio::time::Instant::now();
+                let response = router
+                    .oneshot(
+                        Request::builder()
+                            .uri(uri)
+                            .body(Body::empty())
+                            .expect("request"),
+                    )
+                    .await
+                    .expect("response");
+                let status = response.status();
+                let csp = response
+                    .headers()
+                    .get(header::CONTENT_SECURITY_POLICY)
+                    .cloned();
+                let body = axum::body::to_bytes(response.into_body(), 1024)
+                    .await
+                    .expect("body");
+                (status, csp, body, started.elapsed())
+            }
+        };
+        let (status, csp, body, took) = call("/slow").await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(&body[..], b"timed out\n");
+        assert_eq!(csp.as_ref().map(|v| v.as_bytes()), Some(CSP.as_bytes()));
+        assert_eq!(
+            took, REQUEST_TIMEOUT,
+            "answered at the timeout, not when it finished"
+        );
+        let (status, _, body, took) = call("/almost").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(&body[..], b"in time");
+        assert_eq!(took, Duration::from_millis(9_900));
+    }
+
     #[test]
     fn only_the_logo_origin_joins_img_src() {
         assert_eq!(csp_for(None), CSP);

@@ -37,7 +37,8 @@ const CACHE_API: &str = "public, max-age=10";
 const CACHE_FEED: &str = "public, max-age=60";
 const CACHE_BADGE: &str = "public, max-age=60";
 
-/// Every document by its path (badges with `?type=uptime` under their own key).
+/// Every document by its path (badges with `?type=uptime` and `/history` pages after the
+/// first with `?page=N` under their own keys).
 #[derive(Debug, Default)]
 pub struct Documents {
     pub docs: HashMap<String, Doc>,
@@ -49,14 +50,17 @@ pub struct Documents {
 pub struct Published {
     current: ArcSwap<Documents>,
     base_url: String,
+    /// Each component's last state seen while fedimeter was not blind.
+    last_known: std::sync::Mutex<HashMap<String, crate::sli::ComponentStatus>>,
 }
 
 impl Published {
-    /// `base_url` = `[site] url` without a trailing slash ("" = links are relative).
+    /// `base_url` = `[site] public_url` without a trailing slash ("" = links are relative).
     pub fn new(base_url: &str) -> Arc<Published> {
         Arc::new(Published {
             current: ArcSwap::from_pointee(Documents::default()),
             base_url: base_url.trim_end_matches('/').to_string(),
+            last_known: std::sync::Mutex::default(),
         })
     }
 
@@ -65,12 +69,27 @@ impl Published {
     }
 
     /// Renders `model` unless it equals the current one; returns whether it rendered.
-    pub fn update(&self, model: PageModel, now: SystemTime) -> bool {
+    /// While fedimeter is blind, components that are not checked get their last known
+    /// state ([`adapter::apply_last_known`]).
+    pub fn update(&self, mut model: PageModel, now: SystemTime) -> bool {
+        {
+            let mut last = self
+                .last_known
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            adapter::apply_last_known(&mut model, &mut last);
+        }
         let previous = self.current.load_full();
         if previous.model.as_ref() == Some(&model) {
             return false;
         }
-        let docs = render_all(&model, &self.base_url, now, &previous.docs);
+        let docs = render_all(
+            &model,
+            &self.base_url,
+            now,
+            &previous.docs,
+            previous.model.as_ref(),
+        );
         self.current.store(Arc::new(Documents {
             docs,
             model: Some(model),
@@ -79,15 +98,36 @@ impl Published {
     }
 }
 
+/// Whether `/history` and the incident pages of `a` and `b` are drawn alike apart from
+/// their incidents: title, logo, about link, component names, history availability.
+fn same_chrome(a: &PageModel, b: &PageModel) -> bool {
+    let names = |m: &PageModel| {
+        m.components
+            .iter()
+            .map(|c| (c.id.clone(), c.name.clone()))
+            .collect::<Vec<_>>()
+    };
+    a.title == b.title
+        && a.logo_url == b.logo_url
+        && a.about_url == b.about_url
+        && a.history_available == b.history_available
+        && names(a) == names(b)
+}
+
 /// Renders every document of `model`; a document whose bytes did not change keeps its
-/// `Last-Modified`.
+/// `Last-Modified`. `/history` pages and incident pages whose incidents and chrome equal
+/// those of `previous_model` are taken from `previous` without rendering, so a model
+/// change (a check every few seconds) costs the bounded documents only, however many
+/// incidents the history holds.
 pub fn render_all(
     model: &PageModel,
     base_url: &str,
     now: SystemTime,
     previous: &HashMap<String, Doc>,
+    previous_model: Option<&PageModel>,
 ) -> HashMap<String, Doc> {
     let mut docs = HashMap::new();
+    let same = previous_model.filter(|p| same_chrome(p, model));
     let mut put = |key: String, body: String, content_type: &'static str, cache: &'static str| {
         let doc = Doc::new(body, content_type, cache, now, previous.get(&key));
         docs.insert(key, doc);
@@ -98,19 +138,34 @@ pub fn render_all(
         HTML,
         CACHE_PAGE,
     );
-    put(
-        "/history".into(),
-        html::history(model).into_string(),
-        HTML,
-        CACHE_PAGE,
-    );
+    let mut kept = Vec::new();
+    let history_same = same.is_some_and(|p| p.incidents == model.incidents);
+    for page in 1..=model.history_pages() {
+        let key = html::history_url(page);
+        match previous.get(&key) {
+            Some(doc) if history_same => kept.push((key, doc.clone())),
+            _ => put(
+                key,
+                html::history(model, page).into_string(),
+                HTML,
+                CACHE_PAGE,
+            ),
+        }
+    }
+    let before: HashMap<i64, &crate::store::incidents::Incident> = same
+        .map(|p| p.incidents.iter().map(|i| (i.id, i)).collect())
+        .unwrap_or_default();
     for i in &model.incidents {
-        put(
-            format!("/incidents/{}", i.id),
-            html::incident(model, i).into_string(),
-            HTML,
-            CACHE_PAGE,
-        );
+        let key = format!("/incidents/{}", i.id);
+        match previous.get(&key) {
+            Some(doc) if before.get(&i.id) == Some(&i) => kept.push((key, doc.clone())),
+            _ => put(
+                key,
+                html::incident(model, i).into_string(),
+                HTML,
+                CACHE_PAGE,
+            ),
+        }
     }
     for (path, body) in api_v2::documents(model, base_url) {
         put(path.into(), body, JSON, CACHE_API);
@@ -143,6 +198,7 @@ pub fn render_all(
             );
         }
     }
+    docs.extend(kept);
     docs
 }
 
@@ -214,18 +270,25 @@ pub async fn run(
     }
 }
 
-/// The key of the document a request asks for.
+/// The key of the document a request asks for: the path, plus `?type=uptime` for badges
+/// and `?page=N` for `/history` pages after the first (`?page=1` is `/history`; a page
+/// that is not a number or past the last one has no document: 404).
 fn key(request: &Request) -> String {
     let path = request.uri().path();
-    let uptime = request
-        .uri()
-        .query()
-        .is_some_and(|q| q.split('&').any(|p| p == "type=uptime"));
-    if uptime && path.starts_with("/badge/") {
-        format!("{path}?type=uptime")
-    } else {
-        path.to_string()
+    let mut params = request.uri().query().unwrap_or("").split('&');
+    if path.starts_with("/badge/") {
+        if params.any(|p| p == "type=uptime") {
+            return format!("{path}?type=uptime");
+        }
+    } else if path == "/history" {
+        if let Some(page) = params.find_map(|p| p.strip_prefix("page=")) {
+            return match page.parse::<usize>() {
+                Ok(n) if n >= 1 => html::history_url(n),
+                _ => format!("/history?page={page}"),
+            };
+        }
     }
+    path.to_string()
 }
 
 async fn serve(State(published): State<Arc<Published>>, request: Request) -> Response {
