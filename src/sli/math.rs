@@ -306,9 +306,15 @@ pub struct DailyFigure {
     pub worst: Option<ComponentStatus>,
 }
 
+/// How many of the latest minutes may not be written yet: the minute in progress and the
+/// finished one waiting for the next batch (`[sli] flush_every`, default 60 s). They are
+/// pending, not missing, so the page does not count them as "no data".
+pub const UNWRITTEN_MINUTES: i64 = 2;
+
 /// Builds the bars for `days` consecutive UTC days ending with the day of `now_minute`,
 /// oldest first, from daily rollups `(day, counts, worst outage rank)`; days without a
-/// rollup are "no data". Today's `no_data_minutes` counts only the minutes already past.
+/// rollup are "no data". Today's `no_data_minutes` counts only the minutes already past,
+/// less the [`UNWRITTEN_MINUTES`] that may still be on their way to the store.
 pub fn daily_figures(
     rollups: &[(i64, MinuteCounts, Option<ComponentStatus>)],
     now_minute: i64,
@@ -320,7 +326,7 @@ pub fn daily_figures(
             let found = rollups.iter().find(|(d, _, _)| *d == day);
             let counts = found.map(|(_, c, _)| *c).unwrap_or_default();
             let day_minutes = if day == today {
-                now_minute - today * MINUTES_PER_DAY
+                (now_minute - today * MINUTES_PER_DAY - UNWRITTEN_MINUTES).max(0)
             } else {
                 MINUTES_PER_DAY
             };
@@ -613,7 +619,8 @@ mod tests {
                 figures[3].worst,
                 figures[3].no_data_minutes
             ),
-            (Some(1.0), Some(Operational), 10)
+            // 600 minutes past, less the 2 that may not be written yet, less 590 recorded.
+            (Some(1.0), Some(Operational), 8)
         );
         assert_eq!(figures[3].date, "2026-11-22");
     }

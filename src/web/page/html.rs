@@ -16,7 +16,7 @@ use super::model::{
 };
 use super::text::linkify;
 use crate::sli::ComponentStatus;
-use crate::sli::math::DailyFigure;
+use crate::sli::math::{self, DailyFigure};
 use crate::store::incidents::{Impact, Incident};
 
 pub const UPTIME_FORMULA: &str = "Availability = good minutes ÷ (good minutes + bad minutes). \
@@ -396,7 +396,7 @@ fn windows(c: &ComponentView) -> Markup {
                             Some(a) => { (percent(a)) " %" }
                             None => { "no data" }
                         }
-                        @let no_data = counts.no_data(window_minutes(label));
+                        @let no_data = counts.no_data(window_minutes(label) - math::UNWRITTEN_MINUTES);
                         @if counts.maintenance > 0 || no_data > 0 {
                             span.muted {
                                 " ("
