@@ -1399,16 +1399,7 @@ mod tests {
 
     #[test]
     fn every_probe_failing_is_one_monitoring_degraded_alert() {
-        let probe_down = Rule {
-            condition: Condition::Threshold {
-                family: "probe_success".into(),
-                matchers: vec![],
-                derive: Derive::Value,
-                cmp: Cmp::Eq,
-                value: 0.0,
-            },
-            ..rule("ProbeDown", 0, None)
-        };
+        let probe_down = probe_down_rule();
         let mut ev = Evaluator::new(vec![probe_down], DEFAULT_REPEAT_INTERVAL);
         let all_down = [("web", 0.0), ("api", 0.0), ("streaming", 0.0)];
         let changes = ev.step(&probes(&all_down, 0));
@@ -1475,16 +1466,7 @@ mod tests {
     /// store), then seeing again: the same messages as without the restart (the test above).
     #[test]
     fn held_alerts_and_monitoring_degraded_survive_a_restart() {
-        let probe_down = Rule {
-            condition: Condition::Threshold {
-                family: "probe_success".into(),
-                matchers: vec![],
-                derive: Derive::Value,
-                cmp: Cmp::Eq,
-                value: 0.0,
-            },
-            ..rule("ProbeDown", 0, None)
-        };
+        let probe_down = probe_down_rule();
         let mut ev = Evaluator::new(vec![probe_down.clone()], DEFAULT_REPEAT_INTERVAL);
         let all_down = [("web", 0.0), ("api", 0.0), ("streaming", 0.0)];
         let fired = ev.step(&probes(&all_down, 0));
@@ -1590,16 +1572,7 @@ mod tests {
     /// cannot tell whether it is blind: the probe alerts wait, then follow once it sees.
     #[test]
     fn probe_alerts_wait_while_fedimeter_cannot_tell_yet() {
-        let probe_down = Rule {
-            condition: Condition::Threshold {
-                family: "probe_success".into(),
-                matchers: vec![],
-                derive: Derive::Value,
-                cmp: Cmp::Eq,
-                value: 0.0,
-            },
-            ..rule("ProbeDown", 0, None)
-        };
+        let probe_down = probe_down_rule();
         let mut ev = Evaluator::new(vec![probe_down], DEFAULT_REPEAT_INTERVAL);
         let mut first = probes(&[("web", 0.0)], 0);
         first.probes_awaiting_first_run = 2;
