@@ -61,6 +61,43 @@ async fn migrate_sqlite(pool: &sqlx::SqlitePool) -> Result<(), sqlx::migrate::Mi
     }
 }
 
+/// SQLITE_BUSY or SQLITE_LOCKED (any extended code of them).
+fn sqlite_busy(e: &sqlx::Error) -> bool {
+    let sqlx::Error::Database(db) = e else {
+        return false;
+    };
+    db.code()
+        .and_then(|c| c.parse::<i64>().ok())
+        .is_some_and(|c| matches!(c & 0xff, 5 | 6))
+}
+
+/// Connects the pool. Switching a new file to WAL takes a lock that another process opening
+/// the same new file at that moment may hold (the busy timeout does not cover it), so a busy
+/// or locked answer is retried a few times.
+async fn connect_sqlite(
+    opts: SqliteConnectOptions,
+    acquire_timeout: Duration,
+) -> Result<sqlx::SqlitePool, sqlx::Error> {
+    const ATTEMPTS: u32 = 5;
+    let mut attempt = 1;
+    loop {
+        match SqlitePoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(acquire_timeout)
+            .connect_with(opts.clone())
+            .await
+        {
+            Ok(pool) => return Ok(pool),
+            Err(e) if attempt < ATTEMPTS && sqlite_busy(&e) => {
+                tracing::debug!(attempt, "opening the SQLite store: busy, retrying: {e}");
+                tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 impl Store {
     /// Opens (creating a SQLite file if missing) and migrates the store at `url`.
     pub async fn open(url: &SecretUrl) -> anyhow::Result<Store> {
@@ -80,10 +117,7 @@ impl Store {
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(5));
-            let pool = SqlitePoolOptions::new()
-                .max_connections(4)
-                .acquire_timeout(acquire_timeout)
-                .connect_with(opts)
+            let pool = connect_sqlite(opts, acquire_timeout)
                 .await
                 .with_context(|| format!("opening the store {shown}"))?;
             migrate_sqlite(&pool)
