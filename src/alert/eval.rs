@@ -444,10 +444,8 @@ mod tests {
         let rules = builtin();
         let day = 86_400.0;
         let now_s = 1_800_000_000.0;
-        let inputs = AlertInputs {
-            probes_awaiting_first_run: 0,
-            store_away_since: None,
-            snapshots: vec![
+        let inputs = health_inputs(
+            vec![
                 snap(
                     Kind::Redis,
                     "sidekiq",
@@ -491,11 +489,8 @@ mod tests {
                     vec![fam(&USED, &[(&[], 95.0)]), fam(&MAX, &[(&[], 0.0)])],
                 ),
             ],
-            muted_components: HashSet::new(),
-            internal: Vec::new(),
-            components: Arc::default(),
-            now: now(),
-        };
+            now(),
+        );
         let active = evaluate(&rules, &inputs);
         assert_eq!(
             names(&rules, &active),
@@ -544,10 +539,8 @@ mod tests {
             }
             snap(Kind::Postgres, name, Outcome::Success, families)
         };
-        let inputs = AlertInputs {
-            probes_awaiting_first_run: 0,
-            store_away_since: None,
-            snapshots: vec![
+        let inputs = health_inputs(
+            vec![
                 // Failed at 1000, last archived at 940: failing for 60 s.
                 pg("failing", Some(1000.0), Some(940.0)),
                 // Failed once, archived since: fine.
@@ -557,11 +550,8 @@ mod tests {
                 // Never failed: fine.
                 pg("healthy", None, Some(1060.0)),
             ],
-            muted_components: HashSet::new(),
-            internal: Vec::new(),
-            components: Arc::default(),
-            now: now(),
-        };
+            now(),
+        );
         let active = evaluate(&rules, &inputs);
         assert_eq!(
             names(&rules, &active),
@@ -672,13 +662,8 @@ mod tests {
                 .collect(),
         };
         let inputs = AlertInputs {
-            probes_awaiting_first_run: 0,
-            store_away_since: None,
-            snapshots: Vec::new(),
-            muted_components: HashSet::new(),
             internal: vec![Arc::new(vec![family])],
-            components: Arc::default(),
-            now: now(),
+            ..health_inputs(Vec::new(), now())
         };
         let active = evaluate(&rules, &inputs);
         assert_eq!(
@@ -901,19 +886,14 @@ mod tests {
             runbook: None,
             component: None,
         }];
-        let inputs = AlertInputs {
-            probes_awaiting_first_run: 0,
-            store_away_since: None,
-            snapshots: vec![
+        let inputs = health_inputs(
+            vec![
                 snap(Kind::Postgres, "main", Outcome::TimedOut, vec![]),
                 snap(Kind::Postgres, "replica", Outcome::Success, vec![]),
                 snap(Kind::Redis, "r", Outcome::Failed, vec![]),
             ],
-            muted_components: HashSet::new(),
-            internal: Vec::new(),
-            components: Arc::default(),
-            now: now(),
-        };
+            now(),
+        );
         let active = evaluate(&rules, &inputs);
         assert_eq!(
             names(&rules, &active),

@@ -212,13 +212,7 @@ impl Dispatcher {
                 code,
                 message,
             }) => {
-                tracing::error!(
-                    route = %route.name,
-                    status,
-                    code = code.unwrap_or(0),
-                    discord_message = %message,
-                    "discord rejected a notification; dropping it"
-                );
+                log_rejected(&route.name, status, code, &message, "a notification");
                 self.outbox.complete(row, Done::Rejected, None, now).await?;
                 self.count(&route.name, "rejected");
                 Ok(true)
@@ -231,12 +225,7 @@ impl Dispatcher {
             }
             Err(e) => {
                 let attempts = u32::try_from(row.attempts).unwrap_or(u32::MAX);
-                let delay = backoff(
-                    attempts,
-                    Duration::from_secs(2),
-                    Duration::from_secs(300),
-                    &mut rand::rng(),
-                );
+                let delay = retry_delay(attempts);
                 tracing::warn!(
                     route = %route.name,
                     attempts,
@@ -331,12 +320,12 @@ impl Dispatcher {
                     code,
                     message,
                 }) => {
-                    tracing::error!(
-                        route = %route.name,
+                    log_rejected(
+                        &route.name,
                         status,
-                        code = code.unwrap_or(0),
-                        discord_message = %message,
-                        "discord rejected the direct monitoring degraded message; dropping it"
+                        code,
+                        &message,
+                        "the direct monitoring degraded message",
                     );
                     self.count(&route.name, "rejected");
                     return None;
@@ -352,12 +341,7 @@ impl Dispatcher {
                     return None;
                 }
                 Err(e) => {
-                    let delay = backoff(
-                        attempts,
-                        Duration::from_secs(2),
-                        Duration::from_secs(300),
-                        &mut rand::rng(),
-                    );
+                    let delay = retry_delay(attempts);
                     attempts = attempts.saturating_add(1);
                     tracing::warn!(
                         route = %route.name,
@@ -402,6 +386,28 @@ impl Dispatcher {
         }
         while tasks.join_next().await.is_some() {}
     }
+}
+
+/// How long a message that could not be delivered yet waits before its next try: doubling
+/// from 2 s with jitter, at most 5 min (outbox rows and the direct message alike).
+fn retry_delay(attempts: u32) -> Duration {
+    backoff(
+        attempts,
+        Duration::from_secs(2),
+        Duration::from_secs(300),
+        &mut rand::rng(),
+    )
+}
+
+/// Logs a message Discord refused for good (other 4xx), with Discord's own words.
+fn log_rejected(route: &str, status: u16, code: Option<u64>, message: &str, what: &str) {
+    tracing::error!(
+        route = %route,
+        status,
+        code = code.unwrap_or(0),
+        discord_message = %message,
+        "discord rejected {what}; dropping it"
+    );
 }
 
 #[cfg(test)]
